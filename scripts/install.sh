@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# usage: scripts/install.sh
+# One-command installer (roadmap 3): an isolated venv in .venv with the pinned dependencies of
+# requirements.lock and the project itself (editable). Idempotent: a stamp keyed by the hash of
+# requirements.lock + pyproject.toml skips the work when nothing changed. When pip cannot reach
+# the index it falls back to the local wheelhouse built by scripts/wheelhouse.sh (roadmap 5).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY="${QUANTOPS_PYTHON:-python3.11}"
+command -v "$PY" >/dev/null || PY=python3
+"$PY" -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)' \
+  || { echo "install: Python 3.11 is required, found $("$PY" --version 2>&1)" >&2; exit 2; }
+CACHE="${QUANTOPS_CACHE:-$HOME/.cache/quantops}"
+WHEELHOUSE="$CACHE/wheelhouse"
+stamp_key="$(cat requirements.lock pyproject.toml | sha256sum | cut -c1-16)"
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+if [ "$(cat .venv/.quantops-stamp 2>/dev/null)" = "$stamp_key" ] && .venv/bin/python -c 'import quantops_api' 2>/dev/null; then
+  echo "install: .venv up to date ($stamp_key)" >&2
+  exit 0
+fi
+pip_install() { .venv/bin/python -m pip install -q --disable-pip-version-check "$@"; }
+if ! pip_install -c requirements.lock -r <(sed -e '/^#/d' requirements.lock); then
+  echo "install: pip install from the index failed; trying the wheelhouse $WHEELHOUSE" >&2
+  [ -d "$WHEELHOUSE" ] || { echo "install: no wheelhouse at $WHEELHOUSE (build one with scripts/wheelhouse.sh)" >&2; exit 1; }
+  (cd "$WHEELHOUSE" && sha256sum -c --quiet SHA256SUMS) || { echo "install: wheelhouse hash check failed" >&2; exit 1; }
+  pip_install --no-index --find-links "$WHEELHOUSE" -c requirements.lock -r <(sed -e '/^#/d' requirements.lock)
+fi
+pip_install --no-deps --no-build-isolation -e . 2>/dev/null || pip_install --no-deps -e .
+echo "$stamp_key" > .venv/.quantops-stamp
+echo "install: .venv ready ($stamp_key)" >&2
