@@ -1,0 +1,335 @@
+#!/usr/bin/env python3
+"""Start and stop a real Kubernetes control plane on loopback for tests and local experiments.
+
+usage: hack/controlplane.py up [--dir DIR] [--nodes N]   # prints the kubeconfig path, keeps running
+       hack/controlplane.py down --dir DIR              # stops a plane started with `up --dir DIR`
+
+The binaries come from hack/build-control-plane.sh (built from Go modules, cached outside the
+repo). Everything binds 127.0.0.1 on free ports; certificates are generated per run; RBAC is on;
+service-account tokens work (the apiserver signs them, kube-controller-manager creates the
+default accounts). kwok marks fake nodes Ready and pods Running/Ready, so Deployments really roll
+out without a kubelet. Nothing here ever dials a non-loopback address: fake pod IPs are never used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import ipaddress
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
+
+HERE = Path(__file__).resolve().parent
+ADMIN_TOKEN_USER = "quantops-admin"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def build_binaries() -> Path:
+    """Run the (idempotent, cached) build and return its bin directory."""
+    out = subprocess.run(
+        ["bash", str(HERE / "build-control-plane.sh")], check=True, stdout=subprocess.PIPE, text=True
+    )
+    return Path(out.stdout.strip().splitlines()[-1])
+
+
+def _write_key(path: Path, key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> None:
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+
+
+def _cert(
+    subject: str,
+    key: ec.EllipticCurvePrivateKey,
+    issuer: tuple[x509.Name, ec.EllipticCurvePrivateKey] | None,
+    *,
+    ca: bool = False,
+    sans: list[x509.GeneralName] | None = None,
+) -> x509.Certificate:
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+    issuer_name, issuer_key = issuer if issuer else (name, key)
+    now = dt.datetime.now(dt.UTC)
+    b = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(issuer_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=7))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if sans:
+        b = b.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    return b.sign(issuer_key, hashes.SHA256())
+
+
+def generate_certs(cert_dir: Path) -> None:
+    """A throwaway CA, the apiserver's serving pair and the service-account signing key."""
+    cert_dir.mkdir(parents=True, exist_ok=True)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = _cert("quantops-test-ca", ca_key, None, ca=True)
+    (cert_dir / "ca.crt").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    _write_key(cert_dir / "ca.key", ca_key)
+    srv_key = ec.generate_private_key(ec.SECP256R1())
+    sans: list[x509.GeneralName] = [
+        x509.DNSName("localhost"),
+        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+    ]
+    srv = _cert("kube-apiserver", srv_key, (ca.subject, ca_key), sans=sans)
+    (cert_dir / "apiserver.crt").write_bytes(srv.public_bytes(serialization.Encoding.PEM))
+    _write_key(cert_dir / "apiserver.key", srv_key)
+    sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    _write_key(cert_dir / "sa.key", sa_key)
+    (cert_dir / "sa.pub").write_bytes(
+        sa_key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+
+
+def kubeconfig_text(server: str, ca_file: Path, token: str, user: str = "admin") -> str:
+    return json.dumps(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "quantops-test", "cluster": {"server": server, "certificate-authority": str(ca_file)}}],
+            "users": [{"name": user, "user": {"token": token}}],
+            "contexts": [{"name": "quantops-test", "context": {"cluster": "quantops-test", "user": user}}],
+            "current-context": "quantops-test",
+        },
+        indent=2,
+    )
+
+
+@dataclass
+class ControlPlane:
+    """A running etcd + kube-apiserver + kube-controller-manager + kube-scheduler + kwok."""
+
+    workdir: Path
+    bin_dir: Path
+    nodes: int = 1
+    server: str = ""
+    token: str = ""
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.workdir / "kubeconfig"
+
+    @property
+    def ca_file(self) -> Path:
+        return self.workdir / "certs" / "ca.crt"
+
+    def _spawn(self, name: str, args: list[str]) -> None:
+        log = open(self.workdir / f"{name}.log", "wb")  # noqa: SIM115 - lives as long as the process
+        self.procs[name] = subprocess.Popen(
+            args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=self.workdir
+        )
+        (self.workdir / f"{name}.pid").write_text(str(self.procs[name].pid))
+
+    def _wait(self, name: str, check: object, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            proc = self.procs.get(name)
+            if proc is not None and proc.poll() is not None:
+                raise RuntimeError(f"{name} exited with {proc.returncode}: {self.tail(name)}")
+            try:
+                if check():  # type: ignore[operator]
+                    return
+            except Exception as e:  # readiness polling: any failure means "not yet"
+                last = repr(e)
+            time.sleep(0.25)
+        raise RuntimeError(f"{name} not ready after {timeout:.0f}s ({last}): {self.tail(name)}")
+
+    def tail(self, name: str, n: int = 3000) -> str:
+        p = self.workdir / f"{name}.log"
+        return p.read_text(errors="replace")[-n:] if p.exists() else ""
+
+    def _get(self, url: str, *, tls: bool) -> int:
+        ctx = ssl.create_default_context(cafile=str(self.ca_file)) if tls else None
+        req = urllib.request.Request(url, headers={"Authorization": f"Bearer {self.token}"} if tls else {})
+        with urllib.request.urlopen(req, timeout=2, context=ctx) as r:
+            return int(r.status)
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(self.bin_dir / "kubectl"), "--kubeconfig", str(self.kubeconfig), *args],
+            input=input, text=True, capture_output=True, check=check, timeout=120,
+        )
+
+    def start(self, timeout: float = 120.0) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        certs = self.workdir / "certs"
+        generate_certs(certs)
+        self.token = os.urandom(16).hex()
+        (self.workdir / "tokens.csv").write_text(f'{self.token},{ADMIN_TOKEN_USER},1000,"system:masters"\n')
+        etcd_port, etcd_peer, api_port, sched_port = free_port(), free_port(), free_port(), free_port()
+        etcd_url = f"http://127.0.0.1:{etcd_port}"
+        self._spawn("etcd", [
+            str(self.bin_dir / "etcd"), f"--data-dir={self.workdir / 'etcd'}",
+            f"--listen-client-urls={etcd_url}", f"--advertise-client-urls={etcd_url}",
+            f"--listen-peer-urls=http://127.0.0.1:{etcd_peer}",
+            f"--initial-advertise-peer-urls=http://127.0.0.1:{etcd_peer}",
+            f"--initial-cluster=default=http://127.0.0.1:{etcd_peer}",
+            "--unsafe-no-fsync=true", "--log-level=warn",
+        ])
+        self._wait("etcd", lambda: self._get(f"{etcd_url}/health", tls=False) == 200, 30)
+        self.server = f"https://127.0.0.1:{api_port}"
+        self._spawn("kube-apiserver", [
+            str(self.bin_dir / "kube-apiserver"), f"--etcd-servers={etcd_url}",
+            f"--cert-dir={certs}", f"--tls-cert-file={certs / 'apiserver.crt'}",
+            f"--tls-private-key-file={certs / 'apiserver.key'}",
+            f"--secure-port={api_port}", "--bind-address=127.0.0.1",
+            "--service-cluster-ip-range=10.0.0.0/24", "--allow-privileged=true",
+            "--authorization-mode=RBAC", f"--token-auth-file={self.workdir / 'tokens.csv'}",
+            f"--service-account-issuer=https://127.0.0.1:{api_port}",
+            f"--service-account-key-file={certs / 'sa.pub'}",
+            f"--service-account-signing-key-file={certs / 'sa.key'}",
+            f"--client-ca-file={certs / 'ca.crt'}", "--v=1",
+        ])
+        self.kubeconfig.write_text(kubeconfig_text(self.server, self.ca_file, self.token))
+        self._wait("kube-apiserver", lambda: self._get(f"{self.server}/readyz", tls=True) == 200, timeout)
+        self._spawn("kube-controller-manager", [
+            str(self.bin_dir / "kube-controller-manager"), f"--kubeconfig={self.kubeconfig}",
+            "--leader-elect=false", "--bind-address=127.0.0.1", "--secure-port=0",
+            f"--service-account-private-key-file={certs / 'sa.key'}", f"--root-ca-file={certs / 'ca.crt'}",
+            "--controllers=*", "--node-monitor-grace-period=40s", "--node-monitor-period=5s",
+            "--concurrent-deployment-syncs=10", "--concurrent-replicaset-syncs=10",
+            "--kube-api-qps=200", "--kube-api-burst=400", "--v=1",
+        ])
+        self._spawn("kube-scheduler", [
+            str(self.bin_dir / "kube-scheduler"), f"--kubeconfig={self.kubeconfig}",
+            "--leader-elect=false", "--bind-address=127.0.0.1", f"--secure-port={sched_port}",
+            "--kube-api-qps=200", "--kube-api-burst=400", "--v=1",
+        ])
+        self._spawn("kwok", [
+            str(self.bin_dir / "kwok"), f"--kubeconfig={self.kubeconfig}",
+            f"--config={self.bin_dir / 'kwok-stages.yaml'}",
+            "--manage-all-nodes=false", "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+            "--node-lease-duration-seconds=40", "--cidr=10.0.0.1/24", "--node-ip=10.0.0.1",
+        ])
+        for i in range(self.nodes):
+            self.kubectl("apply", "-f", "-", input=json.dumps(fake_node(f"kwok-node-{i}")))
+        self._wait(
+            "kwok",
+            lambda: self.kubectl("wait", "--for=condition=Ready", "node", "--all", "--timeout=2s",
+                                 check=False).returncode == 0,
+            timeout,
+        )
+        # The default ServiceAccount appears once kube-controller-manager runs; pods need it.
+        self._wait(
+            "kube-controller-manager",
+            lambda: self.kubectl("get", "serviceaccount", "default", "-n", "default", check=False).returncode == 0,
+            timeout,
+        )
+        (self.workdir / "state.json").write_text(json.dumps(
+            {"server": self.server, "pids": {k: p.pid for k, p in self.procs.items()}}
+        ))
+
+    def stop(self) -> None:
+        for name in ["kwok", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"]:
+            proc = self.procs.pop(name, None)
+            if proc is None:
+                continue
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
+
+
+def fake_node(name: str) -> dict[str, object]:
+    """A Node kwok manages (annotation selector); allocatable is large so pod counts never bind."""
+    return {
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {
+            "name": name,
+            "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+            "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
+                       "kubernetes.io/arch": "amd64", "type": "kwok"},
+        },
+        "status": {
+            "allocatable": {"cpu": "64", "memory": "256Gi", "pods": "1000"},
+            "capacity": {"cpu": "64", "memory": "256Gi", "pods": "1000"},
+        },
+    }
+
+
+def stop_dir(workdir: Path) -> None:
+    """Stop every process recorded in a plane's state file (used by `down`)."""
+    state = json.loads((workdir / "state.json").read_text())
+    for pid in reversed(list(state["pids"].values())):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(int(pid), signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    for pid in state["pids"].values():
+        while time.monotonic() < deadline:
+            try:
+                os.kill(int(pid), 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(int(pid), signal.SIGKILL)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("command", choices=["up", "down"])
+    ap.add_argument("--dir", type=Path, default=None)
+    ap.add_argument("--nodes", type=int, default=1)
+    ns = ap.parse_args(argv)
+    if ns.command == "down":
+        if ns.dir is None:
+            ap.error("down needs --dir")
+        stop_dir(ns.dir)
+        shutil.rmtree(ns.dir, ignore_errors=True)
+        return 0
+    workdir = ns.dir or Path(tempfile.mkdtemp(prefix="quantops-cp-"))
+    plane = ControlPlane(workdir=workdir, bin_dir=build_binaries(), nodes=ns.nodes)
+    try:
+        plane.start()
+    except Exception:
+        plane.stop()
+        raise
+    print(f"kubeconfig: {plane.kubeconfig}", flush=True)
+    print(f"stop with: hack/controlplane.py down --dir {workdir}  (or Ctrl-C)", flush=True)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+    finally:
+        plane.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
