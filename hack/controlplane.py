@@ -117,7 +117,12 @@ def kubeconfig_text(server: str, ca_file: Path, token: str, user: str = "admin")
         {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": "quantops-test", "cluster": {"server": server, "certificate-authority": str(ca_file)}}],
+            "clusters": [
+                {
+                    "name": "quantops-test",
+                    "cluster": {"server": server, "certificate-authority": str(ca_file)},
+                }
+            ],
             "users": [{"name": user, "user": {"token": token}}],
             "contexts": [{"name": "quantops-test", "context": {"cluster": "quantops-test", "user": user}}],
             "current-context": "quantops-test",
@@ -177,10 +182,16 @@ class ControlPlane:
         with urllib.request.urlopen(req, timeout=2, context=ctx) as r:
             return int(r.status)
 
-    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def kubectl(
+        self, *args: str, input: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [str(self.bin_dir / "kubectl"), "--kubeconfig", str(self.kubeconfig), *args],
-            input=input, text=True, capture_output=True, check=check, timeout=120,
+            input=input,
+            text=True,
+            capture_output=True,
+            check=check,
+            timeout=120,
         )
 
     def start(self, timeout: float = 120.0) -> None:
@@ -191,66 +202,120 @@ class ControlPlane:
         (self.workdir / "tokens.csv").write_text(f'{self.token},{ADMIN_TOKEN_USER},1000,"system:masters"\n')
         etcd_port, etcd_peer, api_port, sched_port = free_port(), free_port(), free_port(), free_port()
         etcd_url = f"http://127.0.0.1:{etcd_port}"
-        self._spawn("etcd", [
-            str(self.bin_dir / "etcd"), f"--data-dir={self.workdir / 'etcd'}",
-            f"--listen-client-urls={etcd_url}", f"--advertise-client-urls={etcd_url}",
-            f"--listen-peer-urls=http://127.0.0.1:{etcd_peer}",
-            f"--initial-advertise-peer-urls=http://127.0.0.1:{etcd_peer}",
-            f"--initial-cluster=default=http://127.0.0.1:{etcd_peer}",
-            "--unsafe-no-fsync=true", "--log-level=warn",
-        ])
+        self._spawn(
+            "etcd",
+            [
+                str(self.bin_dir / "etcd"),
+                f"--data-dir={self.workdir / 'etcd'}",
+                f"--listen-client-urls={etcd_url}",
+                f"--advertise-client-urls={etcd_url}",
+                f"--listen-peer-urls=http://127.0.0.1:{etcd_peer}",
+                f"--initial-advertise-peer-urls=http://127.0.0.1:{etcd_peer}",
+                f"--initial-cluster=default=http://127.0.0.1:{etcd_peer}",
+                "--unsafe-no-fsync=true",
+                "--log-level=warn",
+            ],
+        )
         self._wait("etcd", lambda: self._get(f"{etcd_url}/health", tls=False) == 200, 30)
         self.server = f"https://127.0.0.1:{api_port}"
-        self._spawn("kube-apiserver", [
-            str(self.bin_dir / "kube-apiserver"), f"--etcd-servers={etcd_url}",
-            f"--cert-dir={certs}", f"--tls-cert-file={certs / 'apiserver.crt'}",
-            f"--tls-private-key-file={certs / 'apiserver.key'}",
-            f"--secure-port={api_port}", "--bind-address=127.0.0.1",
-            "--service-cluster-ip-range=10.0.0.0/24", "--allow-privileged=true",
-            "--authorization-mode=RBAC", f"--token-auth-file={self.workdir / 'tokens.csv'}",
-            f"--service-account-issuer=https://127.0.0.1:{api_port}",
-            f"--service-account-key-file={certs / 'sa.pub'}",
-            f"--service-account-signing-key-file={certs / 'sa.key'}",
-            f"--client-ca-file={certs / 'ca.crt'}", "--v=1",
-        ])
+        self._spawn(
+            "kube-apiserver",
+            [
+                str(self.bin_dir / "kube-apiserver"),
+                f"--etcd-servers={etcd_url}",
+                f"--cert-dir={certs}",
+                f"--tls-cert-file={certs / 'apiserver.crt'}",
+                f"--tls-private-key-file={certs / 'apiserver.key'}",
+                f"--secure-port={api_port}",
+                "--bind-address=127.0.0.1",
+                "--service-cluster-ip-range=10.0.0.0/24",
+                "--allow-privileged=true",
+                "--authorization-mode=RBAC",
+                f"--token-auth-file={self.workdir / 'tokens.csv'}",
+                f"--service-account-issuer=https://127.0.0.1:{api_port}",
+                f"--service-account-key-file={certs / 'sa.pub'}",
+                f"--service-account-signing-key-file={certs / 'sa.key'}",
+                f"--client-ca-file={certs / 'ca.crt'}",
+                "--v=1",
+            ],
+        )
         self.kubeconfig.write_text(kubeconfig_text(self.server, self.ca_file, self.token))
         self._wait("kube-apiserver", lambda: self._get(f"{self.server}/readyz", tls=True) == 200, timeout)
-        self._spawn("kube-controller-manager", [
-            str(self.bin_dir / "kube-controller-manager"), f"--kubeconfig={self.kubeconfig}",
-            "--leader-elect=false", "--bind-address=127.0.0.1", "--secure-port=0",
-            f"--service-account-private-key-file={certs / 'sa.key'}", f"--root-ca-file={certs / 'ca.crt'}",
-            "--controllers=*", "--node-monitor-grace-period=40s", "--node-monitor-period=5s",
-            "--concurrent-deployment-syncs=10", "--concurrent-replicaset-syncs=10",
-            "--kube-api-qps=200", "--kube-api-burst=400", "--v=1",
-        ])
-        self._spawn("kube-scheduler", [
-            str(self.bin_dir / "kube-scheduler"), f"--kubeconfig={self.kubeconfig}",
-            "--leader-elect=false", "--bind-address=127.0.0.1", f"--secure-port={sched_port}",
-            "--kube-api-qps=200", "--kube-api-burst=400", "--v=1",
-        ])
-        self._spawn("kwok", [
-            str(self.bin_dir / "kwok"), f"--kubeconfig={self.kubeconfig}",
-            f"--config={self.bin_dir / 'kwok-stages.yaml'}",
-            "--manage-all-nodes=false", "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
-            "--node-lease-duration-seconds=40", "--cidr=10.0.0.1/24", "--node-ip=10.0.0.1",
-        ])
+        self._spawn(
+            "kube-controller-manager",
+            [
+                str(self.bin_dir / "kube-controller-manager"),
+                f"--kubeconfig={self.kubeconfig}",
+                "--leader-elect=false",
+                "--bind-address=127.0.0.1",
+                "--secure-port=0",
+                f"--service-account-private-key-file={certs / 'sa.key'}",
+                f"--root-ca-file={certs / 'ca.crt'}",
+                "--controllers=*",
+                "--node-monitor-grace-period=40s",
+                "--node-monitor-period=5s",
+                "--concurrent-deployment-syncs=10",
+                "--concurrent-replicaset-syncs=10",
+                "--kube-api-qps=200",
+                "--kube-api-burst=400",
+                "--v=1",
+            ],
+        )
+        self._spawn(
+            "kube-scheduler",
+            [
+                str(self.bin_dir / "kube-scheduler"),
+                f"--kubeconfig={self.kubeconfig}",
+                "--leader-elect=false",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={sched_port}",
+                "--kube-api-qps=200",
+                "--kube-api-burst=400",
+                "--v=1",
+            ],
+        )
+        self._spawn(
+            "kwok",
+            [
+                str(self.bin_dir / "kwok"),
+                f"--kubeconfig={self.kubeconfig}",
+                f"--config={self.bin_dir / 'kwok-stages.yaml'}",
+                "--manage-all-nodes=false",
+                "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+                "--node-lease-duration-seconds=40",
+                "--cidr=10.0.0.1/24",
+                "--node-ip=10.0.0.1",
+            ],
+        )
         for i in range(self.nodes):
             self.kubectl("apply", "-f", "-", input=json.dumps(fake_node(f"kwok-node-{i}")))
         self._wait(
             "kwok",
-            lambda: self.kubectl("wait", "--for=condition=Ready", "node", "--all", "--timeout=2s",
-                                 check=False).returncode == 0,
+            lambda: (
+                self.kubectl(
+                    "wait", "--for=condition=Ready", "node", "--all", "--timeout=2s", check=False
+                ).returncode
+                == 0
+            ),
             timeout,
         )
         # The default ServiceAccount appears once kube-controller-manager runs; pods need it.
         self._wait(
             "kube-controller-manager",
-            lambda: self.kubectl("get", "serviceaccount", "default", "-n", "default", check=False).returncode == 0,
+            lambda: (
+                self.kubectl("get", "serviceaccount", "default", "-n", "default", check=False).returncode == 0
+            ),
             timeout,
         )
-        (self.workdir / "state.json").write_text(json.dumps(
-            {"server": self.server, "pids": {k: p.pid for k, p in self.procs.items()}}
-        ))
+        (self.workdir / "state.json").write_text(
+            json.dumps(
+                {
+                    "server": self.server,
+                    "owner": os.getpid(),
+                    "pids": {k: p.pid for k, p in self.procs.items()},
+                }
+            )
+        )
 
     def stop(self) -> None:
         for name in ["kwok", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"]:
@@ -270,12 +335,17 @@ class ControlPlane:
 def fake_node(name: str) -> dict[str, object]:
     """A Node kwok manages (annotation selector); allocatable is large so pod counts never bind."""
     return {
-        "apiVersion": "v1", "kind": "Node",
+        "apiVersion": "v1",
+        "kind": "Node",
         "metadata": {
             "name": name,
             "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
-            "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
-                       "kubernetes.io/arch": "amd64", "type": "kwok"},
+            "labels": {
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+                "type": "kwok",
+            },
         },
         "status": {
             "allocatable": {"cpu": "64", "memory": "256Gi", "pods": "1000"},
@@ -287,6 +357,8 @@ def fake_node(name: str) -> dict[str, object]:
 def stop_dir(workdir: Path) -> None:
     """Stop every process recorded in a plane's state file (used by `down`)."""
     state = json.loads((workdir / "state.json").read_text())
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(int(state["owner"]), signal.SIGTERM)  # the `up` process stops its children itself
     for pid in reversed(list(state["pids"].values())):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(int(pid), signal.SIGTERM)

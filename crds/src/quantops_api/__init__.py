@@ -5,6 +5,7 @@ The single source of truth for the API: crds/generated/*.yaml is generated from 
 It imports only pydantic and the standard library, so either side can depend on it cheaply.
 """
 
+from quantops_api.manifests import ManifestError, parse_all, parse_object
 from quantops_api.meta import GROUP, VERSION, Condition, ConditionStatus, Gate, ObjectMeta, Stage
 from quantops_api.v1alpha1.agent import Agent, AgentRole, AgentSpec, AgentStatus
 from quantops_api.v1alpha1.riskpolicy import RiskPolicy, RiskPolicySpec, RiskPolicyStatus
@@ -23,6 +24,7 @@ __all__ = [
     "Condition",
     "ConditionStatus",
     "Gate",
+    "ManifestError",
     "ObjectMeta",
     "RiskPolicy",
     "RiskPolicySpec",
@@ -31,4 +33,6 @@ __all__ = [
     "Strategy",
     "StrategySpec",
     "StrategyStatus",
+    "parse_all",
+    "parse_object",
 ]

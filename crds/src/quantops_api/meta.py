@@ -18,7 +18,10 @@ VERSION = "v1alpha1"
 
 
 class Gate(StrEnum):
-    """What an agent may do. STOP: nothing but cancels/unwind. PAUSE: reduce-only. CHECK: dry-run. GO: trade."""
+    """What an agent may do.
+
+    STOP: nothing but cancels and the unwind ladder. PAUSE: reduce-only. CHECK: dry-run. GO: trade.
+    """
 
     STOP = "STOP"
     PAUSE = "PAUSE"
@@ -90,7 +93,9 @@ def set_condition(
     for c in conditions:
         if c.type == new.type:
             keep_time = c.status == new.status
-            out.append(new.model_copy(update={"last_transition_time": c.last_transition_time}) if keep_time else new)
+            out.append(
+                new.model_copy(update={"last_transition_time": c.last_transition_time}) if keep_time else new
+            )
             replaced = True
         else:
             out.append(c)

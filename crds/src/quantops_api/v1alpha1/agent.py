@@ -14,7 +14,9 @@ from pydantic import Field, model_validator
 from quantops_api.meta import ApiModel, Condition, CustomResource, Gate
 
 AgentRole = Literal["trader", "pipeline", "supervisor", "feed", "venue-sim", "canary"]
-AgentPhase = Literal["Pending", "Waiting", "Starting", "Running", "Degraded", "BackingOff", "Recycling", "Failed"]
+AgentPhase = Literal[
+    "Pending", "Waiting", "Starting", "Running", "Degraded", "BackingOff", "Recycling", "Failed"
+]
 
 
 class AutoscalingSpec(ApiModel):
@@ -23,8 +25,10 @@ class AutoscalingSpec(ApiModel):
     model_config = ApiModel.model_config | {
         "json_schema_extra": {
             "x-kubernetes-validations": [
-                {"rule": "self.minReplicas <= self.maxReplicas",
-                 "message": "autoscaling.minReplicas must be <= autoscaling.maxReplicas"}
+                {
+                    "rule": "self.minReplicas <= self.maxReplicas",
+                    "message": "autoscaling.minReplicas must be <= autoscaling.maxReplicas",
+                }
             ]
         }
     }
@@ -55,14 +59,19 @@ class RecycleSpec(ApiModel):
     model_config = ApiModel.model_config | {
         "json_schema_extra": {
             "x-kubernetes-validations": [
-                {"rule": "!has(self.hardDeadlineSeconds) || self.hardDeadlineSeconds >= self.maxUptimeSeconds",
-                 "message": "recycle.hardDeadlineSeconds must be >= recycle.maxUptimeSeconds"}
+                {
+                    "rule": "!has(self.hardDeadlineSeconds) || "
+                    "self.hardDeadlineSeconds >= self.maxUptimeSeconds",
+                    "message": "recycle.hardDeadlineSeconds must be >= recycle.maxUptimeSeconds",
+                }
             ]
         }
     }
 
     max_uptime_seconds: int = Field(ge=60, description="Rolling restart after this uptime.")
-    hard_deadline_seconds: int | None = Field(default=None, ge=60, description="Recycle even with open orders.")
+    hard_deadline_seconds: int | None = Field(
+        default=None, ge=60, description="Recycle even with open orders."
+    )
 
     @model_validator(mode="after")
     def _deadline(self) -> Self:
@@ -77,8 +86,10 @@ class BackoffSpec(ApiModel):
     model_config = ApiModel.model_config | {
         "json_schema_extra": {
             "x-kubernetes-validations": [
-                {"rule": "self.initialSeconds <= self.maxSeconds",
-                 "message": "backoff.initialSeconds must be <= backoff.maxSeconds"}
+                {
+                    "rule": "self.initialSeconds <= self.maxSeconds",
+                    "message": "backoff.initialSeconds must be <= backoff.maxSeconds",
+                }
             ]
         }
     }
@@ -87,7 +98,9 @@ class BackoffSpec(ApiModel):
     max_seconds: float = Field(default=300.0, gt=0)
     factor: float = Field(default=2.0, ge=1.0, le=10.0)
     jitter: float = Field(default=0.2, ge=0.0, le=1.0, description="Fraction of the delay drawn at random.")
-    stale_after_seconds: float = Field(default=20.0, gt=0, description="Heartbeat age that counts as a failure.")
+    stale_after_seconds: float = Field(
+        default=20.0, gt=0, description="Heartbeat age that counts as a failure."
+    )
     reset_after_seconds: float = Field(default=600.0, gt=0, description="Healthy time that resets the count.")
 
     @model_validator(mode="after")
@@ -106,36 +119,49 @@ class AgentSpec(ApiModel):
     model_config = ApiModel.model_config | {
         "json_schema_extra": {
             "x-kubernetes-validations": [
-                {"rule": "!has(self.shutdown) || !has(self.recycle) || "
-                         "self.shutdown.terminationGraceSeconds < self.recycle.maxUptimeSeconds",
-                 "message": "shutdown.terminationGraceSeconds must be < recycle.maxUptimeSeconds"},
+                {
+                    "rule": "!has(self.shutdown) || !has(self.recycle) || "
+                    "self.shutdown.terminationGraceSeconds < self.recycle.maxUptimeSeconds",
+                    "message": "shutdown.terminationGraceSeconds must be < recycle.maxUptimeSeconds",
+                },
             ]
         }
     }
 
-    role: AgentRole = Field(description="Which agent program runs: trader, pipeline, supervisor, feed, venue-sim, canary.")
+    role: AgentRole = Field(
+        description="Which agent program runs: trader, pipeline, supervisor, feed, venue-sim, canary."
+    )
     image: str | None = Field(default=None, description="Container image; the operator default when unset.")
     replicas: int = Field(default=1, ge=0, le=100)
     autoscaling: AutoscalingSpec | None = None
-    depends_on: list[str] = Field(default_factory=list, max_length=32,
-                                  description="Agents that must be Ready before this one starts.")
+    depends_on: list[str] = Field(
+        default_factory=list, max_length=32, description="Agents that must be Ready before this one starts."
+    )
     strategies: list[str] = Field(default_factory=list, description="Strategy objects a trader runs.")
     probes: ProbeSpec = Field(default_factory=ProbeSpec)
     recycle: RecycleSpec | None = None
     backoff: BackoffSpec = Field(default_factory=BackoffSpec)
     shutdown: ShutdownSpec = Field(default_factory=ShutdownSpec)
     heartbeat_seconds: float = Field(default=5.0, gt=0, le=60)
-    recovery_hold_seconds: float = Field(default=30.0, ge=0,
-                                         description="Healthy time before Degraded returns to Ready.")
-    api_loss_grace_seconds: float = Field(default=15.0, gt=0,
-                                          description="Fail closed to PAUSE after losing the API this long.")
+    recovery_hold_seconds: float = Field(
+        default=30.0, ge=0, description="Healthy time before Degraded returns to Ready."
+    )
+    api_loss_grace_seconds: float = Field(
+        default=15.0, gt=0, description="Fail closed to PAUSE after losing the API this long."
+    )
     gate: Gate = Field(default=Gate.GO, description="STOP, PAUSE, CHECK or GO for this agent.")
-    config: dict[str, Any] = Field(default_factory=dict, json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
-                                   description="Role-specific configuration, rendered into the agent's ConfigMap.")
+    config: dict[str, Any] = Field(
+        default_factory=dict,
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+        description="Role-specific configuration, rendered into the agent's ConfigMap.",
+    )
 
     @model_validator(mode="after")
     def _cross(self) -> Self:
-        if self.recycle is not None and self.shutdown.termination_grace_seconds >= self.recycle.max_uptime_seconds:
+        if (
+            self.recycle is not None
+            and self.shutdown.termination_grace_seconds >= self.recycle.max_uptime_seconds
+        ):
             raise ValueError("shutdown.terminationGraceSeconds must be < recycle.maxUptimeSeconds")
         if len(set(self.depends_on)) != len(self.depends_on):
             raise ValueError("dependsOn has duplicate entries")
@@ -144,8 +170,10 @@ class AgentSpec(ApiModel):
 
 class AgentStatus(ApiModel):
     phase: AgentPhase | None = None
-    conditions: list[Condition] = Field(default_factory=list, json_schema_extra={
-        "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]})
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
     effective_gate: Gate | None = None
     replicas: int | None = None
     ready_replicas: int | None = None
@@ -172,8 +200,12 @@ class Agent(CustomResource):
         {"name": "Gate", "type": "string", "jsonPath": ".status.effectiveGate"},
         {"name": "Replicas", "type": "integer", "jsonPath": ".status.readyReplicas"},
         {"name": "Restarts", "type": "integer", "jsonPath": ".status.restarts", "priority": 1},
-        {"name": "Reason", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].reason',
-         "priority": 1},
+        {
+            "name": "Reason",
+            "type": "string",
+            "jsonPath": '.status.conditions[?(@.type=="Ready")].reason',
+            "priority": 1,
+        },
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
     )
 

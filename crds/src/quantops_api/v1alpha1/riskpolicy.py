@@ -16,8 +16,10 @@ class VarLimits(ApiModel):
     model_config = ApiModel.model_config | {
         "json_schema_extra": {
             "x-kubernetes-validations": [
-                {"rule": "!has(self.esLimit) || !has(self.varLimit) || self.esLimit >= self.varLimit",
-                 "message": "var.esLimit must be >= var.varLimit (expected shortfall is never below VaR)"},
+                {
+                    "rule": "!has(self.esLimit) || !has(self.varLimit) || self.esLimit >= self.varLimit",
+                    "message": "var.esLimit must be >= var.varLimit (expected shortfall is never below VaR)",
+                },
             ]
         }
     }
@@ -26,7 +28,9 @@ class VarLimits(ApiModel):
     method: Literal["historical", "parametric", "ewma"] = "historical"
     window: int = Field(default=500, ge=20)
     var_limit: float | None = Field(default=None, gt=0, description="Max one-period VaR in quote currency.")
-    es_limit: float | None = Field(default=None, gt=0, description="Max expected shortfall in quote currency.")
+    es_limit: float | None = Field(
+        default=None, gt=0, description="Max expected shortfall in quote currency."
+    )
 
     @model_validator(mode="after")
     def _es(self) -> Self:
@@ -51,14 +55,18 @@ class RiskPolicySpec(ApiModel):
     model_config = ApiModel.model_config | {
         "json_schema_extra": {
             "x-kubernetes-validations": [
-                {"rule": "!has(self.maxPairExposure) || !has(self.maxGrossExposure) || "
-                         "self.maxPairExposure <= self.maxGrossExposure",
-                 "message": "maxPairExposure must be <= maxGrossExposure"},
+                {
+                    "rule": "!has(self.maxPairExposure) || !has(self.maxGrossExposure) || "
+                    "self.maxPairExposure <= self.maxGrossExposure",
+                    "message": "maxPairExposure must be <= maxGrossExposure",
+                },
             ]
         }
     }
 
-    selector: dict[str, str] = Field(default_factory=dict, description="Strategy labels this policy applies to.")
+    selector: dict[str, str] = Field(
+        default_factory=dict, description="Strategy labels this policy applies to."
+    )
     max_pair_exposure: float | None = Field(default=None, gt=0, description="Hard per-pair notional limit.")
     pair_exposure_overrides: dict[str, float] = Field(default_factory=dict)
     max_gross_exposure: float | None = Field(default=None, gt=0)
@@ -79,8 +87,11 @@ class RiskPolicySpec(ApiModel):
 
     @model_validator(mode="after")
     def _cross(self) -> Self:
-        if (self.max_pair_exposure is not None and self.max_gross_exposure is not None
-                and self.max_pair_exposure > self.max_gross_exposure):
+        if (
+            self.max_pair_exposure is not None
+            and self.max_gross_exposure is not None
+            and self.max_pair_exposure > self.max_gross_exposure
+        ):
             raise ValueError("maxPairExposure must be <= maxGrossExposure")
         return self
 
@@ -95,8 +106,10 @@ class RiskPolicyStatus(ApiModel):
     breaches: list[str] = Field(default_factory=list)
     last_budget_change: BudgetChange | None = None
     effective_gate: Gate | None = None
-    conditions: list[Condition] = Field(default_factory=list, json_schema_extra={
-        "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]})
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
     observed_generation: int | None = None
 
 

@@ -27,23 +27,33 @@ class StrategySpec(ApiModel):
     model_config = ApiModel.model_config | {
         "json_schema_extra": {
             "x-kubernetes-validations": [
-                {"rule": "self.entrypoint.contains(':')",
-                 "message": "entrypoint must look like 'package.module:Class'"},
+                {
+                    "rule": "self.entrypoint.contains(':')",
+                    "message": "entrypoint must look like 'package.module:Class'",
+                },
             ]
         }
     }
 
-    entrypoint: str = Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
-                            description="Strategy class as 'package.module:Class'.")
-    params: dict[str, Any] = Field(default_factory=dict, json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
-                                   description="Validated by the strategy's own params model.")
+    entrypoint: str = Field(
+        pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", description="Strategy class as 'package.module:Class'."
+    )
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+        description="Validated by the strategy's own params model.",
+    )
     pairs: list[str] = Field(min_length=1, max_length=200, description="Instruments, e.g. BTC/USDT.")
     venues: list[str] = Field(default_factory=lambda: ["venue-sim"], min_length=1)
-    timeframes: list[Timeframe] = Field(default_factory=lambda: ["1m"])
-    desired_stage: Stage = Field(default=Stage.COLD, description="The highest stage the pipeline may promote to.")
+    timeframes: list[Timeframe] = Field(default_factory=lambda: list[Timeframe](["1m"]))
+    desired_stage: Stage = Field(
+        default=Stage.COLD, description="The highest stage the pipeline may promote to."
+    )
     promotion: PromotionPolicy = Field(default_factory=PromotionPolicy)
     gate: Gate = Gate.GO
-    risk_policy_ref: str | None = Field(default=None, description="RiskPolicy name; the global one always applies.")
+    risk_policy_ref: str | None = Field(
+        default=None, description="RiskPolicy name; the global one always applies."
+    )
 
     @model_validator(mode="after")
     def _pairs(self) -> Self:
@@ -63,14 +73,18 @@ class StageTransition(ApiModel):
 class StrategyStatus(ApiModel):
     stage: Stage | None = None
     fingerprint: str | None = None
-    evidence: dict[str, Any] = Field(default_factory=dict, json_schema_extra={"x-kubernetes-preserve-unknown-fields": True})
+    evidence: dict[str, Any] = Field(
+        default_factory=dict, json_schema_extra={"x-kubernetes-preserve-unknown-fields": True}
+    )
     leaderboard_score: float | None = None
     last_pipeline_run: str | None = None
     rejection_count: int | None = None
     effective_gate: Gate | None = None
     transitions: list[StageTransition] = Field(default_factory=list, max_length=50)
-    conditions: list[Condition] = Field(default_factory=list, json_schema_extra={
-        "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]})
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
     observed_generation: int | None = None
 
 
