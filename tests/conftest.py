@@ -12,10 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from controlplane import ControlPlane, build_binaries
 
 REPO = Path(__file__).resolve().parents[1]
-
-from controlplane import ControlPlane, build_binaries
 
 _PLANE_ERROR: list[str] = []
 
