@@ -23,6 +23,11 @@ if ! pip_install -c requirements.lock -r <(sed -e '/^#/d' requirements.lock); th
   echo "install: pip install from the index failed; trying the wheelhouse $WHEELHOUSE" >&2
   [ -d "$WHEELHOUSE" ] || { echo "install: no wheelhouse at $WHEELHOUSE (build one with scripts/wheelhouse.sh)" >&2; exit 1; }
   (cd "$WHEELHOUSE" && sha256sum -c --quiet SHA256SUMS) || { echo "install: wheelhouse hash check failed" >&2; exit 1; }
+  unlisted="$(cd "$WHEELHOUSE" && find . -maxdepth 1 -type f ! -name SHA256SUMS -printf '%f\n' \
+    | grep -vxF -f <(awk '{print $2}' SHA256SUMS) || true)"
+  [ -z "$unlisted" ] || { echo "install: wheelhouse files not in SHA256SUMS: $unlisted" >&2; exit 1; }
+  # offline from here on, the project install included (its build backend is in the wheelhouse)
+  export PIP_NO_INDEX=1 PIP_FIND_LINKS="$WHEELHOUSE"
   pip_install --no-index --find-links "$WHEELHOUSE" -c requirements.lock -r <(sed -e '/^#/d' requirements.lock)
 fi
 pip_install --no-deps --no-build-isolation -e . 2>/dev/null || pip_install --no-deps -e .
