@@ -67,7 +67,7 @@ def test_tampered_payload_is_detected_on_open_naming_the_seq(tmp_path: Path) -> 
     path = tmp_path / "s1.sqlite"
     _fill(path, 6)
     _tamper(path, "UPDATE events SET payload = replace(payload, 'r3', 'r9') WHERE seq = 4;")
-    with pytest.raises(ChainBrokenError, match="seq 4.*tampered") as info:
+    with pytest.raises(ChainBrokenError, match=r"seq 4.*tampered") as info:
         EventLog(path)
     assert info.value.seq == 4
 
