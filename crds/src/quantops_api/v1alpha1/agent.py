@@ -183,6 +183,8 @@ class AgentStatus(ApiModel):
     restarts: int | None = None
     backoff_until: dt.datetime | None = None
     started_at: dt.datetime | None = None
+    last_restart: dt.datetime | None = None
+    last_restart_reason: str | None = None
     last_scale_time: dt.datetime | None = None
     healthy_since: dt.datetime | None = None
     template_hash: str | None = None

@@ -1,0 +1,170 @@
+"""Agent controller: every trigger (create, update, resume, resync timer) runs the same reconcile.
+
+gather (indexes + a few GETs) → reconcile.agent.plan (pure) → apply children → status if changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from typing import Any
+
+import kopf
+
+from quantops_api import Agent, Gate
+from quantops_api.meta import get_condition
+from quantops_operator.kube import Kube
+from quantops_operator.reconcile.agent import LeaseInfo, Observed, PodInfo, plan
+from quantops_operator.resources import deployments, names
+from quantops_operator.settings import AGENT_IMAGE, RESYNC_SECONDS
+
+AGENTS = ("quantops.dev", "v1alpha1", "agents")
+
+
+@kopf.index(*AGENTS)
+def agent_index(namespace: str, name: str, spec: kopf.Spec, status: kopf.Status, **_: Any) -> dict[Any, Any]:
+    ready = get_condition(_conditions(status), "Ready")
+    return {
+        (namespace, name): (tuple(spec.get("dependsOn") or ()), ready is not None and ready.status == "True")
+    }
+
+
+@kopf.index("quantops.dev", "v1alpha1", "riskpolicies")
+def policy_gates(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> dict[Any, Any]:
+    return {(namespace, name): spec.get("gate", "GO")}
+
+
+def _conditions(status: Any) -> list[Any]:
+    from quantops_api import Condition
+
+    out = []
+    for c in (status or {}).get("conditions") or []:
+        try:
+            out.append(Condition.model_validate(c))
+        except ValueError:
+            continue
+    return out
+
+
+def _parse_time(value: str | None) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+def lease_info(lease: dict[str, Any]) -> LeaseInfo:
+    ann = lease.get("metadata", {}).get("annotations") or {}
+    spec = lease.get("spec") or {}
+    return LeaseInfo(
+        holder=spec.get("holderIdentity") or lease["metadata"]["name"],
+        renew_time=_parse_time(spec.get("renewTime")),
+        queue_length=int(ann.get(names.ANN_QUEUE, 0) or 0),
+        open_orders=int(ann.get(names.ANN_OPEN_ORDERS, 0) or 0),
+        healthy=ann.get(names.ANN_HEALTH, "ok") == "ok",
+    )
+
+
+def pod_info(pod: dict[str, Any]) -> PodInfo:
+    st = pod.get("status") or {}
+    conds = {c.get("type"): c.get("status") for c in st.get("conditions") or []}
+    crashing = any(
+        (cs.get("state", {}).get("waiting") or {}).get("reason") in ("CrashLoopBackOff", "Error")
+        or "terminated" in (cs.get("state") or {})
+        for cs in st.get("containerStatuses") or []
+    )
+    return PodInfo(
+        pod["metadata"]["name"], st.get("phase", "Pending"), conds.get("Ready") == "True", crashing
+    )
+
+
+async def reconcile_agent(
+    body: kopf.Body,
+    memo: kopf.Memo,
+    patch: kopf.Patch,
+    agent_index: kopf.Index[Any, Any],
+    policy_gates: kopf.Index[Any, Any],
+) -> None:
+    lock: asyncio.Lock = memo.setdefault("lock-" + body["metadata"]["uid"], asyncio.Lock())
+    async with lock:
+        kube: Kube = memo["kube"]
+        agent = Agent.from_wire(_strip(body))
+        ns = body["metadata"]["namespace"]
+        graph: dict[str, list[str]] = {}
+        ready: dict[str, bool] = {}
+        for (ans, aname), entries in agent_index.items():
+            if ans == ns:
+                for deps, is_ready in entries:
+                    graph[aname], ready[aname] = list(deps), is_ready
+        global_gate = next((Gate(g) for g in policy_gates.get((ns, "global"), [])), None)
+        dep, leases, pods = await asyncio.gather(
+            kube.get_deployment(ns, names.deployment_name(agent.name)),
+            kube.list_leases(ns, agent.name),
+            kube.list_pods(ns, agent.name),
+        )
+        obs = Observed(
+            agent=agent,
+            graph=graph,
+            ready=ready,
+            global_gate=global_gate,
+            deployment=dep,
+            leases=tuple(lease_info(x) for x in leases),
+            pods=tuple(pod_info(p) for p in pods),
+            image=AGENT_IMAGE,
+        )
+        p = plan(obs, dt.datetime.now(dt.UTC))
+        if p.deployment is not None:
+            if dep is None:
+                await kube.apply(ns, deployments.config_map(agent))
+                await kube.apply(ns, deployments.service(agent))
+            same = (
+                deployments.current_template_hash(dep) == deployments.current_template_hash(p.deployment)
+                and (dep or {}).get("spec", {}).get("replicas") == p.deployment["spec"]["replicas"]
+            )
+            if not same:
+                await kube.apply(ns, p.deployment)
+        for ev in p.events:
+            kopf.event(body, type=ev.type, reason=ev.reason, message=ev.message)
+        new_status = p.status.to_wire()
+        if new_status != dict(body.get("status") or {}):
+            patch.status.update(new_status)
+
+
+def _strip(body: kopf.Body) -> dict[str, Any]:
+    meta = body["metadata"]
+    return {
+        "apiVersion": body["apiVersion"],
+        "kind": body["kind"],
+        "spec": dict(body["spec"]),
+        "status": dict(body.get("status") or {}) or None,
+        "metadata": {
+            "name": meta["name"],
+            "namespace": meta.get("namespace"),
+            "uid": meta.get("uid"),
+            "generation": meta.get("generation"),
+            "labels": dict(meta.get("labels") or {}),
+        },
+    }
+
+
+@kopf.on.resume(*AGENTS)
+@kopf.on.create(*AGENTS)
+@kopf.on.update(*AGENTS, field="spec")
+async def agent_changed(
+    body: kopf.Body,
+    memo: kopf.Memo,
+    patch: kopf.Patch,
+    agent_index: kopf.Index[Any, Any],
+    policy_gates: kopf.Index[Any, Any],
+    **_: Any,
+) -> None:
+    await reconcile_agent(body, memo, patch, agent_index, policy_gates)
+
+
+@kopf.timer(*AGENTS, interval=RESYNC_SECONDS, idle=0)
+async def agent_resync(
+    body: kopf.Body,
+    memo: kopf.Memo,
+    patch: kopf.Patch,
+    agent_index: kopf.Index[Any, Any],
+    policy_gates: kopf.Index[Any, Any],
+    **_: Any,
+) -> None:
+    await reconcile_agent(body, memo, patch, agent_index, policy_gates)

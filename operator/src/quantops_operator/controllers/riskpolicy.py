@@ -1,0 +1,27 @@
+"""RiskPolicy controller: the schema/CEL already validated limits; report Ready and the gate."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import kopf
+
+from quantops_api import Gate, RiskPolicyStatus
+from quantops_operator.reconcile.strategy import policy_status
+
+POLICIES = ("quantops.dev", "v1alpha1", "riskpolicies")
+
+
+@kopf.on.resume(*POLICIES)
+@kopf.on.create(*POLICIES)
+@kopf.on.update(*POLICIES, field="spec")
+async def policy_changed(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+    raw = dict(body.get("status") or {})
+    old = RiskPolicyStatus.model_validate(raw) if raw else None
+    status = policy_status(
+        old, Gate(body["spec"].get("gate", "GO")), body["metadata"].get("generation"), dt.datetime.now(dt.UTC)
+    )
+    new = status.to_wire()
+    if new != raw:
+        patch.status.update(new)

@@ -1,0 +1,60 @@
+"""Strategy controller: resolve policies, compute effective gate and fingerprint, report Ready."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import kopf
+
+from quantops_api import Gate, Strategy
+from quantops_operator.reconcile.strategy import PolicyView, strategy_status
+from quantops_operator.settings import RESYNC_SECONDS
+
+STRATEGIES = ("quantops.dev", "v1alpha1", "strategies")
+
+
+@kopf.index("quantops.dev", "v1alpha1", "riskpolicies")
+def policy_views(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> dict[Any, Any]:
+    return {namespace: PolicyView(name, Gate(spec.get("gate", "GO")), dict(spec.get("selector") or {}))}
+
+
+async def reconcile_strategy(body: kopf.Body, patch: kopf.Patch, policy_views: kopf.Index[Any, Any]) -> None:
+    meta = body["metadata"]
+    strategy = Strategy.from_wire(
+        {
+            "apiVersion": body["apiVersion"],
+            "kind": body["kind"],
+            "spec": dict(body["spec"]),
+            "status": dict(body.get("status") or {}) or None,
+            "metadata": {
+                "name": meta["name"],
+                "namespace": meta.get("namespace"),
+                "generation": meta.get("generation"),
+                "labels": dict(meta.get("labels") or {}),
+            },
+        }
+    )
+    policies = list(policy_views.get(meta["namespace"], []))
+    status, event = strategy_status(strategy, policies, dt.datetime.now(dt.UTC))
+    if event:
+        kopf.event(body, type="Normal", reason="EffectiveGateChanged", message=event)
+    new = status.to_wire()
+    if new != dict(body.get("status") or {}):
+        patch.status.update(new)
+
+
+@kopf.on.resume(*STRATEGIES)
+@kopf.on.create(*STRATEGIES)
+@kopf.on.update(*STRATEGIES, field="spec")
+async def strategy_changed(
+    body: kopf.Body, patch: kopf.Patch, policy_views: kopf.Index[Any, Any], **_: Any
+) -> None:
+    await reconcile_strategy(body, patch, policy_views)
+
+
+@kopf.timer(*STRATEGIES, interval=RESYNC_SECONDS, idle=0)
+async def strategy_resync(
+    body: kopf.Body, patch: kopf.Patch, policy_views: kopf.Index[Any, Any], **_: Any
+) -> None:
+    await reconcile_strategy(body, patch, policy_views)

@@ -1,0 +1,115 @@
+"""The only module that calls the Kubernetes API (besides kopf's own watching and patching).
+
+A thin async REST client: credentials come from kubernetes_asyncio's loaders (kubeconfig or
+in-cluster), requests go out with aiohttp. Verbs used here must stay within rbac.NAMESPACED_RULES.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from typing import Any
+
+import aiohttp
+from kubernetes_asyncio import config as kconfig
+from kubernetes_asyncio.client import Configuration
+
+from quantops_operator.resources import names
+
+
+class KubeError(RuntimeError):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"HTTP {status}: {message}")
+        self.status = status
+
+
+class Kube:
+    def __init__(self, cfg: Configuration) -> None:
+        self.host = str(cfg.host).rstrip("/")
+        ctx = (
+            ssl.create_default_context(cafile=cfg.ssl_ca_cert)
+            if cfg.ssl_ca_cert
+            else ssl.create_default_context()
+        )
+        if cfg.cert_file and cfg.key_file:
+            ctx.load_cert_chain(cfg.cert_file, cfg.key_file)
+        if not cfg.verify_ssl:
+            ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+        self._headers = {}
+        token = (cfg.api_key or {}).get("authorization") or (cfg.api_key or {}).get("BearerToken")
+        if token:
+            self._headers["Authorization"] = token if token.startswith("Bearer") else f"Bearer {token}"
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(ssl=ctx, limit=50), timeout=aiohttp.ClientTimeout(total=30)
+        )
+
+    @classmethod
+    async def connect(cls) -> Kube:
+        cfg = Configuration()
+        try:
+            kconfig.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
+        except kconfig.ConfigException:
+            # KUBECONFIG is read here, not at import time (kubernetes_asyncio caches it on import).
+            await kconfig.load_kube_config(config_file=os.environ.get("KUBECONFIG"), client_configuration=cfg)
+        return cls(cfg)
+
+    async def close(self) -> None:
+        await self._session.close()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        content_type: str = "application/json",
+        params: dict[str, str] | None = None,
+    ) -> dict[str, Any] | None:
+        headers = {**self._headers, "Content-Type": content_type, "Accept": "application/json"}
+        async with self._session.request(
+            method, self.host + path, json=body, headers=headers, params=params
+        ) as r:
+            if r.status == 404 and method == "GET":
+                return None
+            data: dict[str, Any] = await r.json(content_type=None)
+            if r.status >= 400:
+                raise KubeError(r.status, str(data.get("message", data)))
+            return data
+
+    # -- the calls the operator makes (each maps to one rule in rbac.py) --------------------------
+
+    async def get_deployment(self, ns: str, name: str) -> dict[str, Any] | None:
+        return await self.request("GET", f"/apis/apps/v1/namespaces/{ns}/deployments/{name}")
+
+    async def apply(self, ns: str, obj: dict[str, Any]) -> dict[str, Any] | None:
+        """Server-side apply (PATCH with the operator as field manager): create or converge."""
+        kind = obj["kind"]
+        base = {
+            "Deployment": f"/apis/apps/v1/namespaces/{ns}/deployments",
+            "ConfigMap": f"/api/v1/namespaces/{ns}/configmaps",
+            "Service": f"/api/v1/namespaces/{ns}/services",
+        }[kind]
+        return await self.request(
+            "PATCH",
+            f"{base}/{obj['metadata']['name']}",
+            obj,
+            content_type="application/apply-patch+yaml",
+            params={"fieldManager": "quantops-operator", "force": "true"},
+        )
+
+    async def list_leases(self, ns: str, agent: str) -> list[dict[str, Any]]:
+        data = await self.request(
+            "GET",
+            f"/apis/coordination.k8s.io/v1/namespaces/{ns}/leases",
+            params={"labelSelector": f"{names.LABEL_AGENT}={agent}"},
+        )
+        return list((data or {}).get("items", []))
+
+    async def list_pods(self, ns: str, agent: str) -> list[dict[str, Any]]:
+        data = await self.request(
+            "GET", f"/api/v1/namespaces/{ns}/pods", params={"labelSelector": f"{names.LABEL_AGENT}={agent}"}
+        )
+        return list((data or {}).get("items", []))
+
+    async def get_riskpolicy(self, ns: str, name: str) -> dict[str, Any] | None:
+        return await self.request("GET", f"/apis/quantops.dev/v1alpha1/namespaces/{ns}/riskpolicies/{name}")

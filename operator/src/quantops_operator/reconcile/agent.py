@@ -1,0 +1,274 @@
+"""Pure Agent reconcile: (observed state, now) -> (desired Deployment, status, events).
+
+Level-triggered and idempotent: the plan looks at the whole observed state, never at a diff, so
+running it twice with the same input yields the same output and no new restart. Every decision
+(ordering, backoff, recycle, scaling, recovery, gate) comes from quantops_api.orchestration,
+the same functions `quantops up` uses.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from quantops_api import Agent, AgentStatus, Condition, Gate
+from quantops_api.meta import get_condition, set_condition
+from quantops_api.orchestration import (
+    DependencyError,
+    backoff_delay,
+    cycle_members,
+    desired_replicas,
+    effective_gate,
+    health_decision,
+    heartbeat_stale,
+    recycle_decision,
+    startup_order,
+    unmet_dependencies,
+)
+from quantops_operator.resources import deployments
+
+
+@dataclass(frozen=True)
+class LeaseInfo:
+    holder: str
+    renew_time: dt.datetime | None
+    queue_length: int = 0
+    open_orders: int = 0
+    healthy: bool = True
+
+
+@dataclass(frozen=True)
+class PodInfo:
+    name: str
+    phase: str
+    ready: bool
+    crashing: bool = False
+
+
+@dataclass(frozen=True)
+class Observed:
+    agent: Agent
+    graph: dict[str, list[str]]  # every Agent in the namespace -> its dependsOn
+    ready: dict[str, bool]  # every Agent in the namespace -> Ready condition is True
+    global_gate: Gate | None
+    deployment: dict[str, Any] | None
+    leases: tuple[LeaseInfo, ...] = ()
+    pods: tuple[PodInfo, ...] = ()
+    image: str = deployments.DEFAULT_IMAGE
+
+
+@dataclass(frozen=True)
+class Event:
+    reason: str
+    message: str
+    type: str = "Normal"
+
+
+@dataclass(frozen=True)
+class Plan:
+    deployment: dict[str, Any] | None  # desired; None = leave the cluster alone (not created yet)
+    status: AgentStatus
+    events: list[Event] = field(default_factory=list)
+
+
+def _cond(type_: str, ok: bool, reason: str, message: str, now: dt.datetime, gen: int | None) -> Condition:
+    return Condition(
+        type=type_,
+        status="True" if ok else "False",
+        reason=reason,
+        message=message,
+        last_transition_time=now,
+        observed_generation=gen,
+    )
+
+
+def plan(obs: Observed, now: dt.datetime, rng: random.Random | None = None) -> Plan:
+    agent, spec = obs.agent, obs.agent.spec
+    old = agent.status or AgentStatus()
+    gen = agent.metadata.generation
+    conds = list(old.conditions)
+    events: list[Event] = []
+
+    def setc(type_: str, ok: bool, reason: str, message: str) -> None:
+        nonlocal conds
+        conds = set_condition(conds, _cond(type_, ok, reason, message, now, gen))
+
+    gate = effective_gate({f"Agent/{agent.name}": spec.gate, "RiskPolicy/global": obs.global_gate})
+    if old.effective_gate is not None and gate.gate != old.effective_gate:
+        events.append(
+            Event(
+                "EffectiveGateChanged",
+                f"{old.effective_gate} → {gate.gate} (most restrictive scope: {gate.source})",
+                "Warning" if gate.gate.severity > old.effective_gate.severity else "Normal",
+            )
+        )
+    setc(
+        "Gated",
+        gate.gate is not Gate.GO,
+        f"Gate{gate.gate.value.title()}",
+        f"effective gate {gate.gate} from {gate.source}",
+    )
+    base = old.model_copy(update={"effective_gate": gate.gate, "observed_generation": gen})
+
+    # 11/12: dependency order; a dependent's Deployment is created only after its dependencies are Ready.
+    problem = _dependency_problem(obs)
+    if problem is not None:
+        reason, message = problem
+        setc("DependenciesReady", False, reason, message)
+        if obs.deployment is None or reason != "WaitingForDependencies":
+            setc("Ready", False, reason, message)
+            phase = "Waiting" if reason == "WaitingForDependencies" else "Failed"
+            return Plan(None, base.model_copy(update={"conditions": conds, "phase": phase}), events)
+    else:
+        setc("DependenciesReady", True, "DependenciesReady", "all dependsOn agents are Ready")
+
+    # 16: replicas from the queue length the agents report.
+    replicas, last_scale = spec.replicas, old.last_scale_time
+    queue = sum(lease.queue_length for lease in obs.leases)
+    if spec.autoscaling is not None:
+        current = old.desired_replicas if old.desired_replicas is not None else spec.autoscaling.min_replicas
+        scale = desired_replicas(spec.autoscaling, current, queue, old.last_scale_time, now)
+        replicas = scale.replicas
+        if scale.changed:
+            last_scale = now
+            events.append(Event("Scaled", f"{current} → {scale.replicas} workers: {scale.reason}"))
+
+    dep_status = (obs.deployment or {}).get("status", {})
+    ready_replicas = int(dep_status.get("readyReplicas") or 0)
+    available = obs.deployment is not None and ready_replicas >= max(replicas, 1 if replicas else 0)
+    heartbeats = [lease.renew_time for lease in obs.leases if lease.renew_time is not None]
+    last_hb = max(heartbeats) if heartbeats else old.last_heartbeat
+    since_start = old.last_restart or old.started_at or _created(obs.deployment) or now
+    grace_over = (now - since_start).total_seconds() > spec.backoff.stale_after_seconds
+    stale = heartbeat_stale(last_hb, now, spec.backoff.stale_after_seconds)
+    crashing = [p.name for p in obs.pods if p.crashing or p.phase == "Failed"]
+    unhealthy_leases = [lease.holder for lease in obs.leases if not lease.healthy]
+    failing = bool(crashing) or (stale and grace_over and replicas > 0)
+
+    # 13: restart with exponential backoff (cap + jitter) for crashing or silent agents.
+    restarts, backoff_until = old.restarts or 0, old.backoff_until
+    last_restart, restart_reason = old.last_restart, old.last_restart_reason
+    started_at = old.started_at
+    healthy_long = (
+        old.healthy_since is not None
+        and (now - old.healthy_since).total_seconds() > spec.backoff.reset_after_seconds
+    )
+    if restarts and healthy_long and not failing:
+        restarts, backoff_until = 0, None
+    if failing and (backoff_until is None or now >= backoff_until):
+        why = f"pods failing: {', '.join(crashing)}" if crashing else f"heartbeat stale since {last_hb}"
+        restarts += 1
+        delay = backoff_delay(spec.backoff, restarts, rng)
+        backoff_until = now + dt.timedelta(seconds=delay)
+        last_restart, restart_reason, started_at = now, why, None
+        events.append(
+            Event(
+                "Restarting", f"restart #{restarts} ({why}); next restart not before {delay:.1f}s", "Warning"
+            )
+        )
+
+    # 19: max-uptime recycle, deferred while orders are open unless the hard deadline passed.
+    if available and started_at is None and not failing:
+        started_at = now
+    open_orders = sum(lease.open_orders for lease in obs.leases)
+    rec = recycle_decision(spec.recycle, started_at, now, open_orders)
+    if rec.recycle:
+        last_restart, restart_reason, started_at = now, rec.message, None
+        events.append(Event("Recycling", rec.message))
+    setc("Recycling", rec.recycle, rec.reason, rec.message or "within max uptime")
+
+    # 14/18: Ready needs available pods and fresh heartbeats; Degraded recovers after the hold time.
+    healthy_now = available and not stale and not crashing and not unhealthy_leases
+    was_ready = get_condition(old.conditions, "Ready")
+    ever_ready = was_ready is not None and was_ready.reason not in _NOT_STARTED
+    if not ever_ready and not healthy_now and not failing:
+        setc(
+            "Ready", False, "Starting", f"{ready_replicas}/{replicas} replicas ready, waiting for heartbeats"
+        )
+        setc("Degraded", False, "Starting", "not started yet")
+        healthy_since, phase = None, "Starting"
+    else:
+        detail = (
+            ("pods failing: " + ", ".join(crashing))
+            if crashing
+            else (
+                f"heartbeat stale (last {last_hb})"
+                if stale
+                else (
+                    f"unhealthy replicas: {', '.join(unhealthy_leases)}"
+                    if unhealthy_leases
+                    else (f"{ready_replicas}/{replicas} replicas ready" if not available else "")
+                )
+            )
+        )
+        prev_degraded = get_condition(old.conditions, "Degraded")
+        degraded_before = prev_degraded is not None and prev_degraded.status == "True"
+        h = health_decision(
+            healthy_now=healthy_now,
+            was_degraded=degraded_before,
+            healthy_since=old.healthy_since,
+            hold_seconds=spec.recovery_hold_seconds,
+            gate=gate.gate,
+            now=now,
+            detail=detail,
+        )
+        setc("Ready", h.ready, h.reason, h.message)
+        setc("Degraded", h.degraded, h.reason, h.message)
+        healthy_since = h.healthy_since
+        phase = "Running" if h.ready else ("BackingOff" if failing else "Degraded")
+        if degraded_before and h.ready:
+            events.append(Event("Recovered", f"healthy for {spec.recovery_hold_seconds:.0f}s; back to Ready"))
+    if rec.recycle:
+        phase = "Recycling"
+
+    restarted_at = last_restart.isoformat() if last_restart else None
+    desired = deployments.deployment(agent, replicas, obs.image, restarted_at)
+    status = base.model_copy(
+        update={
+            "conditions": conds,
+            "phase": phase,
+            "replicas": int(dep_status.get("replicas") or 0),
+            "ready_replicas": ready_replicas,
+            "desired_replicas": replicas,
+            "queue_length": queue,
+            "last_heartbeat": last_hb,
+            "restarts": restarts,
+            "backoff_until": backoff_until,
+            "started_at": started_at,
+            "last_restart": last_restart,
+            "last_restart_reason": restart_reason,
+            "last_scale_time": last_scale,
+            "healthy_since": healthy_since,
+            "template_hash": desired["metadata"]["annotations"][deployments.ANN_TEMPLATE_HASH],
+        }
+    )
+    return Plan(desired, status, events)
+
+
+_NOT_STARTED = ("Starting", "WaitingForDependencies", "DependencyCycle", "DependencyMissing")
+
+
+def _dependency_problem(obs: Observed) -> tuple[str, str] | None:
+    name = obs.agent.name
+    try:
+        startup_order(obs.graph)
+    except DependencyError as e:
+        if e.reason == "DependencyCycle" and name in cycle_members(obs.graph):
+            return e.reason, str(e)
+        missing = [d for d in obs.agent.spec.depends_on if d not in obs.graph]
+        if missing:
+            return (
+                "DependencyMissing",
+                f"dependsOn names agents that do not exist: {', '.join(sorted(missing))}",
+            )
+    unmet = unmet_dependencies(obs.agent.spec.depends_on, obs.ready)
+    if unmet:
+        return "WaitingForDependencies", f"waiting for Ready: {', '.join(unmet)}"
+    return None
+
+
+def _created(dep: dict[str, Any] | None) -> dt.datetime | None:
+    ts = (dep or {}).get("metadata", {}).get("creationTimestamp")
+    return dt.datetime.fromisoformat(ts.replace("Z", "+00:00")) if ts else None

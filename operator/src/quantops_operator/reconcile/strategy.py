@@ -1,0 +1,115 @@
+"""Pure Strategy/RiskPolicy status: resolution of references, effective gate, fingerprint, stage."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+
+from quantops_api import Condition, Gate, RiskPolicyStatus, Stage, Strategy, StrategyStatus
+from quantops_api.meta import set_condition
+from quantops_api.orchestration import effective_gate
+
+
+@dataclass(frozen=True)
+class PolicyView:
+    name: str
+    gate: Gate
+    selector: dict[str, str]
+
+
+def fingerprint(strategy: Strategy) -> str:
+    """Code entrypoint + params hash: the identity every run, promotion and order carries."""
+    canon = json.dumps(
+        {"entrypoint": strategy.spec.entrypoint, "params": strategy.spec.params}, sort_keys=True
+    )
+    return hashlib.sha256(canon.encode()).hexdigest()[:16]
+
+
+def applicable_policies(strategy: Strategy, policies: list[PolicyView]) -> list[PolicyView]:
+    labels = strategy.metadata.labels
+    out = []
+    for p in policies:
+        by_ref = p.name == strategy.spec.risk_policy_ref
+        by_selector = bool(p.selector) and all(labels.get(k) == v for k, v in p.selector.items())
+        if p.name == "global" or by_ref or by_selector:
+            out.append(p)
+    return out
+
+
+def strategy_status(
+    strategy: Strategy, policies: list[PolicyView], now: dt.datetime
+) -> tuple[StrategyStatus, str]:
+    """The new status and, when the effective gate moved, an event message (else "")."""
+    old = strategy.status or StrategyStatus()
+    gen = strategy.metadata.generation
+    mine = applicable_policies(strategy, policies)
+    scopes: dict[str, Gate | None] = {
+        f"RiskPolicy/{p.name}": p.gate for p in sorted(mine, key=lambda p: p.name)
+    }
+    scopes[f"Strategy/{strategy.name}"] = strategy.spec.gate
+    gate = effective_gate(scopes)
+    ref = strategy.spec.risk_policy_ref
+    if ref is not None and ref not in {p.name for p in policies}:
+        ready = Condition(
+            type="Ready",
+            status="False",
+            reason="RiskPolicyNotFound",
+            message=f"riskPolicyRef {ref!r} does not exist; trading is not allowed",
+            last_transition_time=now,
+            observed_generation=gen,
+        )
+    else:
+        ready = Condition(
+            type="Ready",
+            status="True",
+            reason="Resolved",
+            message=f"policies: {', '.join(p.name for p in mine) or 'none'}",
+            last_transition_time=now,
+            observed_generation=gen,
+        )
+    conds = set_condition(old.conditions, ready)
+    conds = set_condition(
+        conds,
+        Condition(
+            type="Gated",
+            status="True" if gate.gate is not Gate.GO else "False",
+            reason=f"Gate{gate.gate.value.title()}",
+            message=f"effective gate {gate.gate} from {gate.source}",
+            last_transition_time=now,
+            observed_generation=gen,
+        ),
+    )
+    event = ""
+    if old.effective_gate is not None and old.effective_gate != gate.gate:
+        event = f"{old.effective_gate} → {gate.gate} (most restrictive scope: {gate.source})"
+    status = old.model_copy(
+        update={
+            "conditions": conds,
+            "effective_gate": gate.gate,
+            "observed_generation": gen,
+            "stage": old.stage or Stage.COLD,
+            "fingerprint": fingerprint(strategy),
+            "rejection_count": old.rejection_count or 0,
+        }
+    )
+    return status, event
+
+
+def policy_status(
+    old: RiskPolicyStatus | None, gate: Gate, gen: int | None, now: dt.datetime
+) -> RiskPolicyStatus:
+    base = old or RiskPolicyStatus()
+    conds = set_condition(
+        base.conditions,
+        Condition(
+            type="Ready",
+            status="True",
+            reason="Accepted",
+            message="limits validated",
+            last_transition_time=now,
+            observed_generation=gen,
+        ),
+    )
+    return base.model_copy(update={"conditions": conds, "effective_gate": gate, "observed_generation": gen})

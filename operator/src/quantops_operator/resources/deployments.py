@@ -1,0 +1,164 @@
+"""The Deployment, Service and ConfigMap for an Agent: probes, graceful shutdown, hardened pods.
+
+Pure builders. The pod template carries a hash annotation so "is the running template the
+desired one?" is a string comparison, and a restarted-at annotation the reconcile sets to roll
+pods (backoff restart, max-uptime recycle) the same way `kubectl rollout restart` does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from quantops_api import Agent
+from quantops_operator.resources.names import (
+    ANN_RESTARTED_AT,
+    ANN_TEMPLATE_HASH,
+    LABEL_AGENT,
+    LABEL_MANAGED,
+    LABEL_ROLE,
+    config_map_name,
+    deployment_name,
+    selector_labels,
+    service_name,
+)
+
+__all__ = ["ANN_TEMPLATE_HASH", "DEFAULT_IMAGE", "config_map", "deployment", "service", "template_hash"]
+
+DEFAULT_IMAGE = "quantops/agent:dev"
+AGENT_SERVICE_ACCOUNT = "quantops-agent"
+
+
+def template_hash(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
+
+
+def owner_reference(agent: Agent) -> dict[str, Any]:
+    return {
+        "apiVersion": agent.api_version,
+        "kind": "Agent",
+        "name": agent.name,
+        "uid": agent.metadata.uid or "",
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def _labels(agent: Agent) -> dict[str, str]:
+    return {**selector_labels(agent.name), LABEL_ROLE: agent.spec.role, LABEL_MANAGED: "quantops-operator"}
+
+
+def pod_template(agent: Agent, image: str, restarted_at: str | None) -> dict[str, Any]:
+    s = agent.spec
+    probe = {"periodSeconds": s.probes.period_seconds, "failureThreshold": s.probes.failure_threshold}
+    container = {
+        "name": "agent",
+        "image": s.image or image,
+        "args": ["--role", s.role, "--agent", agent.name],
+        "ports": [{"name": "http", "containerPort": s.probes.port}],
+        "env": [
+            {"name": "QUANTOPS_AGENT", "value": agent.name},
+            {"name": "QUANTOPS_ROLE", "value": s.role},
+            {"name": "QUANTOPS_CONFIG", "value": "/etc/quantops/config.json"},
+            {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+            {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+        ],
+        "livenessProbe": {"httpGet": {"path": s.probes.liveness_path, "port": "http"}, **probe},
+        "readinessProbe": {"httpGet": {"path": s.probes.readiness_path, "port": "http"}, **probe},
+        "lifecycle": {"preStop": {"sleep": {"seconds": s.shutdown.pre_stop_sleep_seconds}}},
+        "volumeMounts": [
+            {"name": "config", "mountPath": "/etc/quantops", "readOnly": True},
+            {"name": "state", "mountPath": "/var/lib/quantops"},
+        ],
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "1Gi"}},
+    }
+    spec = {
+        "serviceAccountName": AGENT_SERVICE_ACCOUNT,
+        "terminationGracePeriodSeconds": s.shutdown.termination_grace_seconds,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": 10001,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [container],
+        "volumes": [
+            {"name": "config", "configMap": {"name": config_map_name(agent.name)}},
+            {"name": "state", "emptyDir": {}},
+        ],
+    }
+    annotations = {ANN_RESTARTED_AT: restarted_at} if restarted_at else {}
+    return {"metadata": {"labels": _labels(agent), "annotations": annotations}, "spec": spec}
+
+
+def deployment(
+    agent: Agent, replicas: int, image: str = DEFAULT_IMAGE, restarted_at: str | None = None
+) -> dict[str, Any]:
+    template = pod_template(agent, image, restarted_at)
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": deployment_name(agent.name),
+            "labels": _labels(agent),
+            "annotations": {ANN_TEMPLATE_HASH: template_hash(template)},
+            "ownerReferences": [owner_reference(agent)],
+        },
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": selector_labels(agent.name)},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+            "template": template,
+        },
+    }
+
+
+def config_map(agent: Agent) -> dict[str, Any]:
+    rendered = {
+        "agent": agent.name,
+        "role": agent.spec.role,
+        "strategies": agent.spec.strategies,
+        "heartbeatSeconds": agent.spec.heartbeat_seconds,
+        "apiLossGraceSeconds": agent.spec.api_loss_grace_seconds,
+        "probes": agent.spec.probes.to_wire(),
+        "config": agent.spec.config,
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": config_map_name(agent.name),
+            "labels": _labels(agent),
+            "ownerReferences": [owner_reference(agent)],
+        },
+        "data": {"config.json": json.dumps(rendered, sort_keys=True, indent=2)},
+    }
+
+
+def service(agent: Agent) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": service_name(agent.name),
+            "labels": _labels(agent),
+            "ownerReferences": [owner_reference(agent)],
+        },
+        "spec": {
+            "selector": {LABEL_AGENT: agent.name},
+            "ports": [{"name": "http", "port": agent.spec.probes.port, "targetPort": "http"}],
+        },
+    }
+
+
+def current_template_hash(dep: dict[str, Any] | None) -> str | None:
+    if dep is None:
+        return None
+    value = dep.get("metadata", {}).get("annotations", {}).get(ANN_TEMPLATE_HASH)
+    return str(value) if value is not None else None

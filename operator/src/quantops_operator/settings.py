@@ -1,0 +1,32 @@
+"""Operator settings: annotation progress storage with the project prefix, event posting, resync."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import kopf
+
+from quantops_operator.kube import Kube
+
+RESYNC_SECONDS = float(os.environ.get("QUANTOPS_RESYNC_SECONDS", "10"))
+AGENT_IMAGE = os.environ.get("QUANTOPS_AGENT_IMAGE", "quantops/agent:dev")
+
+
+@kopf.on.startup()
+async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="quantops.dev")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix="quantops.dev", key="last-handled-configuration"
+    )
+    settings.posting.level = 20  # INFO and above become Kubernetes Events
+    settings.watching.server_timeout = 300
+    settings.queueing.worker_limit = 50
+    memo["kube"] = await Kube.connect()
+
+
+@kopf.on.cleanup()
+async def close(memo: kopf.Memo, **_: Any) -> None:
+    kube = memo.get("kube")
+    if kube is not None:
+        await kube.close()

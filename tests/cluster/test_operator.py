@@ -1,0 +1,200 @@
+"""The operator on the real control plane: ordering, cycles, backoff, recovery, gates, scaling."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from controlplane import ControlPlane
+
+from .conftest import condition, get, heartbeat, unique, wait_for
+
+pytestmark = pytest.mark.cluster
+
+
+def agent(name: str, **spec: object) -> str:
+    return json.dumps(
+        {
+            "apiVersion": "quantops.dev/v1alpha1",
+            "kind": "Agent",
+            "metadata": {"name": name},
+            "spec": {"role": "trader", **spec},
+        }
+    )
+
+
+def test_dependents_start_only_after_dependencies_ready(crds_installed: ControlPlane, operator: str) -> None:
+    plane, ns = crds_installed, operator
+    a, b, c = unique("base"), unique("mid"), unique("top")
+    for name, deps in ((c, [b]), (b, [a]), (a, [])):
+        plane.kubectl("-n", ns, "apply", "-f", "-", input=agent(name, dependsOn=deps))
+    wait_for(lambda: get(plane, ns, "deployment", f"{a}-agent"), what="base deployment")
+    wait_for(lambda: condition(get(plane, ns, "agent", b), "Ready").get("reason") == "WaitingForDependencies")
+    assert get(plane, ns, "deployment", f"{b}-agent") is None
+    assert get(plane, ns, "deployment", f"{c}-agent") is None
+    # kwok makes the pods Ready; the agent's heartbeat Lease makes the Agent Ready
+    wait_for(
+        lambda: (get(plane, ns, "deployment", f"{a}-agent") or {}).get("status", {}).get("readyReplicas") == 1
+    )
+    heartbeat(plane, ns, a)
+    wait_for(
+        lambda: condition(get(plane, ns, "agent", a), "Ready").get("status") == "True", what="base Ready"
+    )
+    wait_for(lambda: get(plane, ns, "deployment", f"{b}-agent"), what="mid deployment after base Ready")
+    assert get(plane, ns, "deployment", f"{c}-agent") is None
+    heartbeat(plane, ns, b)
+    wait_for(lambda: get(plane, ns, "deployment", f"{c}-agent"), what="top deployment after mid Ready")
+    dep = get(plane, ns, "deployment", f"{c}-agent")
+    assert dep is not None
+    pod = dep["spec"]["template"]["spec"]
+    assert pod["containers"][0]["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert pod["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"] == 2
+    assert pod["terminationGracePeriodSeconds"] == 30
+    assert dep["metadata"]["ownerReferences"][0]["name"] == c
+    assert "quantops.dev/template-hash" in dep["metadata"]["annotations"]
+
+
+def test_dependency_cycle_gets_clear_condition(crds_installed: ControlPlane, operator: str) -> None:
+    plane, ns = crds_installed, operator
+    x, y = unique("cyc-x"), unique("cyc-y")
+    plane.kubectl("-n", ns, "apply", "-f", "-", input=agent(x, dependsOn=[y]))
+    plane.kubectl("-n", ns, "apply", "-f", "-", input=agent(y, dependsOn=[x]))
+    for name in (x, y):
+        cond = wait_for(lambda n=name: condition(get(plane, ns, "agent", n), "Ready") or None)
+        wait_for(
+            lambda n=name: condition(get(plane, ns, "agent", n), "Ready").get("reason") == "DependencyCycle"
+        )
+        cond = condition(get(plane, ns, "agent", name), "Ready")
+        assert x in cond["message"] and y in cond["message"]
+        assert get(plane, ns, "deployment", f"{name}-agent") is None
+    missing = unique("orphan")
+    plane.kubectl("-n", ns, "apply", "-f", "-", input=agent(missing, dependsOn=["does-not-exist"]))
+    wait_for(
+        lambda: condition(get(plane, ns, "agent", missing), "Ready").get("reason") == "DependencyMissing"
+    )
+
+
+def test_stale_heartbeat_restarts_with_backoff_then_recovers(
+    crds_installed: ControlPlane, operator: str
+) -> None:
+    plane, ns = crds_installed, operator
+    name = unique("flaky")
+    plane.kubectl(
+        "-n",
+        ns,
+        "apply",
+        "-f",
+        "-",
+        input=agent(
+            name,
+            backoff={"initialSeconds": 30, "maxSeconds": 120, "staleAfterSeconds": 2, "jitter": 0},
+            recoveryHoldSeconds=3,
+        ),
+    )
+    wait_for(
+        lambda: (get(plane, ns, "deployment", f"{name}-agent") or {}).get("status", {}).get("readyReplicas")
+    )
+    heartbeat(plane, ns, name)
+    wait_for(lambda: condition(get(plane, ns, "agent", name), "Ready").get("status") == "True")
+    # the heartbeat stops: after staleAfterSeconds the operator restarts the pods once, then backs off
+    obj = wait_for(lambda: (o := get(plane, ns, "agent", name)) and o["status"].get("restarts") == 1 and o)
+    assert obj["status"]["phase"] in ("BackingOff", "Degraded")
+    assert condition(obj, "Ready")["status"] == "False"
+    dep = get(plane, ns, "deployment", f"{name}-agent")
+    assert (
+        dep is not None and "quantops.dev/restarted-at" in dep["spec"]["template"]["metadata"]["annotations"]
+    )
+    time.sleep(4)  # inside the 30 s backoff window: no second restart
+    assert (get(plane, ns, "agent", name) or {})["status"]["restarts"] == 1
+    events = plane.kubectl(
+        "-n", ns, "get", "events", "--field-selector", f"involvedObject.name={name}"
+    ).stdout
+    assert "Restarting" in events
+    # heartbeats resume: Degraded, then Ready again after the recovery hold time
+    for _ in range(30):
+        heartbeat(plane, ns, name)
+        if condition(get(plane, ns, "agent", name), "Ready").get("status") == "True":
+            break
+        time.sleep(0.5)
+    final = get(plane, ns, "agent", name)
+    assert condition(final, "Ready")["status"] == "True"
+    assert condition(final, "Degraded")["status"] == "False"
+
+
+def test_gate_flip_on_global_policy_is_effective_and_audited(
+    crds_installed: ControlPlane, operator: str
+) -> None:
+    plane, ns = crds_installed, operator
+    name = unique("gated")
+    plane.kubectl("-n", ns, "apply", "-f", "-", input=agent(name))
+    plane.kubectl(
+        "-n",
+        ns,
+        "apply",
+        "-f",
+        "-",
+        input=json.dumps(
+            {
+                "apiVersion": "quantops.dev/v1alpha1",
+                "kind": "RiskPolicy",
+                "metadata": {"name": "global"},
+                "spec": {"gate": "GO"},
+            }
+        ),
+    )
+    wait_for(lambda: (get(plane, ns, "agent", name) or {}).get("status", {}).get("effectiveGate") == "GO")
+    plane.kubectl("-n", ns, "patch", "riskpolicy", "global", "--type=merge", "-p", '{"spec":{"gate":"STOP"}}')
+    wait_for(lambda: (get(plane, ns, "agent", name) or {}).get("status", {}).get("effectiveGate") == "STOP")
+    assert condition(get(plane, ns, "agent", name), "Gated")["status"] == "True"
+    ev = wait_for(
+        lambda: (
+            "GO → STOP" in (out := plane.kubectl("-n", ns, "get", "events", "-o", "json").stdout)
+            and json.loads(out)
+        )
+    )
+    msgs = [e["message"] for e in ev["items"] if e["reason"] in ("GateChanged", "EffectiveGateChanged")]
+    assert any("RiskPolicy gate GO → STOP by kubectl-patch" in m for m in msgs), msgs
+    assert any("GO → STOP (most restrictive scope: RiskPolicy/global)" in m for m in msgs), msgs
+    # an invalid gate value is refused by the API server, naming the field
+    bad = plane.kubectl(
+        "-n", ns, "patch", "agent", name, "--type=merge", "-p", '{"spec":{"gate":"MAYBE"}}', check=False
+    )
+    assert bad.returncode != 0 and "spec.gate" in bad.stderr
+    plane.kubectl("-n", ns, "patch", "riskpolicy", "global", "--type=merge", "-p", '{"spec":{"gate":"GO"}}')
+    wait_for(lambda: (get(plane, ns, "agent", name) or {}).get("status", {}).get("effectiveGate") == "GO")
+
+
+def test_workers_resized_from_reported_queue_length(crds_installed: ControlPlane, operator: str) -> None:
+    plane, ns = crds_installed, operator
+    name = unique("workers")
+    plane.kubectl(
+        "-n",
+        ns,
+        "apply",
+        "-f",
+        "-",
+        input=agent(
+            name,
+            role="pipeline",
+            autoscaling={"minReplicas": 1, "maxReplicas": 4, "targetQueuePerWorker": 5, "cooldownSeconds": 0},
+        ),
+    )
+    wait_for(
+        lambda: (get(plane, ns, "deployment", f"{name}-agent") or {}).get("spec", {}).get("replicas") == 1
+    )
+    heartbeat(plane, ns, name, queue=14)
+    wait_for(
+        lambda: (get(plane, ns, "deployment", f"{name}-agent") or {}).get("spec", {}).get("replicas") == 3,
+        what="3 workers for queue 14 / 5",
+    )
+    wait_for(
+        lambda: (
+            (get(plane, ns, "deployment", f"{name}-agent") or {}).get("status", {}).get("readyReplicas") == 3
+        )
+    )
+    heartbeat(plane, ns, name, queue=100)
+    wait_for(
+        lambda: (get(plane, ns, "deployment", f"{name}-agent") or {}).get("spec", {}).get("replicas") == 4,
+        what="capped at maxReplicas",
+    )
