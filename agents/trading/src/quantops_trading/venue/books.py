@@ -13,6 +13,7 @@ When the replay runs past the end of a file it wraps around (the data is a loop,
 from __future__ import annotations
 
 import csv
+import functools
 import gzip
 import time
 from collections.abc import Callable
@@ -247,8 +248,9 @@ def _load_trades(path: Path) -> tuple[IntArray, FloatArray, list[bool]]:
     return ts, tv, [r[col["side"]] == "sell" for r in rows]
 
 
+@functools.lru_cache(maxsize=32)
 def load_market_data(cfg: SymbolConfig, data_dir: Path, offset_ms: int = 0) -> MarketData:
-    """Load the files a symbol names (relative to ``data_dir``) into a :class:`MarketData`."""
+    """Load the files a symbol names (relative to ``data_dir``); cached, the result is read-only."""
     return MarketData(
         cfg,
         book=_load_book(data_dir / cfg.book_file) if cfg.book_file else None,

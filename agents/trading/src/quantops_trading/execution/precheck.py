@@ -1,0 +1,58 @@
+"""Local order validation (bad input never reaches a venue) and library-side reduce-only.
+
+Why it exists: malformed orders, unknown symbols and precision violations must fail with a clear
+message *before* anything is sent — a venue reject costs a round trip, rate-limit weight and
+health score. Spot venues have no reduce-only flag, so "reduce-only" is enforced here against the
+held position: a reduce-only order may only shrink exposure. Pure functions; raise
+:class:`InvalidOrder` / :class:`BadSymbol` with the offending field in the message.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from quantops_trading.execution.errors import BadSymbol, InvalidOrder
+from quantops_trading.execution.types import MarketRules, OrderIntent, OrderType, Side
+
+__all__ = ["check_intent", "check_reduce_only"]
+
+
+def check_intent(
+    intent: OrderIntent, markets: dict[str, MarketRules], reference_price: Decimal | None = None
+) -> None:
+    """Raise if ``intent`` cannot be a valid order on a venue with ``markets``."""
+    rules = markets.get(intent.symbol)
+    if rules is None:
+        raise BadSymbol(f"unknown symbol {intent.symbol!r}; venue lists {sorted(markets)[:10]}")
+    q = intent.quantity
+    if q % rules.step_size != 0:
+        raise InvalidOrder(f"quantity {q} is not a multiple of step size {rules.step_size} ({intent.symbol})")
+    if q < rules.min_qty:
+        raise InvalidOrder(f"quantity {q} is below the minimum {rules.min_qty} ({intent.symbol})")
+    if intent.type is OrderType.LIMIT:
+        if intent.price is None or intent.price <= 0:
+            raise InvalidOrder(f"a limit order needs a positive price, got {intent.price}")
+        if intent.price % rules.tick_size != 0:
+            raise InvalidOrder(
+                f"price {intent.price} is not a multiple of tick size {rules.tick_size} ({intent.symbol})"
+            )
+    elif intent.price is not None:
+        raise InvalidOrder("a market order must not carry a price")
+    if intent.time_in_force not in ("GTC", "IOC", "FOK"):
+        raise InvalidOrder(f"unknown time in force {intent.time_in_force!r}")
+    ref = intent.price if intent.price is not None else reference_price
+    if ref is not None and q * ref < rules.min_notional:
+        raise InvalidOrder(f"notional {q * ref} is below the minimum {rules.min_notional} ({intent.symbol})")
+
+
+def check_reduce_only(intent: OrderIntent, position: Decimal) -> None:
+    """A reduce-only order must move ``position`` (signed base units) toward zero, not past it."""
+    if not intent.reduce_only:
+        return
+    if position == 0:
+        raise InvalidOrder("reduce-only order with no position to reduce")
+    reduces = (position > 0 and intent.side is Side.SELL) or (position < 0 and intent.side is Side.BUY)
+    if not reduces:
+        raise InvalidOrder(f"reduce-only {intent.side} would increase a position of {position}")
+    if intent.quantity > abs(position):
+        raise InvalidOrder(f"reduce-only quantity {intent.quantity} exceeds the position {abs(position)}")
