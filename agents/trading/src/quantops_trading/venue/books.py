@@ -123,7 +123,8 @@ class MarketData:
         self._trades = trades
         ts = book[0] if book is not None else candles[0]  # type: ignore[index]  # one is set
         self.start_ms = int(ts[0])
-        self.span_ms = max(1, int(ts[-1]) - int(ts[0]))
+        width = int(ts[-1]) - int(ts[0])
+        self.span_ms = width + max(1, width // max(1, len(ts) - 1))  # the last row lasts one step
         self._offset_ms = offset_ms
 
     def data_ms(self, elapsed_ms: int) -> int:
