@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -28,15 +28,14 @@ async def test_module_entry_point_serves_ccxt(tmp_path: Path) -> None:
     }
     path = tmp_path / "venue.json"
     path.write_text(json.dumps(cfg))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "quantops_trading.venue", "--port", "0", "--config", str(path)],
-        stdout=subprocess.PIPE,
-        text=True,
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "quantops_trading.venue", "--port", "0", "--config", str(path),
+        stdout=asyncio.subprocess.PIPE,
         env=os.environ.copy(),
-    )
+    )  # fmt: skip
     try:
         assert proc.stdout is not None
-        line = proc.stdout.readline().strip()
+        line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode().strip()
         assert line.startswith("listening http://127.0.0.1:")
         ex = make_binance(line.split()[1], "k", "s")
         try:
@@ -48,4 +47,4 @@ async def test_module_entry_point_serves_ccxt(tmp_path: Path) -> None:
             await ex.close()
     finally:
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=10) == 0
+        assert await asyncio.wait_for(proc.wait(), 10) == 0
