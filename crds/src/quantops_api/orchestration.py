@@ -204,11 +204,14 @@ def health_decision(
     now: dt.datetime,
     detail: str = "",
 ) -> HealthDecision:
-    """Degraded returns to Ready only after `hold_seconds` of continuous health and never under STOP."""
+    """Degraded returns to Ready only after `hold_seconds` of continuous health, and never under STOP.
+
+    STOP does not make a healthy Ready agent Degraded: it only forbids the automatic recovery.
+    """
     if not healthy_now:
         return HealthDecision(False, True, None, "Unhealthy", detail or "heartbeat or checks failing")
     since = healthy_since or now
-    if gate is Gate.STOP:
+    if gate is Gate.STOP and was_degraded:
         return HealthDecision(
             False, True, since, "GateForbids", "effective gate STOP forbids returning to Ready"
         )

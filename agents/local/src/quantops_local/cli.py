@@ -1,0 +1,160 @@
+"""The `quantops` command: up, status, gate, runbook, validate.
+
+`up` runs the manifests locally (no Kubernetes); `status`, `gate` and `runbook` talk to a running
+`quantops up` through the URL it records in <state-dir>/supervisor.json, or to Kubernetes with --kube.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from quantops_api import ManifestError
+from quantops_api.orchestration import DependencyError
+from quantops_local import manifests, runbook
+from quantops_local.supervisor import Supervisor
+
+DEFAULT_STATE = Path(".quantops")
+
+
+def _url(state_dir: Path) -> str:
+    path = state_dir / "supervisor.json"
+    if not path.exists():
+        raise SystemExit(f"no running `quantops up` found ({path} missing); start one or pass --state-dir")
+    return str(json.loads(path.read_text())["url"])
+
+
+def cmd_up(ns: argparse.Namespace) -> int:
+    try:
+        objects = manifests.load(ns.file)
+        sup = Supervisor(objects, ns.state_dir, port=ns.port)
+    except (ManifestError, DependencyError) as e:
+        print(f"quantops up: invalid manifests:\n{e}", file=sys.stderr)
+        return 2
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, sup.stopping.set)
+        await sup.run(duration=ns.duration)
+
+    asyncio.run(main())
+    return 0
+
+
+def cmd_status(ns: argparse.Namespace) -> int:
+    data = httpx.get(f"{_url(ns.state_dir)}/api/status", timeout=5).json()
+    if ns.json:
+        print(json.dumps(data, indent=2))
+        return 0
+    print(f"{'AGENT':<16}{'ROLE':<12}{'PHASE':<12}{'READY':<7}{'GATE':<7}{'RESTARTS':<10}REASON")
+    for a in data["agents"]:
+        print(
+            f"{a['name']:<16}{a['role']:<12}{a['phase']:<12}{a['ready']!s:<7}{a['effectiveGate']:<7}"
+            f"{a['restarts']:<10}{a['reason']}: {a['message']}"
+        )
+    print("\nGATES: " + ", ".join(f"{k}={v}" for k, v in sorted(data["gates"].items())))
+    return 0
+
+
+def cmd_gate(ns: argparse.Namespace) -> int:
+    if ns.kube:
+        kind, _, name = ns.scope.partition("/")
+        kind, name = ("riskpolicy", "global") if ns.scope == "global" else (kind, name)
+        patch = json.dumps(
+            {
+                "metadata": {"annotations": {"quantops.dev/gate-reason": ns.reason}},
+                "spec": {"gate": ns.gate.upper()},
+            }
+        )
+        return subprocess.call(
+            ["kubectl", "-n", ns.namespace, "patch", kind, name, "--type=merge", "-p", patch]
+        )
+    r = httpx.post(
+        f"{_url(ns.state_dir)}/api/gate",
+        json={"scope": ns.scope, "gate": ns.gate, "reason": ns.reason},
+        timeout=5,
+    )
+    body: dict[str, Any] = r.json()
+    if r.status_code != 200:
+        print(f"quantops gate: {body['error']}", file=sys.stderr)
+        return 2
+    print(f"{body['scope']}: {body['old']} → {body['new']}")
+    return 0
+
+
+def cmd_runbook(ns: argparse.Namespace) -> int:
+    if ns.kube:
+        out = subprocess.run(
+            ["kubectl", "-n", ns.namespace, "get", "agents", "-o", "json"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        rows = runbook.rows_from_kube(json.loads(out)["items"])
+    else:
+        data = httpx.get(f"{_url(ns.state_dir)}/api/status", timeout=5).json()
+        rows = data["agents"]
+    text = runbook.render(rows, kube=ns.kube)
+    if ns.output:
+        Path(ns.output).write_text(text)
+    else:
+        print(text)
+    return 0
+
+
+def cmd_validate(ns: argparse.Namespace) -> int:
+    try:
+        objs = manifests.load(ns.file)
+    except ManifestError as e:
+        print(e, file=sys.stderr)
+        return 2
+    print(f"{len(objs)} objects valid")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="quantops", description=__doc__)
+    ap.add_argument("--state-dir", type=Path, default=DEFAULT_STATE)
+    sub = ap.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="run the manifests locally")
+    up.add_argument("-f", "--file", type=Path, action="append", required=True)
+    up.add_argument("--duration", type=float, default=None, help="stop by itself after this many seconds")
+    up.add_argument("--port", type=int, default=0, help="supervisor API port (default: a free one)")
+    up.set_defaults(fn=cmd_up)
+    st = sub.add_parser("status", help="agents, gates and conditions")
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(fn=cmd_status)
+    g = sub.add_parser("gate", help="flip a gate: global, agent/NAME, strategy/NAME, riskpolicy/NAME")
+    g.add_argument("scope")
+    g.add_argument("gate", choices=["STOP", "PAUSE", "CHECK", "GO", "stop", "pause", "check", "go"])
+    g.add_argument("--reason", default="manual gate change")
+    g.add_argument("--kube", action="store_true")
+    g.add_argument("-n", "--namespace", default="default")
+    g.set_defaults(fn=cmd_gate)
+    rb = sub.add_parser("runbook", help="Markdown runbook from live agent states")
+    rb.add_argument("--kube", action="store_true")
+    rb.add_argument("-n", "--namespace", default="default")
+    rb.add_argument("-o", "--output")
+    rb.set_defaults(fn=cmd_runbook)
+    v = sub.add_parser("validate", help="validate manifests with the API models")
+    v.add_argument("-f", "--file", type=Path, action="append", required=True)
+    v.set_defaults(fn=cmd_validate)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    ns = build_parser().parse_args(argv)
+    return int(ns.fn(ns))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""`quantops runbook`: a Markdown runbook from live agent states — what is wrong, why, how to fix it.
+
+Works on the `quantops up` status and on Kubernetes Agent objects (normalised to the same rows).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+FIXES: dict[str, list[str]] = {
+    "WaitingForDependencies": ["Check the agents it waits for (below); they must become Ready first."],
+    "DependencyCycle": ["Break the cycle: edit spec.dependsOn of one agent in the cycle and re-apply."],
+    "DependencyMissing": ["Create the missing agent or remove it from spec.dependsOn."],
+    "Restarting": [
+        "Read the agent log for the crash; restarts back off exponentially up to backoff.maxSeconds."
+    ],
+    "Unhealthy": [
+        "Check heartbeats (`kubectl get lease -l quantops.dev/agent=NAME`) and the agent's /readyz."
+    ],
+    "RecoveryHold": ["Nothing to do: the agent is healthy and returns to Ready after recoveryHoldSeconds."],
+    "GateForbids": ["The effective gate is STOP. Find the scope in gateSource; flip it only after review."],
+    "Starting": ["Wait for the first heartbeat; if it never comes, read the agent log."],
+}
+
+
+def gate_command(scope: str, kube: bool) -> str:
+    kind, _, name = scope.partition("/")
+    if kube:
+        return f'kubectl patch {kind.lower()} {name} --type=merge -p \'{{"spec":{{"gate":"GO"}}}}\''
+    return f"quantops gate {'global' if name == 'global' else f'{kind.lower()}/{name}'} GO --reason '...'"
+
+
+def render(rows: list[dict[str, Any]], *, kube: bool, now: dt.datetime | None = None) -> str:
+    now = now or dt.datetime.now(dt.UTC)
+    bad = [r for r in rows if not r.get("ready")]
+    gated = [r for r in rows if r.get("effectiveGate") not in (None, "GO")]
+    out = [
+        f"# quantops runbook — {now:%Y-%m-%d %H:%M:%S} UTC",
+        "",
+        f"{len(rows)} agents: {len(rows) - len(bad)} ready, {len(bad)} not ready, {len(gated)} gated.",
+        "",
+    ]
+    if not bad and not gated:
+        out += ["All agents are Ready and trading gates are GO. Nothing to do.", ""]
+    for r in bad:
+        reason = r.get("reason") or "Unknown"
+        out += [
+            f"## {r['name']} ({r.get('role', '?')}): {r.get('phase', '?')} — {reason}",
+            "",
+            f"- Why: {r.get('message') or 'no message'}",
+            f"- Restarts: {r.get('restarts', 0)}",
+        ]
+        if r.get("dependsOn"):
+            out.append(f"- Depends on: {', '.join(r['dependsOn'])}")
+        out.append("- Fix:")
+        out += [f"  - {step}" for step in FIXES.get(reason, ["Inspect the agent's conditions and log."])]
+        logs = f"kubectl logs deploy/{r['name']}-agent" if kube else f"less .quantops/logs/{r['name']}.log"
+        out += [f"  - Logs: `{logs}`", ""]
+    for r in gated:
+        out += [
+            f"## Gate {r['effectiveGate']} on {r['name']} (from {r.get('gateSource', '?')})",
+            "",
+            "- New entries are blocked while the gate is not GO.",
+            f"- To reopen after review: `{gate_command(r.get('gateSource', 'Agent/' + r['name']), kube)}`",
+            "",
+        ]
+    return "\n".join(out)
+
+
+def rows_from_kube(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    rows = []
+    for it in items:
+        st = it.get("status") or {}
+        ready: dict[str, Any] = next((c for c in st.get("conditions") or [] if c["type"] == "Ready"), {})
+        gated: dict[str, Any] = next((c for c in st.get("conditions") or [] if c["type"] == "Gated"), {})
+        rows.append(
+            {
+                "name": it["metadata"]["name"],
+                "role": it["spec"].get("role"),
+                "phase": st.get("phase"),
+                "ready": ready.get("status") == "True",
+                "reason": ready.get("reason"),
+                "message": ready.get("message"),
+                "restarts": st.get("restarts", 0),
+                "dependsOn": it["spec"].get("dependsOn", []),
+                "effectiveGate": st.get("effectiveGate"),
+                "gateSource": (gated.get("message") or "").rpartition(" from ")[2] or None,
+            }
+        )
+    return rows
