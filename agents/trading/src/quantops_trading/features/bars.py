@@ -5,13 +5,14 @@ time ``t`` must only use data known at ``t``. Input bars carry their **open** ti
 (as the data files do); a 1m bar is only known at its close, so every output bar is labelled by
 its **close** time: the 5m bar built from 1m bars opening in ``[T, T+5m)`` is labelled ``T+5m``.
 Volumes are summed sequentially, so a bar's value is bit-identical however much later data the
-frame holds. A partial bucket at the end of the data is labelled in the future (its close), so it can never be
-mistaken for a closed bar at any earlier ``t``; ``n_bars`` tells how many 1m bars it holds.
+frame holds. A partial bucket at the end of the data is labelled in the future (its close), so it
+can never be mistaken for a closed bar at any earlier ``t``; ``n_bars`` tells how many 1m bars it holds.
 
 Input preparation (column checks, dropping unfilled gap rows, one sort by pair and time for all
 horizons) is one lazy polars plan over a long frame with a ``pair`` column; the bucket
 aggregation itself is a numba kernel over the sorted columns (a hash ``group_by`` over 5M rows
-per horizon was the bottleneck, ~4x slower, and its parallel float sums were not bit-stable). :func:`candles_from_trades` aggregates trades the same way (open-labelled,
+per horizon was the bottleneck, ~4x slower, and its parallel float sums were not bit-stable).
+:func:`candles_from_trades` aggregates trades the same way (open-labelled,
 like exchange candles) for consistency checks against venue candles.
 
 What it must not do: compute rolling indicators (``features/rolling.py``) or fill gaps

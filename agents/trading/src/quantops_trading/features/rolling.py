@@ -131,12 +131,6 @@ def rolling_features(
     keys = [c for c in by if c in bars.columns]
     if bars.height and not _is_grouped_and_sorted(bars, keys):
         bars = bars.sort([*keys, "ts_ms"])
-    close = bars["close"].cast(pl.Float64).to_numpy()
-    volume = bars["volume"].cast(pl.Float64).to_numpy()
-    if bars.height and (np.isnan(close).any() or (close <= 0).any()):
-        raise ValueError(
-            "rolling_features: close must be positive and non-null (drop unfilled gap rows first)"
-        )
     starts = (
         _group_starts(bars.select(keys)) if keys and bars.height else np.array([0, bars.height], np.int64)
     )
@@ -148,6 +142,10 @@ def _with_features(
 ) -> pl.DataFrame:
     close = np.ascontiguousarray(bars["close"].cast(pl.Float64).to_numpy())
     volume = np.ascontiguousarray(bars["volume"].cast(pl.Float64).to_numpy())
+    if close.size and (np.isnan(close).any() or (close <= 0).any()):
+        raise ValueError(
+            "rolling features: close must be positive and non-null (drop unfilled gap rows first)"
+        )
     out = rolling_kernel(close, volume, starts, window, rsi_window)
     return bars.with_columns([pl.Series(name, out[:, j]) for j, name in enumerate(FEATURE_COLUMNS)])
 
