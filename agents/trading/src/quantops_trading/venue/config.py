@@ -36,6 +36,7 @@ FaultKind = Literal[
     "timeout",  # hold the request longer than the client waits
     "drop_connection",  # close the socket before doing anything
     "drop_after_accept",  # perform the request (e.g. accept the order), then close the socket
+    "slow_ack",  # perform the request, then hold the answer for ``delay_s``
     "clock_skew",  # shift the server clock by ``skewMs``
     "stale_book",  # freeze the order book (contents and timestamp)
 ]

@@ -138,6 +138,8 @@ class VenueServer:
             response = reject_response(r)
         if fault is not None and fault.kind == "drop_after_accept":
             self._drop(request)
+        if fault is not None and fault.kind == "slow_ack":
+            await asyncio.sleep(fault.delay_s)  # accepted; the client waits (or dies) for the answer
         return response
 
     async def _early_fault(self, request: web.Request, fault: FaultRule) -> web.StreamResponse | None:
