@@ -1,5 +1,6 @@
 """Storage: the append-only hash-chained event log and its Parquet archives."""
 
+from quantops_trading.storage.archive import RetentionPolicy, SegmentedEventLog
 from quantops_trading.storage.eventlog import (
     GENESIS_HASH,
     ChainBrokenError,
@@ -19,6 +20,8 @@ __all__ = [
     "EventLogError",
     "LogEntry",
     "LogFormatError",
+    "RetentionPolicy",
+    "SegmentedEventLog",
     "canonical_json",
     "chain_hash",
     "verify_chain",
