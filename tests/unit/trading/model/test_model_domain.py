@@ -18,8 +18,6 @@ from quantops_trading.model import (
     Lineage,
     Order,
     OrderDenied,
-    OrderSide,
-    OrderType,
     Position,
     StrategyId,
     TraceId,
@@ -32,15 +30,23 @@ BTC = InstrumentId("BTC/USDT@binance")
 
 def _instrument() -> Instrument:
     return Instrument(
-        id=BTC, tick_size=Decimal("0.01"), lot_step=Decimal("0.00001"), min_qty=Decimal("0.00001"),
+        id=BTC,
+        tick_size=Decimal("0.01"),
+        lot_step=Decimal("0.00001"),
+        min_qty=Decimal("0.00001"),
         min_notional=Decimal("5"),
     )
 
 
 def _order(**kw: object) -> Order:
     base: dict[str, object] = {
-        "client_order_id": "qo-1", "strategy_id": "momentum-btc", "instrument_id": BTC,
-        "side": "buy", "type": "limit", "quantity": "0.001", "price": "61000.01",
+        "client_order_id": "qo-1",
+        "strategy_id": "momentum-btc",
+        "instrument_id": BTC,
+        "side": "buy",
+        "type": "limit",
+        "quantity": "0.001",
+        "price": "61000.01",
     }
     base.update(kw)
     return Order.model_validate(base)
@@ -50,7 +56,11 @@ def test_instrument_id_parts_and_validation() -> None:
     perp = InstrumentId.of("xrp", "usdt", "Binance-USDM", settle="usdt")
     assert perp == "XRP/USDT:USDT@binance-usdm"
     assert (perp.base, perp.quote, perp.settle, perp.venue, perp.symbol) == (
-        "XRP", "USDT", "USDT", "binance-usdm", "XRP/USDT:USDT",
+        "XRP",
+        "USDT",
+        "USDT",
+        "binance-usdm",
+        "XRP/USDT:USDT",
     )
     assert perp.is_derivative and not BTC.is_derivative
     for bad in ["BTCUSDT", "BTC/USDT", "btc/usdt@binance", "BTC/USDT@Binance", ""]:
@@ -114,8 +124,15 @@ def test_position_average_cost_and_flip() -> None:
 
     def fill(side: str, px: str, qty: str) -> Fill:
         return Fill.model_validate(
-            {"client_order_id": "c1", "instrument_id": BTC, "side": side, "price": px, "quantity": qty,
-             "fee": "0.1", "ts_ns": 1}
+            {
+                "client_order_id": "c1",
+                "instrument_id": BTC,
+                "side": side,
+                "price": px,
+                "quantity": qty,
+                "fee": "0.1",
+                "ts_ns": 1,
+            }
         )
 
     pos = pos.apply_fill(fill("buy", "100", "1")).apply_fill(fill("buy", "110", "1"))
@@ -133,8 +150,17 @@ def test_events_round_trip_through_json_by_kind() -> None:
     events = [
         OrderDenied(order=order, reason="max notional", rule="max_notional"),
         GateChanged(scope="strategy/s1", old="GO", new="STOP", actor="risk", reason="drawdown"),
-        BarEvent(instrument_id=BTC, timeframe="1m", close_ts_ms=60_000, open="1", high="2", low="1",
-                 close="2", volume="0", lineage=lineage.with_transform("dedup", 1).as_dict()),
+        BarEvent(
+            instrument_id=BTC,
+            timeframe="1m",
+            close_ts_ms=60_000,
+            open="1",
+            high="2",
+            low="1",
+            close="2",
+            volume="0",
+            lineage=lineage.with_transform("dedup", 1).as_dict(),
+        ),
     ]
     for ev in events:
         back = parse_event(ev.model_dump_json())
