@@ -147,6 +147,7 @@ class AgentRuntime:
             )
             try:
                 await self.control.heartbeat(beat)
+                self.gates.contact()  # a renewed heartbeat proves the control plane is reachable
                 self.m_beats.inc()
             except ControlUnavailable as e:
                 self.m_errors.labels("heartbeat").inc()

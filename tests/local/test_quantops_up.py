@@ -1,0 +1,207 @@
+"""`quantops up` on one machine: real processes, real HTTP, the same orchestration rules."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+HERE = Path(__file__).parent
+QUANTOPS = [sys.executable, "-m", "quantops_local.cli"]
+
+
+@dataclass
+class Up:
+    state: Path
+    proc: subprocess.Popen[bytes]
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*QUANTOPS, "--state-dir", str(self.state), *args], capture_output=True, text=True, timeout=30
+        )
+
+    def status(self) -> dict[str, Any]:
+        return json.loads(self.cli("status", "--json").stdout)
+
+    def agent(self, name: str) -> dict[str, Any]:
+        return next(a for a in self.status()["agents"] if a["name"] == name)
+
+    def agent_view(self, name: str) -> dict[str, Any]:
+        port = self.agent(name)["port"]
+        return dict(httpx.get(f"http://127.0.0.1:{port}/status", timeout=2).json())
+
+    def audit(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in (self.state / "audit.jsonl").read_text().splitlines()]
+
+
+def wait_for(pred: Any, timeout: float = 30.0, step: float = 0.05) -> Any:
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = pred()
+        except (httpx.HTTPError, StopIteration, KeyError, json.JSONDecodeError):
+            last = None
+        if last:
+            return last
+        time.sleep(step)
+    raise AssertionError(f"timed out; last={last!r}")
+
+
+def _start(tmp_path: Path) -> Iterator[Up]:
+    state = tmp_path / "state"
+    proc = subprocess.Popen(
+        [
+            *QUANTOPS,
+            "--state-dir",
+            str(state),
+            "up",
+            "-f",
+            str(HERE / "platform-fast.yaml"),
+            "--duration",
+            "120",
+        ],
+        stdout=(tmp_path / "up.log").open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    u = Up(state, proc)
+    wait_for(lambda: (state / "supervisor.json").exists(), 20)
+    wait_for(lambda: all(a["ready"] for a in u.status()["agents"]), 40)
+    yield u
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
+    """One platform shared by the tests below, which run in file order (the runbook test sets STOP last)."""
+    yield from _start(tmp_path_factory.mktemp("up"))
+
+
+@pytest.fixture
+def own_up(tmp_path: Path) -> Iterator[Up]:
+    """A platform of its own, for a test that kills the supervisor."""
+    yield from _start(tmp_path)
+
+
+def test_agents_start_in_dependency_order(up: Up) -> None:
+    started = [e["agent"] for e in up.audit() if e["event"] == "AgentStarted"]
+    assert started == ["venue", "trader", "boss"]
+    assert up.status()["waves"] == [["venue"], ["trader"], ["boss"]]
+
+
+def test_gate_flip_reaches_agent_within_a_second(up: Up) -> None:
+    assert up.agent_view("trader")["gate"] == "GO"
+    t0 = time.monotonic()
+    res = up.cli("gate", "strategy/demo", "PAUSE", "--reason", "test flip")
+    assert res.returncode == 0, res.stderr
+    wait_for(lambda: up.agent_view("trader")["gate"] == "PAUSE", timeout=1.0, step=0.01)
+    latency = time.monotonic() - t0
+    assert up.agent_view("boss")["gate"] == "GO"  # boss does not run that strategy
+    audit = [e for e in up.audit() if e["event"] == "GateChanged"]
+    assert audit[-1]["scope"] == "Strategy/demo" and audit[-1]["old"] == "GO" and audit[-1]["new"] == "PAUSE"
+    assert audit[-1]["reason"] == "test flip"
+    print(f"gate flip latency (CLI round trip included): {latency * 1000:.1f} ms")
+    bad = up.cli("gate", "global", "MAYBE")
+    assert bad.returncode != 0 and "invalid choice" in bad.stderr
+    missing = up.cli("gate", "strategy/nope", "STOP")
+    assert missing.returncode == 2 and "Strategy/nope does not exist" in missing.stderr
+    up.cli("gate", "strategy/demo", "GO", "--reason", "test done")
+
+
+def test_crashed_agent_restarts_with_backoff(up: Up) -> None:
+    pid = up.agent("trader")["pid"]
+    os.kill(pid, signal.SIGKILL)
+    restarted = wait_for(
+        lambda: (a := up.agent("trader"))["restarts"] == 1 and a["pid"] not in (None, pid) and a
+    )
+    assert restarted["pid"] != pid
+    sched = [e for e in up.audit() if e["event"] == "AgentRestartScheduled" and e["agent"] == "trader"]
+    assert sched and "exited with -9" in sched[0]["reason"]
+    assert 0 < sched[0]["delay"] <= 0.5  # first delay: initialSeconds with jitter (never above the cap)
+    wait_for(lambda: up.agent("trader")["ready"], 20)
+
+
+def test_agent_fails_closed_to_pause_when_supervisor_disappears(own_up: Up) -> None:
+    up = own_up
+    port = up.agent("trader")["port"]
+    pids = [a["pid"] for a in up.status()["agents"]]
+    up.proc.send_signal(signal.SIGKILL)  # the control plane vanishes; agents keep running
+    up.proc.wait()
+    try:
+        view = wait_for(
+            lambda: (
+                (v := httpx.get(f"http://127.0.0.1:{port}/status", timeout=1).json())["gate"] == "PAUSE" and v
+            ),
+            timeout=10,
+        )
+        assert view["gateSource"] == "FailClosed/control-plane-unreachable"
+        assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 503
+    finally:
+        for pid in pids:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def test_sigterm_is_graceful(up: Up) -> None:
+    a = up.agent("boss")
+    log = up.state / "logs" / "boss.log"
+    os.kill(a["pid"], signal.SIGTERM)
+    line = wait_for(
+        lambda: next((json.loads(x) for x in log.read_text().splitlines() if '"agent_stopped"' in x), None),
+        15,
+    )
+    assert line["steps"] == ["stopped-new-work", "cancelled-orders:0", "flushed-event-log", "released-lease"]
+    released = [e for e in up.audit() if e["event"] == "LeaseReleased" and e["agent"] == "boss"]
+    assert released
+
+
+def test_runbook_explains_degraded_agent(up: Up) -> None:
+    up.cli("gate", "global", "STOP", "--reason", "runbook test")
+    text = wait_for(lambda: (t := up.cli("runbook").stdout) and "Gate STOP on trader" in t and t, 10)
+    assert "quantops gate global GO" in text
+    assert "from RiskPolicy/global" in text
+
+
+def test_invalid_manifests_fail_fast_naming_the_field(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "apiVersion: quantops.dev/v1alpha1\nkind: Agent\nmetadata: {name: a}\n"
+        "spec: {role: trader, autoscaling: {minReplicas: 3, maxReplicas: 1}}\n"
+    )
+    res = subprocess.run(
+        [*QUANTOPS, "--state-dir", str(tmp_path), "up", "-f", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert res.returncode == 2
+    assert (
+        "Agent/a: spec.autoscaling: autoscaling.minReplicas must be <= autoscaling.maxReplicas" in res.stderr
+    )
+    cyc = tmp_path / "cycle.yaml"
+    cyc.write_text(
+        "apiVersion: quantops.dev/v1alpha1\nkind: Agent\nmetadata: {name: a}\nspec: {role: trader, "
+        "dependsOn: [b]}\n---\napiVersion: quantops.dev/v1alpha1\nkind: Agent\nmetadata: {name: b}\n"
+        "spec: {role: trader, dependsOn: [a]}\n"
+    )
+    res = subprocess.run(
+        [*QUANTOPS, "--state-dir", str(tmp_path), "up", "-f", str(cyc)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert res.returncode == 2 and "dependsOn cycle: a -> b -> a" in res.stderr
