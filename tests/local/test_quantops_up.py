@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -150,10 +151,8 @@ def test_agent_fails_closed_to_pause_when_supervisor_disappears(own_up: Up) -> N
         assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 503
     finally:
         for pid in pids:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 def test_sigterm_is_graceful(up: Up) -> None:

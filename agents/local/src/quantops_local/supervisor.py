@@ -88,7 +88,8 @@ class Supervisor:
         self.strategies = {o.name: o for o in self.objects if isinstance(o, Strategy)}
         self.policies = {o.name: o for o in self.objects if isinstance(o, RiskPolicy)}
         self.waves = startup_order({n: a.spec.depends_on for n, a in self.agents.items()})
-        for kind, objs in (("Agent", self.agents), ("Strategy", self.strategies), ("RiskPolicy", self.policies)):
+        scopes = (("Agent", self.agents), ("Strategy", self.strategies), ("RiskPolicy", self.policies))
+        for kind, objs in scopes:
             for name, obj in objs.items():
                 self.gates[f"{kind}/{name}"] = Gate(obj.spec.gate)
         self.procs = {n: Proc(a) for n, a in self.agents.items()}
