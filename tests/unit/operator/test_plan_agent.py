@@ -131,11 +131,6 @@ def test_agent_outside_a_cycle_just_waits() -> None:
     assert cond(p, "Ready") == ("False", "WaitingForDependencies")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known defect: a missing ref elsewhere in the graph masks DependencyCycle (startup_order "
-    "raises DependencyMissing first, so _dependency_problem falls through to WaitingForDependencies)",
-)
 def test_agent_on_a_cycle_reports_cycle_even_if_another_ref_is_missing() -> None:
     agent = make_agent(dependsOn=["b"])
     graph = {"a": ["b"], "b": ["a"], "x": ["ghost"]}
@@ -287,12 +282,6 @@ def test_restart_is_not_repeated_by_a_second_reconcile_at_the_same_time() -> Non
     assert p2.deployment == p1.deployment
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known defect: after a stale-heartbeat restart the re-fed plan at the same `now` differs: "
-    "the post-restart grace clears `failing`, so phase BackingOff -> Degraded and started_at is set "
-    "although the heartbeat is still stale",
-)
 def test_restart_plan_is_fully_idempotent_when_fed_back() -> None:
     p0, obs = _running()
     p1 = again(p0, obs, at(30))

@@ -21,6 +21,7 @@ from quantops_api.orchestration import (
     cycle_members,
     desired_replicas,
     effective_gate,
+    find_cycle,
     health_decision,
     heartbeat_stale,
     recycle_decision,
@@ -170,8 +171,8 @@ def plan(obs: Observed, now: dt.datetime, rng: random.Random | None = None) -> P
         )
 
     # 19: max-uptime recycle, deferred while orders are open unless the hard deadline passed.
-    if available and started_at is None and not failing:
-        started_at = now
+    if available and started_at is None and not stale and not crashing:
+        started_at = now  # the uptime clock (recycle) starts once the agent is really healthy
     open_orders = sum(lease.open_orders for lease in obs.leases)
     rec = recycle_decision(spec.recycle, started_at, now, open_orders)
     if rec.recycle:
@@ -217,7 +218,8 @@ def plan(obs: Observed, now: dt.datetime, rng: random.Random | None = None) -> P
         setc("Ready", h.ready, h.reason, h.message)
         setc("Degraded", h.degraded, h.reason, h.message)
         healthy_since = h.healthy_since
-        phase = "Running" if h.ready else ("BackingOff" if failing else "Degraded")
+        backing_off = failing or (backoff_until is not None and now < backoff_until and not healthy_now)
+        phase = "Running" if h.ready else ("BackingOff" if backing_off else "Degraded")
         if degraded_before and h.ready:
             events.append(Event("Recovered", f"healthy for {spec.recovery_hold_seconds:.0f}s; back to Ready"))
     if rec.recycle:
@@ -252,11 +254,13 @@ _NOT_STARTED = ("Starting", "WaitingForDependencies", "DependencyCycle", "Depend
 
 def _dependency_problem(obs: Observed) -> tuple[str, str] | None:
     name = obs.agent.name
+    if name in cycle_members(obs.graph):
+        sub = {n: [d for d in ds if d in obs.graph] for n, ds in obs.graph.items()}
+        cycle = find_cycle({n: ds for n, ds in sub.items() if n in cycle_members(sub)})
+        return "DependencyCycle", f"dependsOn cycle: {' -> '.join(cycle)}"
     try:
         startup_order(obs.graph)
-    except DependencyError as e:
-        if e.reason == "DependencyCycle" and name in cycle_members(obs.graph):
-            return e.reason, str(e)
+    except DependencyError:
         missing = [d for d in obs.agent.spec.depends_on if d not in obs.graph]
         if missing:
             return (
