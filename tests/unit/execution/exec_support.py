@@ -83,7 +83,7 @@ def intent(
         type=OrderType.LIMIT if price is not None else OrderType.MARKET,
         quantity=Decimal(qty),
         price=Decimal(price) if price is not None else None,
-        **kw,  # type: ignore[arg-type]
+        **kw,
     )
 
 

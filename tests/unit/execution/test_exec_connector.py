@@ -61,7 +61,7 @@ async def test_bad_input_fails_before_anything_is_sent(kw: dict[str, object], ex
     async with rig() as r:
         before = r.sim.requests
         with pytest.raises(exc, match=text):
-            await r.conn.submit(intent(**kw))  # type: ignore[arg-type]
+            await r.conn.submit(intent(**kw))  # type: ignore[arg-type]  # parametrized overrides
         assert r.sim.requests == before and r.sim.engine.orders == {}
 
 

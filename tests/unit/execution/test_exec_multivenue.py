@@ -36,7 +36,7 @@ async def two_venues(
     ]
     async with AsyncExitStack() as stack:
         sims = [await stack.enter_async_context(running_venue(c)) for c in cfgs]
-        pairs = [make_connector(s.url, s.cfg.name, **kw) for s in sims]  # type: ignore[arg-type]
+        pairs = [make_connector(s.url, s.cfg.name, **kw) for s in sims]
         for conn, client in pairs:
             stack.push_async_callback(client.close)
             await conn.start()
@@ -44,7 +44,7 @@ async def two_venues(
 
 
 async def test_routing_matrix_ranks_by_depth_and_fees_on_real_books() -> None:
-    async with two_venues() as (_, conns, clients):
+    async with two_venues() as (_, _conns, clients):
         books = {c.venue: await c.fetch_order_book("BTC/USDT") for c in clients}
         fees = {"alpha": D("0.001"), "beta": D("0.0002")}
         assert books["alpha"].nonce != books["beta"].nonce  # different data offsets
@@ -122,7 +122,7 @@ async def test_dns_check_runs_before_warmup() -> None:
         conn._dns_check = dns_check("http://venue-a.sim:1/", [("static", static_resolver({}))])
         try:
             before = sim.requests
-            with pytest.raises(ExchangeUnavailable, match="venue-a.sim"):
+            with pytest.raises(ExchangeUnavailable, match=r"venue-a\.sim"):
                 await conn.start()
             assert sim.requests == before and not conn.ready
             conn._dns_check = dns_check(

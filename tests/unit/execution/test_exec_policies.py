@@ -119,7 +119,7 @@ def _fill(**kw: object) -> Fill:
         "is_maker": True, "timestamp_ms": 1,
     }  # fmt: skip
     base.update(kw)
-    return Fill(**base)  # type: ignore[arg-type]
+    return Fill(**base)
 
 
 @pytest.mark.parametrize(

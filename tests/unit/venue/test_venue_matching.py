@@ -26,7 +26,7 @@ def _engine(rows: list[list[float]], **cfg: object) -> tuple[MatchingEngine, Rep
         api_keys=[ApiKey(key="a", secret="s", balances={"USDT": D(100_000), "BTC": D(10)})],
         maker_fee=D("0.001"),
         taker_fee=D("0.002"),
-        **cfg,  # type: ignore[arg-type]  # test-only overrides
+        **cfg,
     )
     clock = ReplayClock()
     return MatchingEngine(vc, {"BTC/USDT": md}, clock, lambda: 42), clock
