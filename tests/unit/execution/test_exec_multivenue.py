@@ -15,10 +15,9 @@ from quantops_trading.execution.breaker import BreakerConfig, CircuitBreaker
 from quantops_trading.execution.connector import VenueConnector
 from quantops_trading.execution.dns import dns_check, static_resolver
 from quantops_trading.execution.errors import ExchangeUnavailable
-from quantops_trading.execution.failover import Failover
 from quantops_trading.execution.paper import PaperBroker, choose_route
 from quantops_trading.execution.retry import RetryPolicy
-from quantops_trading.execution.routing import rank_venues, routing_matrix
+from quantops_trading.execution.routing import Failover, rank_venues, routing_matrix
 from quantops_trading.execution.types import OrderStatus, Side
 from quantops_trading.venue.server import VenueServer
 from quantops_trading.venue.testing import SimControl, running_venue, sample_config

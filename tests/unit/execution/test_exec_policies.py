@@ -12,10 +12,10 @@ from exec_support import intent
 
 from quantops_trading.adapters.ccxt.errors import TRANSLATION, translate, translating
 from quantops_trading.execution import errors as qe
-from quantops_trading.execution.book_sanity import check_book
 from quantops_trading.execution.client_ids import CLIENT_ID_PATTERN, client_order_id, is_ours
 from quantops_trading.execution.dns import resolve_with_fallback, static_resolver, system_resolver
 from quantops_trading.execution.paper import choose_route
+from quantops_trading.execution.pretrade import check_book
 from quantops_trading.execution.queue import ActionKind, ActionQueue
 from quantops_trading.execution.retry import RetryPolicy, retry_call
 from quantops_trading.execution.types import Fill, Gate, OrderBook, Side

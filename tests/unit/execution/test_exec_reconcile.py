@@ -11,8 +11,7 @@ from decimal import Decimal
 
 from exec_support import intent, make_connector, rig, venue_orders
 
-from quantops_trading.execution.reconcile import Ledger, reconcile
-from quantops_trading.execution.ttl import cancel_expired
+from quantops_trading.execution.reconcile import Ledger, cancel_expired, reconcile
 from quantops_trading.execution.types import OrderStatus
 from quantops_trading.venue.testing import API_KEY, API_SECRET, running_venue
 

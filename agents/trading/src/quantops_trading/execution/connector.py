@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TypeVar
 
-from quantops_trading.execution.book_sanity import check_book
 from quantops_trading.execution.breaker import CircuitBreaker
 from quantops_trading.execution.client_ids import client_order_id
 from quantops_trading.execution.errors import (
@@ -36,7 +35,7 @@ from quantops_trading.execution.errors import (
     TradingError,
 )
 from quantops_trading.execution.latency import LatencyTracker
-from quantops_trading.execution.precheck import check_intent, check_reduce_only
+from quantops_trading.execution.pretrade import check_book, check_intent, check_reduce_only
 from quantops_trading.execution.retry import RetryPolicy, retry_call
 from quantops_trading.execution.types import ExecutionClient, Fill, MarketRules, OrderIntent, VenueOrder
 

@@ -7,6 +7,11 @@ reconciliation converge "without double counting". :func:`reconcile` compares th
 the venue's open orders and trades, adopts orders this library placed but forgot (client id
 prefix), finalises orders that are no longer open, and reports any quantity mismatch.
 Run it periodically and once on restart (with an empty or replayed ledger).
+
+:func:`cancel_expired` is the stale-order TTL (roadmap 76): a resting order placed on yesterday's
+signal is a position nobody decided to take today, so working orders older than the TTL are
+cancelled through the connector (breaker and retries apply); one the venue no longer knows is
+fetched and its final state recorded instead.
 """
 
 from __future__ import annotations
@@ -16,9 +21,18 @@ from decimal import Decimal
 from typing import Protocol
 
 from quantops_trading.execution.client_ids import is_ours
+from quantops_trading.execution.errors import OrderNotFound
 from quantops_trading.execution.types import Fill, OrderStatus, Side, VenueOrder
 
-__all__ = ["Ledger", "ReconcileReport", "VenueView", "reconcile"]
+__all__ = [
+    "Ledger",
+    "ReconcileReport",
+    "TtlReport",
+    "VenueCanceller",
+    "VenueView",
+    "cancel_expired",
+    "reconcile",
+]
 
 _TERMINAL = frozenset({OrderStatus.CLOSED, OrderStatus.CANCELED, OrderStatus.EXPIRED, OrderStatus.REJECTED})
 
@@ -31,6 +45,14 @@ class VenueView(Protocol):
     async def open_orders(self, symbol: str) -> list[VenueOrder]: ...
     async def my_trades(self, symbol: str, since_ms: int | None = None) -> list[Fill]: ...
     async def fetch_order(
+        self, symbol: str, *, venue_order_id: str | None = None, client_order_id: str | None = None
+    ) -> VenueOrder: ...
+
+
+class VenueCanceller(VenueView, Protocol):
+    """A venue view that can also cancel (a ``VenueConnector`` satisfies it)."""
+
+    async def cancel(
         self, symbol: str, *, venue_order_id: str | None = None, client_order_id: str | None = None
     ) -> VenueOrder: ...
 
@@ -110,4 +132,29 @@ async def reconcile(view: VenueView, ledger: Ledger, symbols: list[str]) -> Reco
                 report.mismatches.append(
                     f"{order.client_order_id}: venue filled {order.filled}, ledger has {local}"
                 )
+    return report
+
+
+@dataclass
+class TtlReport:
+    cancelled: list[str] = field(default_factory=list)
+    already_done: list[str] = field(default_factory=list)
+
+
+async def cancel_expired(connector: VenueCanceller, ledger: Ledger, *, ttl_ms: int, now_ms: int) -> TtlReport:
+    """Cancel every working order of ``connector``'s venue older than ``ttl_ms``."""
+    report = TtlReport()
+    for order in ledger.working():
+        if order.venue != connector.venue:
+            continue
+        age = now_ms - ledger.created_ms.get(order.client_order_id, order.timestamp_ms)
+        if age <= ttl_ms:
+            continue
+        try:
+            done = await connector.cancel(order.symbol, client_order_id=order.client_order_id)
+            report.cancelled.append(order.client_order_id)
+        except OrderNotFound:
+            done = await connector.fetch_order(order.symbol, client_order_id=order.client_order_id)
+            report.already_done.append(order.client_order_id)
+        ledger.record_order(done)
     return report

@@ -1,20 +1,23 @@
-"""Local order validation (bad input never reaches a venue) and library-side reduce-only.
+"""Pre-trade checks: local order validation, library-side reduce-only, and book sanity (roadmap 72).
 
 Why it exists: malformed orders, unknown symbols and precision violations must fail with a clear
 message *before* anything is sent — a venue reject costs a round trip, rate-limit weight and
 health score. Spot venues have no reduce-only flag, so "reduce-only" is enforced here against the
-held position: a reduce-only order may only shrink exposure. Pure functions; raise
-:class:`InvalidOrder` / :class:`BadSymbol` with the offending field in the message.
+held position. And an order priced off a broken book (crossed or locked top, a feed that stopped
+updating, a book too thin for the size) is the most common way to lose money to data problems —
+the real data here has crossed quotes and clock skew on purpose. Pure functions; time is passed in.
+Validation raises :class:`InvalidOrder` / :class:`BadSymbol`; the book verdict is a value.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 
 from quantops_trading.execution.errors import BadSymbol, InvalidOrder
-from quantops_trading.execution.types import MarketRules, OrderIntent, OrderType, Side
+from quantops_trading.execution.types import MarketRules, OrderBook, OrderIntent, OrderType, Side
 
-__all__ = ["check_intent", "check_reduce_only"]
+__all__ = ["BookVerdict", "check_book", "check_intent", "check_reduce_only"]
 
 
 def check_intent(
@@ -56,3 +59,46 @@ def check_reduce_only(intent: OrderIntent, position: Decimal) -> None:
         raise InvalidOrder(f"reduce-only {intent.side} would increase a position of {position}")
     if intent.quantity > abs(position):
         raise InvalidOrder(f"reduce-only quantity {intent.quantity} exceeds the position {abs(position)}")
+
+
+@dataclass(frozen=True)
+class BookVerdict:
+    problems: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def check_book(
+    book: OrderBook,
+    *,
+    now_ms: int,
+    side: Side,
+    quantity: Decimal,
+    max_age_ms: int = 5_000,
+    min_depth_ratio: Decimal = Decimal(1),
+) -> BookVerdict:
+    """Problems that forbid sending ``side`` × ``quantity`` against ``book`` at ``now_ms``.
+
+    Depth: the opposite side's total size within the book must be at least
+    ``min_depth_ratio`` × ``quantity``.
+    """
+    problems: list[str] = []
+    if not book.bids or not book.asks:
+        problems.append("empty side")
+    else:
+        bid, ask = book.bids[0][0], book.asks[0][0]
+        if bid > ask:
+            problems.append(f"crossed: bid {bid} > ask {ask}")
+        elif bid == ask:
+            problems.append(f"locked: bid == ask == {bid}")
+        opposite = book.asks if side is Side.BUY else book.bids
+        depth = sum((q for _, q in opposite), Decimal(0))
+        if depth < quantity * min_depth_ratio:
+            problems.append(f"too thin: {depth} available for {quantity} × {min_depth_ratio}")
+    if book.timestamp_ms is None:
+        problems.append("stale: book has no timestamp")
+    elif now_ms - book.timestamp_ms > max_age_ms:
+        problems.append(f"stale: book is {now_ms - book.timestamp_ms} ms old (max {max_age_ms})")
+    return BookVerdict(tuple(problems))
