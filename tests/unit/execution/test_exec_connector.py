@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
 import pytest
@@ -180,3 +181,14 @@ async def test_p99_over_bound_degrades_the_connector_and_histogram_is_exported()
         assert "p99" in r.conn.breaker.transitions[-1][2]
         count = registry.get_sample_value("quantops_submit_ack_seconds_count", {"venue": "sim"})
         assert count == 3
+
+
+async def test_stale_book_on_the_venue_blocks_the_order() -> None:
+    async with rig(config=ConnectorConfig(warmup_heartbeats=1, book_max_age_ms=200)) as r:
+        await r.ctl.add_fault(kind="stale_book")
+        await asyncio.sleep(0.05)
+        await r.conn.submit(intent("fresh"))  # frozen but still young: allowed
+        await asyncio.sleep(0.3)
+        with pytest.raises(InvalidOrder, match="stale"):
+            await r.conn.submit(intent("late"))
+        assert [o.client_id for o in r.sim.engine.orders.values()] == [r.conn.client_id_for(intent("fresh"))]
