@@ -11,8 +11,9 @@ from typing import Any
 
 import kopf
 
-from quantops_api import Agent, Gate
+from quantops_api import Agent
 from quantops_api.meta import get_condition
+from quantops_operator.bodies import model_input
 from quantops_operator.kube import Kube
 from quantops_operator.reconcile.agent import LeaseInfo, Observed, PodInfo, plan
 from quantops_operator.resources import deployments, names
@@ -27,11 +28,6 @@ def agent_index(namespace: str, name: str, spec: kopf.Spec, status: kopf.Status,
     return {
         (namespace, name): (tuple(spec.get("dependsOn") or ()), ready is not None and ready.status == "True")
     }
-
-
-@kopf.index("quantops.dev", "v1alpha1", "riskpolicies")
-def policy_gates(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> dict[Any, Any]:
-    return {(namespace, name): spec.get("gate", "GO")}
 
 
 def _conditions(status: Any) -> list[Any]:
@@ -80,12 +76,12 @@ async def reconcile_agent(
     memo: kopf.Memo,
     patch: kopf.Patch,
     agent_index: kopf.Index[Any, Any],
-    policy_gates: kopf.Index[Any, Any],
+    policy_views: kopf.Index[Any, Any],
 ) -> None:
     lock: asyncio.Lock = memo.setdefault("lock-" + body["metadata"]["uid"], asyncio.Lock())
     async with lock:
         kube: Kube = memo["kube"]
-        agent = Agent.from_wire(_strip(body))
+        agent = Agent.from_wire(model_input(body))
         ns = body["metadata"]["namespace"]
         graph: dict[str, list[str]] = {}
         ready: dict[str, bool] = {}
@@ -93,7 +89,7 @@ async def reconcile_agent(
             if ans == ns:
                 for deps, is_ready in entries:
                     graph[aname], ready[aname] = list(deps), is_ready
-        global_gate = next((Gate(g) for g in policy_gates.get((ns, "global"), [])), None)
+        global_gate = next((v.gate for v in policy_views.get(ns, []) if v.name == "global"), None)
         dep, leases, pods = await asyncio.gather(
             kube.get_deployment(ns, names.deployment_name(agent.name)),
             kube.list_leases(ns, agent.name),
@@ -127,23 +123,6 @@ async def reconcile_agent(
             patch.status.update(new_status)
 
 
-def _strip(body: kopf.Body) -> dict[str, Any]:
-    meta = body["metadata"]
-    return {
-        "apiVersion": body["apiVersion"],
-        "kind": body["kind"],
-        "spec": dict(body["spec"]),
-        "status": dict(body.get("status") or {}) or None,
-        "metadata": {
-            "name": meta["name"],
-            "namespace": meta.get("namespace"),
-            "uid": meta.get("uid"),
-            "generation": meta.get("generation"),
-            "labels": dict(meta.get("labels") or {}),
-        },
-    }
-
-
 @kopf.on.resume(*AGENTS)
 @kopf.on.create(*AGENTS)
 @kopf.on.update(*AGENTS, field="spec")
@@ -152,10 +131,10 @@ async def agent_changed(
     memo: kopf.Memo,
     patch: kopf.Patch,
     agent_index: kopf.Index[Any, Any],
-    policy_gates: kopf.Index[Any, Any],
+    policy_views: kopf.Index[Any, Any],
     **_: Any,
 ) -> None:
-    await reconcile_agent(body, memo, patch, agent_index, policy_gates)
+    await reconcile_agent(body, memo, patch, agent_index, policy_views)
 
 
 @kopf.timer(*AGENTS, interval=RESYNC_SECONDS, idle=0)
@@ -164,7 +143,7 @@ async def agent_resync(
     memo: kopf.Memo,
     patch: kopf.Patch,
     agent_index: kopf.Index[Any, Any],
-    policy_gates: kopf.Index[Any, Any],
+    policy_views: kopf.Index[Any, Any],
     **_: Any,
 ) -> None:
-    await reconcile_agent(body, memo, patch, agent_index, policy_gates)
+    await reconcile_agent(body, memo, patch, agent_index, policy_views)

@@ -8,6 +8,7 @@ from typing import Any
 import kopf
 
 from quantops_api import Gate, Strategy
+from quantops_operator.bodies import model_input
 from quantops_operator.reconcile.strategy import PolicyView, strategy_status
 from quantops_operator.settings import RESYNC_SECONDS
 
@@ -21,20 +22,7 @@ def policy_views(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> dict[A
 
 async def reconcile_strategy(body: kopf.Body, patch: kopf.Patch, policy_views: kopf.Index[Any, Any]) -> None:
     meta = body["metadata"]
-    strategy = Strategy.from_wire(
-        {
-            "apiVersion": body["apiVersion"],
-            "kind": body["kind"],
-            "spec": dict(body["spec"]),
-            "status": dict(body.get("status") or {}) or None,
-            "metadata": {
-                "name": meta["name"],
-                "namespace": meta.get("namespace"),
-                "generation": meta.get("generation"),
-                "labels": dict(meta.get("labels") or {}),
-            },
-        }
-    )
+    strategy = Strategy.from_wire(model_input(body))
     policies = list(policy_views.get(meta["namespace"], []))
     status, event = strategy_status(strategy, policies, dt.datetime.now(dt.UTC))
     if event:
