@@ -16,7 +16,6 @@ from typing import Any
 from quantops_api import Agent, AgentStatus, Condition, Gate
 from quantops_api.meta import get_condition, set_condition
 from quantops_api.orchestration import (
-    DependencyError,
     backoff_delay,
     cycle_members,
     desired_replicas,
@@ -25,7 +24,6 @@ from quantops_api.orchestration import (
     health_decision,
     heartbeat_stale,
     recycle_decision,
-    startup_order,
     unmet_dependencies,
 )
 from quantops_operator.resources import deployments
@@ -253,20 +251,15 @@ _NOT_STARTED = ("Starting", "WaitingForDependencies", "DependencyCycle", "Depend
 
 
 def _dependency_problem(obs: Observed) -> tuple[str, str] | None:
-    name = obs.agent.name
-    if name in cycle_members(obs.graph):
-        sub = {n: [d for d in ds if d in obs.graph] for n, ds in obs.graph.items()}
-        cycle = find_cycle({n: ds for n, ds in sub.items() if n in cycle_members(sub)})
+    members = cycle_members(obs.graph)
+    if obs.agent.name in members:
+        cycle = find_cycle(
+            {n: [d for d in ds if d in members] for n, ds in obs.graph.items() if n in members}
+        )
         return "DependencyCycle", f"dependsOn cycle: {' -> '.join(cycle)}"
-    try:
-        startup_order(obs.graph)
-    except DependencyError:
-        missing = [d for d in obs.agent.spec.depends_on if d not in obs.graph]
-        if missing:
-            return (
-                "DependencyMissing",
-                f"dependsOn names agents that do not exist: {', '.join(sorted(missing))}",
-            )
+    missing = sorted(d for d in obs.agent.spec.depends_on if d not in obs.graph)
+    if missing:
+        return "DependencyMissing", f"dependsOn names agents that do not exist: {', '.join(missing)}"
     unmet = unmet_dependencies(obs.agent.spec.depends_on, obs.ready)
     if unmet:
         return "WaitingForDependencies", f"waiting for Ready: {', '.join(unmet)}"
