@@ -120,5 +120,16 @@ def heartbeat(
     plane.kubectl("apply", "-f", "-", input=json.dumps(lease))
 
 
+def apply_agent(plane: ControlPlane, ns: str, name: str, **spec: object) -> None:
+    """Apply an Agent (role trader unless given) the way a user would: kubectl apply of a manifest."""
+    body = {
+        "apiVersion": "quantops.dev/v1alpha1",
+        "kind": "Agent",
+        "metadata": {"name": name},
+        "spec": {"role": "trader", **spec},
+    }
+    plane.kubectl("-n", ns, "apply", "-f", "-", input=json.dumps(body))
+
+
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:6]}"

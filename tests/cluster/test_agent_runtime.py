@@ -15,7 +15,7 @@ import httpx
 import pytest
 from controlplane import ControlPlane, free_port
 
-from .conftest import get, unique, wait_for
+from .conftest import apply_agent, get, unique, wait_for
 
 pytestmark = pytest.mark.cluster
 
@@ -26,21 +26,7 @@ def runtime_agent(
 ) -> Iterator[tuple[str, int, subprocess.Popen[bytes]]]:
     plane, ns = crds_installed, operator
     name = unique("rt")
-    plane.kubectl(
-        "-n",
-        ns,
-        "apply",
-        "-f",
-        "-",
-        input=json.dumps(
-            {
-                "apiVersion": "quantops.dev/v1alpha1",
-                "kind": "Agent",
-                "metadata": {"name": name},
-                "spec": {"role": "trader", "heartbeatSeconds": 1},
-            }
-        ),
-    )
+    apply_agent(plane, ns, name, heartbeatSeconds=1)
     cfg = tmp_path / "config.json"
     cfg.write_text(json.dumps({"heartbeatSeconds": 1, "apiLossGraceSeconds": 3, "strategies": []}))
     port = free_port()

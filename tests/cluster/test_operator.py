@@ -8,27 +8,16 @@ import time
 import pytest
 from controlplane import ControlPlane
 
-from .conftest import condition, get, heartbeat, unique, wait_for
+from .conftest import apply_agent, condition, get, heartbeat, unique, wait_for
 
 pytestmark = pytest.mark.cluster
-
-
-def agent(name: str, **spec: object) -> str:
-    return json.dumps(
-        {
-            "apiVersion": "quantops.dev/v1alpha1",
-            "kind": "Agent",
-            "metadata": {"name": name},
-            "spec": {"role": "trader", **spec},
-        }
-    )
 
 
 def test_dependents_start_only_after_dependencies_ready(crds_installed: ControlPlane, operator: str) -> None:
     plane, ns = crds_installed, operator
     a, b, c = unique("base"), unique("mid"), unique("top")
     for name, deps in ((c, [b]), (b, [a]), (a, [])):
-        plane.kubectl("-n", ns, "apply", "-f", "-", input=agent(name, dependsOn=deps))
+        apply_agent(plane, ns, name, dependsOn=deps)
     wait_for(lambda: get(plane, ns, "deployment", f"{a}-agent"), what="base deployment")
     wait_for(lambda: condition(get(plane, ns, "agent", b), "Ready").get("reason") == "WaitingForDependencies")
     assert get(plane, ns, "deployment", f"{b}-agent") is None
@@ -58,8 +47,8 @@ def test_dependents_start_only_after_dependencies_ready(crds_installed: ControlP
 def test_dependency_cycle_gets_clear_condition(crds_installed: ControlPlane, operator: str) -> None:
     plane, ns = crds_installed, operator
     x, y = unique("cyc-x"), unique("cyc-y")
-    plane.kubectl("-n", ns, "apply", "-f", "-", input=agent(x, dependsOn=[y]))
-    plane.kubectl("-n", ns, "apply", "-f", "-", input=agent(y, dependsOn=[x]))
+    apply_agent(plane, ns, x, dependsOn=[y])
+    apply_agent(plane, ns, y, dependsOn=[x])
     for name in (x, y):
         cond = wait_for(lambda n=name: condition(get(plane, ns, "agent", n), "Ready") or None)
         wait_for(
@@ -69,7 +58,7 @@ def test_dependency_cycle_gets_clear_condition(crds_installed: ControlPlane, ope
         assert x in cond["message"] and y in cond["message"]
         assert get(plane, ns, "deployment", f"{name}-agent") is None
     missing = unique("orphan")
-    plane.kubectl("-n", ns, "apply", "-f", "-", input=agent(missing, dependsOn=["does-not-exist"]))
+    apply_agent(plane, ns, missing, dependsOn=["does-not-exist"])
     wait_for(
         lambda: condition(get(plane, ns, "agent", missing), "Ready").get("reason") == "DependencyMissing"
     )
@@ -80,17 +69,12 @@ def test_stale_heartbeat_restarts_with_backoff_then_recovers(
 ) -> None:
     plane, ns = crds_installed, operator
     name = unique("flaky")
-    plane.kubectl(
-        "-n",
+    apply_agent(
+        plane,
         ns,
-        "apply",
-        "-f",
-        "-",
-        input=agent(
-            name,
-            backoff={"initialSeconds": 30, "maxSeconds": 120, "staleAfterSeconds": 2, "jitter": 0},
-            recoveryHoldSeconds=3,
-        ),
+        name,
+        backoff={"initialSeconds": 30, "maxSeconds": 120, "staleAfterSeconds": 2, "jitter": 0},
+        recoveryHoldSeconds=3,
     )
     wait_for(
         lambda: (get(plane, ns, "deployment", f"{name}-agent") or {}).get("status", {}).get("readyReplicas")
@@ -127,7 +111,7 @@ def test_gate_flip_on_global_policy_is_effective_and_audited(
 ) -> None:
     plane, ns = crds_installed, operator
     name = unique("gated")
-    plane.kubectl("-n", ns, "apply", "-f", "-", input=agent(name))
+    apply_agent(plane, ns, name)
     plane.kubectl(
         "-n",
         ns,
@@ -168,17 +152,12 @@ def test_gate_flip_on_global_policy_is_effective_and_audited(
 def test_workers_resized_from_reported_queue_length(crds_installed: ControlPlane, operator: str) -> None:
     plane, ns = crds_installed, operator
     name = unique("workers")
-    plane.kubectl(
-        "-n",
+    apply_agent(
+        plane,
         ns,
-        "apply",
-        "-f",
-        "-",
-        input=agent(
-            name,
-            role="pipeline",
-            autoscaling={"minReplicas": 1, "maxReplicas": 4, "targetQueuePerWorker": 5, "cooldownSeconds": 0},
-        ),
+        name,
+        role="pipeline",
+        autoscaling={"minReplicas": 1, "maxReplicas": 4, "targetQueuePerWorker": 5, "cooldownSeconds": 0},
     )
     wait_for(
         lambda: (get(plane, ns, "deployment", f"{name}-agent") or {}).get("spec", {}).get("replicas") == 1
