@@ -8,9 +8,10 @@ from typing import Any
 import kopf
 
 from quantops_operator.kube import Kube
+from quantops_operator.resources.deployments import DEFAULT_IMAGE
 
 RESYNC_SECONDS = float(os.environ.get("QUANTOPS_RESYNC_SECONDS", "10"))
-AGENT_IMAGE = os.environ.get("QUANTOPS_AGENT_IMAGE", "quantops/agent:dev")
+AGENT_IMAGE = os.environ.get("QUANTOPS_AGENT_IMAGE", DEFAULT_IMAGE)
 
 
 @kopf.on.startup()

@@ -345,9 +345,12 @@ class Supervisor:
                 )
                 self.audit("AgentRecycled", agent=name, reason=rec.message)
                 continue
+            if p.last_heartbeat is None:
+                p.phase, p.reason, p.message = "Starting", "Starting", "waiting for the first heartbeat"
+                continue
             gate, _ = self.effective_for(name)
             h = health_decision(
-                healthy_now=p.last_heartbeat is not None and not stale and p.healthy,
+                healthy_now=not stale and p.healthy,
                 was_degraded=p.degraded,
                 healthy_since=p.healthy_since,
                 hold_seconds=spec.recovery_hold_seconds,
@@ -356,9 +359,6 @@ class Supervisor:
             )
             if p.degraded and h.ready:
                 self.audit("AgentRecovered", agent=name, reason=h.message)
-            if p.last_heartbeat is None:
-                p.phase, p.reason, p.message = "Starting", "Starting", "waiting for the first heartbeat"
-                continue
             p.ready, p.degraded, p.healthy_since = h.ready, h.degraded, h.healthy_since
             p.phase = "Running" if h.ready else "Degraded"
             p.reason, p.message = h.reason, rec.message if rec.reason == "RecycleDeferred" else h.message

@@ -11,7 +11,7 @@ from typing import Any
 
 import kopf
 
-from quantops_api import Agent
+from quantops_api import Agent, Condition
 from quantops_api.meta import get_condition
 from quantops_operator.bodies import model_input
 from quantops_operator.kube import Kube
@@ -30,9 +30,7 @@ def agent_index(namespace: str, name: str, spec: kopf.Spec, status: kopf.Status,
     }
 
 
-def _conditions(status: Any) -> list[Any]:
-    from quantops_api import Condition
-
+def _conditions(status: Any) -> list[Condition]:
     out = []
     for c in (status or {}).get("conditions") or []:
         try:

@@ -7,6 +7,7 @@ change?". Failures raise ControlUnavailable; the runtime decides when that means
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import os
@@ -219,8 +220,6 @@ class KubeControl:
                     gates[key] = item["spec"].get("gate", "GO")
         yield GateSnapshot(dict(gates), "list")
         # One watch stream per type, merged; a closed stream is an outage the runtime handles.
-        import asyncio
-
         queue: asyncio.Queue[tuple[str, dict[str, Any]] | Exception] = asyncio.Queue()
 
         async def pump(plural: str, kind: str) -> None:
