@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -330,6 +331,67 @@ class ControlPlane:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=5)
+
+
+@contextlib.contextmanager
+def operator_process(
+    plane: ControlPlane,
+    namespace: str,
+    *,
+    kubeconfig: Path | None = None,
+    resync_seconds: float = 1.0,
+    log_name: str = "operator",
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`python -m quantops_operator` against this plane, alive (liveness 200) until the block ends.
+
+    A subprocess, not kopf's in-thread KopfRunner: CPython 3.11's parser is not safe against
+    concurrent imports from two threads (pytest's assertion rewriter + kopf), and a process is
+    what ships.
+    """
+    port = free_port()
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(kubeconfig or plane.kubeconfig),
+        "QUANTOPS_RESYNC_SECONDS": str(resync_seconds),
+    }
+    log_path = plane.workdir / f"{log_name}.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "quantops_operator",
+                "--namespace",
+                namespace,
+                "--liveness",
+                f"http://127.0.0.1:{port}/healthz",
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while not _http_ok(f"http://127.0.0.1:{port}/healthz"):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"operator did not become alive: {log_path.read_text()[-3000:]}")
+                time.sleep(0.2)
+            yield proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as r:
+            return int(r.status) == 200
+    except OSError:
+        return False
 
 
 def fake_node(name: str) -> dict[str, object]:

@@ -1,69 +1,29 @@
-"""Cluster-test fixtures: the operator running in-process (kopf's KopfRunner) against the real plane."""
+"""Cluster-test fixtures: the operator as a process against the real plane, and small helpers."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import subprocess
-import sys
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from controlplane import ControlPlane, free_port
+from controlplane import ControlPlane, operator_process
 
 
 @pytest.fixture(scope="session")
 def operator(crds_installed: ControlPlane) -> Iterator[str]:
-    """The operator (`python -m quantops_operator`) watching namespace `ops`, for the whole session.
-
-    A subprocess rather than kopf's in-thread KopfRunner: CPython 3.11's parser is not safe
-    against concurrent imports from two threads, and a real process is what ships anyway.
-    """
+    """The operator (`python -m quantops_operator`) watching namespace `ops`, for the whole session."""
     k = crds_installed.kubectl
     k("create", "namespace", "ops")
     k("-n", "ops", "create", "serviceaccount", "quantops-agent")
-    env = {**os.environ, "KUBECONFIG": str(crds_installed.kubeconfig), "QUANTOPS_RESYNC_SECONDS": "1"}
-    port = free_port()
-    log = open(crds_installed.workdir / "operator.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "quantops_operator",
-            "--namespace",
-            "ops",
-            "--liveness",
-            f"http://127.0.0.1:{port}/healthz",
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
     try:
-        wait_for(lambda: _alive(port) or proc.poll() is not None, 60, "operator liveness")
-        assert proc.poll() is None, (crds_installed.workdir / "operator.log").read_text()[-3000:]
-        yield "ops"
+        with operator_process(crds_installed, "ops"):
+            yield "ops"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
         print((crds_installed.workdir / "operator.log").read_text()[-5000:])
-
-
-def _alive(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
-            return int(r.status) == 200
-    except OSError:
-        return False
 
 
 def wait_for(pred: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:

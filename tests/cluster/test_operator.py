@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -177,3 +180,33 @@ def test_workers_resized_from_reported_queue_length(crds_installed: ControlPlane
         lambda: (get(plane, ns, "deployment", f"{name}-agent") or {}).get("spec", {}).get("replicas") == 4,
         what="capped at maxReplicas",
     )
+
+
+def test_runbook_from_live_agent_objects(crds_installed: ControlPlane, operator: str) -> None:
+    plane, ns = crds_installed, operator
+    p, q = unique("rb-p"), unique("rb-q")
+    apply_agent(plane, ns, p, dependsOn=[q])
+    apply_agent(plane, ns, q, dependsOn=[p])
+    wait_for(lambda: condition(get(plane, ns, "agent", p), "Ready").get("reason") == "DependencyCycle")
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "quantops_local.cli",
+            "--kubectl",
+            str(plane.bin_dir / "kubectl"),
+            "runbook",
+            "--kube",
+            "-n",
+            ns,
+        ],
+        env={**os.environ, "KUBECONFIG": str(plane.kubeconfig)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert res.returncode == 0, res.stderr
+    section = res.stdout.split(f"## {p} (trader)")[1].split("\n## ")[0]
+    assert "DependencyCycle" in section and "dependsOn cycle" in section
+    assert "Break the cycle: edit spec.dependsOn" in section
+    assert f"kubectl logs deploy/{p}-agent" in section

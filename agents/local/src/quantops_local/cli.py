@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -76,7 +77,7 @@ def cmd_gate(ns: argparse.Namespace) -> int:
             }
         )
         return subprocess.call(
-            ["kubectl", "-n", ns.namespace, "patch", kind, name, "--type=merge", "-p", patch]
+            [ns.kubectl, "-n", ns.namespace, "patch", kind, name, "--type=merge", "-p", patch]
         )
     r = httpx.post(
         f"{_url(ns.state_dir)}/api/gate",
@@ -94,7 +95,7 @@ def cmd_gate(ns: argparse.Namespace) -> int:
 def cmd_runbook(ns: argparse.Namespace) -> int:
     if ns.kube:
         out = subprocess.run(
-            ["kubectl", "-n", ns.namespace, "get", "agents", "-o", "json"],
+            [ns.kubectl, "-n", ns.namespace, "get", "agents", "-o", "json"],
             check=True,
             capture_output=True,
             text=True,
@@ -124,6 +125,11 @@ def cmd_validate(ns: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="quantops", description=__doc__)
     ap.add_argument("--state-dir", type=Path, default=DEFAULT_STATE)
+    ap.add_argument(
+        "--kubectl",
+        default=os.environ.get("QUANTOPS_KUBECTL", "kubectl"),
+        help="kubectl binary for --kube (uses $KUBECONFIG)",
+    )
     sub = ap.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="run the manifests locally")
     up.add_argument("-f", "--file", type=Path, action="append", required=True)
