@@ -210,3 +210,37 @@ def test_runbook_from_live_agent_objects(crds_installed: ControlPlane, operator:
     assert "DependencyCycle" in section and "dependsOn cycle" in section
     assert "Break the cycle: edit spec.dependsOn" in section
     assert f"kubectl logs deploy/{p}-agent" in section
+
+
+def test_quantops_gate_kube_records_the_reason(crds_installed: ControlPlane, operator: str) -> None:
+    plane, ns = crds_installed, operator
+    name = unique("why")
+    apply_agent(plane, ns, name)
+    wait_for(lambda: (get(plane, ns, "agent", name) or {}).get("status", {}).get("effectiveGate") == "GO")
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "quantops_local.cli",
+            "--kubectl",
+            str(plane.bin_dir / "kubectl"),
+            "gate",
+            f"agent/{name}",
+            "STOP",
+            "--kube",
+            "-n",
+            ns,
+            "--reason",
+            "venue incident 42",
+        ],
+        env={**os.environ, "KUBECONFIG": str(plane.kubeconfig)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert res.returncode == 0, res.stderr
+    wait_for(lambda: (get(plane, ns, "agent", name) or {}).get("status", {}).get("effectiveGate") == "STOP")
+    events = wait_for(
+        lambda: "venue incident 42" in (out := plane.kubectl("-n", ns, "get", "events").stdout) and out
+    )
+    assert "Agent gate GO → STOP" in events
