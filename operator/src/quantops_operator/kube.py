@@ -111,5 +111,13 @@ class Kube:
         )
         return list((data or {}).get("items", []))
 
-    async def get_riskpolicy(self, ns: str, name: str) -> dict[str, Any] | None:
-        return await self.request("GET", f"/apis/quantops.dev/v1alpha1/namespaces/{ns}/riskpolicies/{name}")
+    async def get_agent(self, ns: str, name: str) -> dict[str, Any] | None:
+        return await self.request("GET", f"/apis/quantops.dev/v1alpha1/namespaces/{ns}/agents/{name}")
+
+    async def patch_agent_status(self, ns: str, name: str, status: dict[str, Any]) -> None:
+        await self.request(
+            "PATCH",
+            f"/apis/quantops.dev/v1alpha1/namespaces/{ns}/agents/{name}/status",
+            {"status": status},
+            content_type="application/merge-patch+json",
+        )

@@ -24,6 +24,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.watching.server_timeout = 300
     settings.queueing.worker_limit = 50
     memo["kube"] = await Kube.connect()
+    memo["locks"] = {}  # per-Agent reconcile locks, shared by every handler's copy of the memo
 
 
 @kopf.on.cleanup()

@@ -131,7 +131,8 @@ def test_scanner_finds_the_operator_calls() -> None:
         assert ("PATCH", prefix + "/{}", True) in found
     assert ("GET", "/apis/coordination.k8s.io/v1/namespaces/{}/leases", False) in found
     assert ("GET", "/api/v1/namespaces/{}/pods", False) in found
-    assert ("GET", "/apis/quantops.dev/v1alpha1/namespaces/{}/riskpolicies/{}", False) in found
+    assert ("GET", "/apis/quantops.dev/v1alpha1/namespaces/{}/agents/{}", False) in found
+    assert ("PATCH", "/apis/quantops.dev/v1alpha1/namespaces/{}/agents/{}/status", False) in found
 
 
 @pytest.mark.parametrize("call", kube_calls(), ids=lambda c: f"{c.function}:{c.method}:{c.path}")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
@@ -70,13 +71,13 @@ def pod_info(pod: dict[str, Any]) -> PodInfo:
 
 
 async def reconcile_agent(
-    body: kopf.Body,
+    body: Mapping[str, Any],
     memo: kopf.Memo,
-    patch: kopf.Patch,
     agent_index: kopf.Index[Any, Any],
     policy_views: kopf.Index[Any, Any],
-) -> None:
-    lock: asyncio.Lock = memo.setdefault("lock-" + body["metadata"]["uid"], asyncio.Lock())
+) -> dict[str, Any] | None:
+    """gather → plan → apply children → events; returns the new status when it changed."""
+    lock: asyncio.Lock = memo["locks"].setdefault(body["metadata"]["uid"], asyncio.Lock())
     async with lock:
         kube: Kube = memo["kube"]
         agent = Agent.from_wire(model_input(body))
@@ -115,10 +116,52 @@ async def reconcile_agent(
             if not same:
                 await kube.apply(ns, p.deployment)
         for ev in p.events:
-            kopf.event(body, type=ev.type, reason=ev.reason, message=ev.message)
+            kopf.event(dict(body), type=ev.type, reason=ev.reason, message=ev.message)
         new_status = p.status.to_wire()
-        if new_status != dict(body.get("status") or {}):
-            patch.status.update(new_status)
+        return new_status if new_status != dict(body.get("status") or {}) else None
+
+
+async def reconcile_named(
+    ns: str, name: str, memo: kopf.Memo, agent_index: kopf.Index[Any, Any], policy_views: kopf.Index[Any, Any]
+) -> None:
+    """Reconcile an Agent because one of its children changed (not through kopf's own Agent queue)."""
+    kube: Kube = memo["kube"]
+    body = await kube.get_agent(ns, name)
+    if body is None:
+        return
+    status = await reconcile_agent(body, memo, agent_index, policy_views)
+    if status is not None:
+        await kube.patch_agent_status(ns, name, status)
+
+
+@kopf.on.event("apps", "v1", "deployments", labels={names.LABEL_MANAGED: "quantops-operator"})
+async def child_changed(
+    event: kopf.RawEvent,
+    namespace: str,
+    labels: Mapping[str, str],
+    memo: kopf.Memo,
+    agent_index: kopf.Index[Any, Any],
+    policy_views: kopf.Index[Any, Any],
+    **_: Any,
+) -> None:
+    """A Deployment's rollout moved: the Agent's readiness may have changed — do not wait for the resync."""
+    if event["type"] in ("ADDED", "MODIFIED") and names.LABEL_AGENT in labels:
+        await reconcile_named(namespace, labels[names.LABEL_AGENT], memo, agent_index, policy_views)
+
+
+@kopf.on.event("coordination.k8s.io", "v1", "leases", labels={names.LABEL_AGENT: kopf.PRESENT})
+async def first_heartbeat(
+    event: kopf.RawEvent,
+    namespace: str,
+    labels: Mapping[str, str],
+    memo: kopf.Memo,
+    agent_index: kopf.Index[Any, Any],
+    policy_views: kopf.Index[Any, Any],
+    **_: Any,
+) -> None:
+    """A replica's first heartbeat (renewals are read at each reconcile, not pushed)."""
+    if event["type"] == "ADDED":
+        await reconcile_named(namespace, labels[names.LABEL_AGENT], memo, agent_index, policy_views)
 
 
 @kopf.on.resume(*AGENTS)
@@ -132,7 +175,9 @@ async def agent_changed(
     policy_views: kopf.Index[Any, Any],
     **_: Any,
 ) -> None:
-    await reconcile_agent(body, memo, patch, agent_index, policy_views)
+    status = await reconcile_agent(body, memo, agent_index, policy_views)
+    if status is not None:
+        patch.status.update(status)
 
 
 @kopf.timer(*AGENTS, interval=RESYNC_SECONDS, idle=0)
@@ -144,4 +189,6 @@ async def agent_resync(
     policy_views: kopf.Index[Any, Any],
     **_: Any,
 ) -> None:
-    await reconcile_agent(body, memo, patch, agent_index, policy_views)
+    status = await reconcile_agent(body, memo, agent_index, policy_views)
+    if status is not None:
+        patch.status.update(status)
