@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -100,6 +101,30 @@ def test_agents_start_in_dependency_order(up: Up) -> None:
     started = [e["agent"] for e in up.audit() if e["event"] == "AgentStarted"]
     assert started == ["venue", "trader", "boss"]
     assert up.status()["waves"] == [["venue"], ["trader"], ["boss"]]
+
+
+def test_venue_sim_agent_serves_the_exchange_to_ccxt(up: Up) -> None:
+    from quantops_trading.adapters.ccxt import make_binance
+
+    url = up.agent_view("venue")["work"]["venueUrl"]
+    assert url.startswith("http://127.0.0.1:")
+
+    async def trade() -> tuple[list[str], str, float]:
+        ex = make_binance(url, "k", "s")
+        try:
+            markets = await ex.load_markets()
+            order = await ex.create_order(
+                "BTC/USDT", "limit", "buy", 0.001, 10000, {"newClientOrderId": "up-1"}
+            )
+            balance = await ex.fetch_balance()
+            return list(markets), order["status"], float(balance["USDT"]["used"])
+        finally:
+            await ex.close()
+
+    markets, status, used = asyncio.run(trade())
+    assert markets == ["BTC/USDT"]
+    assert status == "open"  # far below the real replayed book: it rests
+    assert used == pytest.approx(10.0 * 1.001)  # notional plus the reserved 0.1 % fee
 
 
 def test_gate_flip_reaches_agent_within_a_second(up: Up) -> None:

@@ -33,6 +33,7 @@ class RoleWork(Protocol):
     def open_orders(self) -> int: ...
     async def cancel_working_orders(self) -> int: ...
     async def flush(self) -> None: ...
+    def describe(self) -> dict[str, Any]: ...
 
 
 class IdleWork:
@@ -52,6 +53,10 @@ class IdleWork:
 
     async def flush(self) -> None:
         return None
+
+    def describe(self) -> dict[str, Any]:
+        """Role-specific facts for /status (e.g. the venue URL)."""
+        return {}
 
 
 class AgentRuntime:
@@ -116,6 +121,7 @@ class AgentRuntime:
             "openOrders": self.work.open_orders(),
             "gateHistory": [{"at": t, "gate": g.value, "source": s} for t, g, s in self.gates.history[-50:]],
             "shutdownSteps": self.shutdown_steps,
+            "work": self.work.describe(),
         }
 
     # -- loops ----------------------------------------------------------------------------------

@@ -1,15 +1,48 @@
-"""Role → work. Roles whose work lands in later issues run IdleWork (heartbeats, gates, health)."""
+"""Role → work. venue-sim serves the simulated exchange; roles whose work lands in later issues
+(trader, pipeline, supervisor, feed, canary) run IdleWork: heartbeats, gates and health only.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from quantops_trading.runtime.agent import IdleWork, RoleWork
+from pydantic import ValidationError
+
+from quantops_trading.runtime.agent import AgentRuntime, IdleWork, RoleWork
+from quantops_trading.venue.config import VenueConfig
+from quantops_trading.venue.server import VenueServer
 
 ROLES = ("trader", "pipeline", "supervisor", "feed", "venue-sim", "canary")
+
+
+class VenueWork(IdleWork):
+    """The venue simulator inside the venue-sim agent: started with the agent, stopped on SIGTERM."""
+
+    def __init__(self, config: VenueConfig, host: str, port: int) -> None:
+        self.config, self.host, self.port = config, host, port
+        self.url = ""
+        self.server: VenueServer | None = None
+
+    async def run(self, rt: AgentRuntime) -> None:
+        self.server = VenueServer(self.config)
+        self.url = await self.server.start(self.host, self.port)
+        print(f'{{"event": "venue_listening", "agent": "{rt.name}", "url": "{self.url}"}}', flush=True)
+        try:
+            await rt.stopping.wait()
+        finally:
+            await self.server.stop()
+
+    def describe(self) -> dict[str, Any]:
+        return {"venueUrl": self.url, "venue": self.config.name}
 
 
 def work_for(role: str, config: dict[str, Any]) -> RoleWork:
     if role not in ROLES:
         raise SystemExit(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
+    if role == "venue-sim":
+        try:
+            venue = VenueConfig.model_validate(config.get("venue"))
+        except ValidationError as e:
+            raise SystemExit(f"spec.config.venue: invalid venue-sim config: {e}") from e
+        return VenueWork(venue, str(config.get("host", "127.0.0.1")), int(config.get("port", 0)))
     return IdleWork()
