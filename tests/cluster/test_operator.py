@@ -244,3 +244,12 @@ def test_quantops_gate_kube_records_the_reason(crds_installed: ControlPlane, ope
         lambda: "venue incident 42" in (out := plane.kubectl("-n", ns, "get", "events").stdout) and out
     )
     assert "Agent gate GO → STOP" in events
+
+
+def test_agent_naming_a_missing_strategy_is_not_deployed(crds_installed: ControlPlane, operator: str) -> None:
+    plane, ns = crds_installed, operator
+    name = unique("lost")
+    apply_agent(plane, ns, name, strategies=["no-such-strategy"])
+    wait_for(lambda: condition(get(plane, ns, "agent", name), "Ready").get("reason") == "StrategyNotFound")
+    assert "no-such-strategy" in condition(get(plane, ns, "agent", name), "StrategiesResolved")["message"]
+    assert get(plane, ns, "deployment", f"{name}-agent") is None

@@ -229,3 +229,15 @@ def test_invalid_manifests_fail_fast_naming_the_field(tmp_path: Path) -> None:
         timeout=30,
     )
     assert res.returncode == 2 and "dependsOn cycle: a -> b -> a" in res.stderr
+    ghost = tmp_path / "ghost.yaml"
+    ghost.write_text(
+        "apiVersion: quantops.dev/v1alpha1\nkind: Agent\nmetadata: {name: a}\n"
+        "spec: {role: trader, strategies: [ghost]}\n"
+    )
+    res = subprocess.run(
+        [*QUANTOPS, "--state-dir", str(tmp_path), "up", "-f", str(ghost)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert res.returncode == 2 and "Agent/a: spec.strategies: Strategy 'ghost' is not defined" in res.stderr

@@ -70,3 +70,28 @@ def parse_all(docs: Iterable[tuple[str, dict[str, Any]]]) -> list[CustomResource
     if errors:
         raise ManifestError("\n".join(errors))
     return objects
+
+
+def check_references(objects: Iterable[CustomResource]) -> None:
+    """Cross-object references of one manifest set: Agent → Strategy, Strategy → RiskPolicy.
+
+    On Kubernetes the operator reports these as conditions (objects may arrive in any order);
+    a local manifest set is complete, so a dangling reference is an error before anything starts.
+    """
+    objs = list(objects)
+    strategies = {o.name for o in objs if isinstance(o, Strategy)}
+    policies = {o.name for o in objs if isinstance(o, RiskPolicy)}
+    errors = []
+    for o in objs:
+        if isinstance(o, Agent):
+            errors += [
+                f"Agent/{o.name}: spec.strategies: Strategy {s!r} is not defined"
+                for s in o.spec.strategies
+                if s not in strategies
+            ]
+        if isinstance(o, Strategy) and o.spec.risk_policy_ref and o.spec.risk_policy_ref not in policies:
+            errors.append(
+                f"Strategy/{o.name}: spec.riskPolicyRef: RiskPolicy {o.spec.risk_policy_ref!r} is not defined"
+            )
+    if errors:
+        raise ManifestError("\n".join(errors))

@@ -62,3 +62,33 @@ def test_duplicate_objects_rejected() -> None:
     }
     with pytest.raises(ManifestError, match="duplicate"):
         parse_all([("a", doc), ("b", doc)])
+
+
+def test_dangling_references_are_errors_naming_the_field() -> None:
+    from quantops_api.manifests import check_references
+
+    check_references(parse_all(valid_docs()))  # the sample platform is complete
+    docs = [
+        (
+            "a",
+            {
+                "apiVersion": "quantops.dev/v1alpha1",
+                "kind": "Agent",
+                "metadata": {"name": "t"},
+                "spec": {"role": "trader", "strategies": ["ghost"]},
+            },
+        ),
+        (
+            "b",
+            {
+                "apiVersion": "quantops.dev/v1alpha1",
+                "kind": "Strategy",
+                "metadata": {"name": "s"},
+                "spec": {"entrypoint": "a.b:C", "pairs": ["BTC/USDT"], "riskPolicyRef": "nope"},
+            },
+        ),
+    ]
+    with pytest.raises(ManifestError) as e:
+        check_references(parse_all(docs))
+    assert "Agent/t: spec.strategies: Strategy 'ghost' is not defined" in str(e.value)
+    assert "Strategy/s: spec.riskPolicyRef: RiskPolicy 'nope' is not defined" in str(e.value)

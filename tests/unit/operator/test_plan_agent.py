@@ -555,3 +555,14 @@ def test_degraded_never_recovers_while_gate_stop() -> None:
     assert cond(p3, "Degraded") == ("True", "GateForbids")
     p4 = again(p3, obs, at(1001), leases=(lease(at(1000)),), global_gate=None)
     assert cond(p4, "Ready") == ("True", "Healthy")  # held long enough already (since at(40))
+
+
+def test_unknown_strategy_blocks_the_deployment_with_a_condition() -> None:
+    agent = make_agent(strategies=["ghost", "real"])
+    p = plan(observe(agent, strategies=frozenset({"real"})), T0)
+    assert p.deployment is None
+    assert cond(p, "Ready") == ("False", "StrategyNotFound")
+    assert cond(p, "StrategiesResolved") == ("False", "StrategyNotFound")
+    ok = plan(observe(agent, strategies=frozenset({"real", "ghost"})), T0)
+    assert ok.deployment is not None
+    assert cond(ok, "StrategiesResolved") == ("True", "StrategiesResolved")

@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from quantops_api import ManifestError, parse_all
+from quantops_api.manifests import check_references
 from quantops_api.meta import CustomResource
 
 
@@ -28,4 +29,6 @@ def read_documents(paths: Iterable[Path]) -> list[tuple[str, dict[str, Any]]]:
 
 
 def load(paths: Iterable[Path]) -> list[CustomResource]:
-    return parse_all(read_documents(paths))
+    objects = parse_all(read_documents(paths))
+    check_references(objects)
+    return objects

@@ -75,6 +75,7 @@ async def reconcile_agent(
     memo: kopf.Memo,
     agent_index: kopf.Index[Any, Any],
     policy_views: kopf.Index[Any, Any],
+    strategy_names: kopf.Index[Any, Any],
 ) -> dict[str, Any] | None:
     """gather → plan → apply children → events; returns the new status when it changed."""
     lock: asyncio.Lock = memo["locks"].setdefault(body["metadata"]["uid"], asyncio.Lock())
@@ -103,6 +104,7 @@ async def reconcile_agent(
             leases=tuple(lease_info(x) for x in leases),
             pods=tuple(pod_info(p) for p in pods),
             image=AGENT_IMAGE,
+            strategies=frozenset(strategy_names.get(ns, [])),
         )
         p = plan(obs, dt.datetime.now(dt.UTC))
         if p.deployment is not None:
@@ -122,14 +124,19 @@ async def reconcile_agent(
 
 
 async def reconcile_named(
-    ns: str, name: str, memo: kopf.Memo, agent_index: kopf.Index[Any, Any], policy_views: kopf.Index[Any, Any]
+    ns: str,
+    name: str,
+    memo: kopf.Memo,
+    agent_index: kopf.Index[Any, Any],
+    policy_views: kopf.Index[Any, Any],
+    strategy_names: kopf.Index[Any, Any],
 ) -> None:
     """Reconcile an Agent because one of its children changed (not through kopf's own Agent queue)."""
     kube: Kube = memo["kube"]
     body = await kube.get_agent(ns, name)
     if body is None:
         return
-    status = await reconcile_agent(body, memo, agent_index, policy_views)
+    status = await reconcile_agent(body, memo, agent_index, policy_views, strategy_names)
     if status is not None:
         await kube.patch_agent_status(ns, name, status)
 
@@ -142,11 +149,14 @@ async def child_changed(
     memo: kopf.Memo,
     agent_index: kopf.Index[Any, Any],
     policy_views: kopf.Index[Any, Any],
+    strategy_names: kopf.Index[Any, Any],
     **_: Any,
 ) -> None:
     """A Deployment's rollout moved: the Agent's readiness may have changed — do not wait for the resync."""
     if event["type"] in ("ADDED", "MODIFIED") and names.LABEL_AGENT in labels:
-        await reconcile_named(namespace, labels[names.LABEL_AGENT], memo, agent_index, policy_views)
+        await reconcile_named(
+            namespace, labels[names.LABEL_AGENT], memo, agent_index, policy_views, strategy_names
+        )
 
 
 @kopf.on.event("coordination.k8s.io", "v1", "leases", labels={names.LABEL_AGENT: kopf.PRESENT})
@@ -157,11 +167,14 @@ async def first_heartbeat(
     memo: kopf.Memo,
     agent_index: kopf.Index[Any, Any],
     policy_views: kopf.Index[Any, Any],
+    strategy_names: kopf.Index[Any, Any],
     **_: Any,
 ) -> None:
     """A replica's first heartbeat (renewals are read at each reconcile, not pushed)."""
     if event["type"] == "ADDED":
-        await reconcile_named(namespace, labels[names.LABEL_AGENT], memo, agent_index, policy_views)
+        await reconcile_named(
+            namespace, labels[names.LABEL_AGENT], memo, agent_index, policy_views, strategy_names
+        )
 
 
 @kopf.on.resume(*AGENTS)
@@ -173,9 +186,10 @@ async def agent_changed(
     patch: kopf.Patch,
     agent_index: kopf.Index[Any, Any],
     policy_views: kopf.Index[Any, Any],
+    strategy_names: kopf.Index[Any, Any],
     **_: Any,
 ) -> None:
-    status = await reconcile_agent(body, memo, agent_index, policy_views)
+    status = await reconcile_agent(body, memo, agent_index, policy_views, strategy_names)
     if status is not None:
         patch.status.update(status)
 
@@ -187,8 +201,9 @@ async def agent_resync(
     patch: kopf.Patch,
     agent_index: kopf.Index[Any, Any],
     policy_views: kopf.Index[Any, Any],
+    strategy_names: kopf.Index[Any, Any],
     **_: Any,
 ) -> None:
-    status = await reconcile_agent(body, memo, agent_index, policy_views)
+    status = await reconcile_agent(body, memo, agent_index, policy_views, strategy_names)
     if status is not None:
         patch.status.update(status)

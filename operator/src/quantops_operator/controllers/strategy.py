@@ -20,6 +20,11 @@ def policy_views(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> dict[A
     return {namespace: PolicyView(name, Gate(spec.get("gate", "GO")), dict(spec.get("selector") or {}))}
 
 
+@kopf.index(*STRATEGIES)
+def strategy_names(namespace: str, name: str, **_: Any) -> dict[Any, Any]:
+    return {namespace: name}
+
+
 async def reconcile_strategy(body: kopf.Body, patch: kopf.Patch, policy_views: kopf.Index[Any, Any]) -> None:
     meta = body["metadata"]
     strategy = Strategy.from_wire(model_input(body))

@@ -56,6 +56,7 @@ class Observed:
     leases: tuple[LeaseInfo, ...] = ()
     pods: tuple[PodInfo, ...] = ()
     image: str = deployments.DEFAULT_IMAGE
+    strategies: frozenset[str] | None = None  # Strategy names in the namespace; None = not known yet
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,16 @@ def plan(obs: Observed, now: dt.datetime, rng: random.Random | None = None) -> P
             return Plan(None, base.model_copy(update={"conditions": conds, "phase": phase}), events)
     else:
         setc("DependenciesReady", True, "DependenciesReady", "all dependsOn agents are Ready")
+
+    # A trader must not start (or be reported Ready) for Strategy objects that do not exist.
+    if obs.strategies is not None:
+        unknown = sorted(set(spec.strategies) - obs.strategies)
+        if unknown:
+            msg = f"spec.strategies names Strategy objects that do not exist: {', '.join(unknown)}"
+            setc("StrategiesResolved", False, "StrategyNotFound", msg)
+            setc("Ready", False, "StrategyNotFound", msg)
+            return Plan(None, base.model_copy(update={"conditions": conds, "phase": "Failed"}), events)
+        setc("StrategiesResolved", True, "StrategiesResolved", f"{len(spec.strategies)} strategies found")
 
     # 16: replicas from the queue length the agents report.
     replicas, last_scale = spec.replicas, old.last_scale_time
@@ -247,7 +258,13 @@ def plan(obs: Observed, now: dt.datetime, rng: random.Random | None = None) -> P
     return Plan(desired, status, events)
 
 
-_NOT_STARTED = ("Starting", "WaitingForDependencies", "DependencyCycle", "DependencyMissing")
+_NOT_STARTED = (
+    "Starting",
+    "WaitingForDependencies",
+    "DependencyCycle",
+    "DependencyMissing",
+    "StrategyNotFound",
+)
 
 
 def _dependency_problem(obs: Observed) -> tuple[str, str] | None:
