@@ -59,7 +59,8 @@ def test_operator_runs_under_its_own_least_privilege_role(crds_installed: Contro
             lambda: (get(plane, NS, "deployment", "solo-agent") or {}).get("status", {}).get("readyReplicas")
         )
         assert get(plane, NS, "configmap", "solo-config") is not None
-        assert get(plane, NS, "service", "solo-agent") is not None
+        svc = get(plane, NS, "service", "solo-agent")
+        assert svc is not None and svc["spec"]["clusterIP"] == "None"  # headless: no ClusterIP to exhaust
         heartbeat(plane, NS, "solo")
         wait_for(lambda: condition(get(plane, NS, "agent", "solo"), "Ready").get("status") == "True")
         plane.kubectl("-n", NS, "patch", "agent", "solo", "--type=merge", "-p", '{"spec":{"gate":"PAUSE"}}')

@@ -15,7 +15,7 @@ import kopf
 from quantops_api import Agent, Condition
 from quantops_api.meta import get_condition
 from quantops_operator.bodies import model_input
-from quantops_operator.kube import Kube
+from quantops_operator.kube import Kube, KubeError
 from quantops_operator.reconcile.agent import LeaseInfo, Observed, PodInfo, plan
 from quantops_operator.resources import deployments, names
 from quantops_operator.settings import AGENT_IMAGE, RESYNC_SECONDS
@@ -76,8 +76,13 @@ async def reconcile_agent(
     agent_index: kopf.Index[Any, Any],
     policy_views: kopf.Index[Any, Any],
     strategy_names: kopf.Index[Any, Any],
+    ensure_children: bool = False,
 ) -> dict[str, Any] | None:
-    """gather → plan → apply children → events; returns the new status when it changed."""
+    """gather → plan → apply children → events; returns the new status when it changed.
+
+    `ensure_children` (spec changes, create, resume — and their retries) re-applies the ConfigMap and
+    Service too; resyncs only converge the Deployment.
+    """
     lock: asyncio.Lock = memo["locks"].setdefault(body["metadata"]["uid"], asyncio.Lock())
     async with lock:
         kube: Kube = memo["kube"]
@@ -108,15 +113,20 @@ async def reconcile_agent(
         )
         p = plan(obs, dt.datetime.now(dt.UTC))
         if p.deployment is not None:
-            if dep is None:
-                await kube.apply(ns, deployments.config_map(agent))
-                await kube.apply(ns, deployments.service(agent))
             same = (
                 deployments.current_template_hash(dep) == deployments.current_template_hash(p.deployment)
                 and (dep or {}).get("spec", {}).get("replicas") == p.deployment["spec"]["replicas"]
             )
-            if not same:
-                await kube.apply(ns, p.deployment)
+            try:
+                if dep is None or ensure_children:
+                    await kube.apply(ns, deployments.config_map(agent))
+                if not same:
+                    await kube.apply(ns, p.deployment)
+                if dep is None or ensure_children:  # after the Deployment: the Service never blocks it
+                    await kube.apply(ns, deployments.service(agent))
+            except KubeError as e:
+                kopf.event(dict(body), type="Warning", reason="ApplyFailed", message=str(e))
+                raise kopf.TemporaryError(f"applying children of Agent/{agent.name}: {e}", delay=5) from e
         for ev in p.events:
             kopf.event(dict(body), type=ev.type, reason=ev.reason, message=ev.message)
         new_status = p.status.to_wire()
@@ -189,7 +199,9 @@ async def agent_changed(
     strategy_names: kopf.Index[Any, Any],
     **_: Any,
 ) -> None:
-    status = await reconcile_agent(body, memo, agent_index, policy_views, strategy_names)
+    status = await reconcile_agent(
+        body, memo, agent_index, policy_views, strategy_names, ensure_children=True
+    )
     if status is not None:
         patch.status.update(status)
 

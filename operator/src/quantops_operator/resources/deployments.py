@@ -151,6 +151,7 @@ def service(agent: Agent) -> dict[str, Any]:
             "ownerReferences": [owner_reference(agent)],
         },
         "spec": {
+            "clusterIP": "None",  # headless: health/metrics by endpoints; no ClusterIP per agent to exhaust
             "selector": {LABEL_AGENT: agent.name},
             "ports": [{"name": "http", "port": agent.spec.probes.port, "targetPort": "http"}],
         },
