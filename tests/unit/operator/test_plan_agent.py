@@ -566,3 +566,15 @@ def test_unknown_strategy_blocks_the_deployment_with_a_condition() -> None:
     ok = plan(observe(agent, strategies=frozenset({"real", "ghost"})), T0)
     assert ok.deployment is not None
     assert cond(ok, "StrategiesResolved") == ("True", "StrategiesResolved")
+
+
+def test_invalid_spec_is_a_condition_and_idempotent() -> None:
+    from quantops_operator.reconcile.agent import invalid_spec_status
+
+    first = invalid_spec_status(None, ["spec: dependsOn has duplicate entries"], 3, T0)
+    c = get_condition(first.conditions, "Ready")
+    assert c is not None and (c.status, c.reason) == ("False", "InvalidSpec")
+    assert "dependsOn has duplicate entries" in c.message and c.observed_generation == 3
+    assert first.phase == "Failed"
+    again_ = invalid_spec_status(first, ["spec: dependsOn has duplicate entries"], 3, at(60))
+    assert again_ == first  # same errors later: no new transition, nothing to write

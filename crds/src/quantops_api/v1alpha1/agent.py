@@ -135,9 +135,16 @@ class AgentSpec(ApiModel):
     replicas: int = Field(default=1, ge=0, le=100)
     autoscaling: AutoscalingSpec | None = None
     depends_on: list[str] = Field(
-        default_factory=list, max_length=32, description="Agents that must be Ready before this one starts."
+        default_factory=list,
+        max_length=32,
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+        description="Agents that must be Ready before this one starts.",
     )
-    strategies: list[str] = Field(default_factory=list, description="Strategy objects a trader runs.")
+    strategies: list[str] = Field(
+        default_factory=list,
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+        description="Strategy objects a trader runs.",
+    )
     probes: ProbeSpec = Field(default_factory=ProbeSpec)
     recycle: RecycleSpec | None = None
     backoff: BackoffSpec = Field(default_factory=BackoffSpec)
@@ -163,8 +170,9 @@ class AgentSpec(ApiModel):
             and self.shutdown.termination_grace_seconds >= self.recycle.max_uptime_seconds
         ):
             raise ValueError("shutdown.terminationGraceSeconds must be < recycle.maxUptimeSeconds")
-        if len(set(self.depends_on)) != len(self.depends_on):
-            raise ValueError("dependsOn has duplicate entries")
+        for field, values in (("dependsOn", self.depends_on), ("strategies", self.strategies)):
+            if len(set(values)) != len(values):
+                raise ValueError(f"{field} has duplicate entries")
         return self
 
 

@@ -11,12 +11,14 @@ from collections.abc import Mapping
 from typing import Any
 
 import kopf
+from pydantic import ValidationError
 
-from quantops_api import Agent, Condition
+from quantops_api import Agent, AgentStatus, Condition
+from quantops_api.manifests import field_errors
 from quantops_api.meta import get_condition
 from quantops_operator.bodies import model_input
 from quantops_operator.kube import Kube, KubeError
-from quantops_operator.reconcile.agent import LeaseInfo, Observed, PodInfo, plan
+from quantops_operator.reconcile.agent import LeaseInfo, Observed, PodInfo, invalid_spec_status, plan
 from quantops_operator.resources import deployments, names
 from quantops_operator.settings import AGENT_IMAGE, RESYNC_SECONDS
 
@@ -86,7 +88,23 @@ async def reconcile_agent(
     lock: asyncio.Lock = memo["locks"].setdefault(body["metadata"]["uid"], asyncio.Lock())
     async with lock:
         kube: Kube = memo["kube"]
-        agent = Agent.from_wire(model_input(body))
+        try:
+            agent = Agent.from_wire(model_input(body))
+        except ValidationError as e:
+            errors = field_errors(e)
+            raw = dict(body.get("status") or {})
+            try:
+                old = AgentStatus.model_validate(raw) if raw else None
+            except ValidationError:
+                old = None
+            status = invalid_spec_status(
+                old, errors, body["metadata"].get("generation"), dt.datetime.now(dt.UTC)
+            )
+            wire = status.to_wire()
+            if wire == raw:
+                return None
+            kopf.event(dict(body), type="Warning", reason="InvalidSpec", message="; ".join(errors))
+            return wire
         ns = body["metadata"]["namespace"]
         graph: dict[str, list[str]] = {}
         ready: dict[str, bool] = {}

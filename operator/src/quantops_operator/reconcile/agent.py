@@ -258,6 +258,19 @@ def plan(obs: Observed, now: dt.datetime, rng: random.Random | None = None) -> P
     return Plan(desired, status, events)
 
 
+def invalid_spec_status(
+    old: AgentStatus | None, errors: list[str], gen: int | None, now: dt.datetime
+) -> AgentStatus:
+    """An object the API server accepted but the models refuse: a clear condition, never a crash loop."""
+    msg = "; ".join(errors)
+    conds = set_condition(
+        (old or AgentStatus()).conditions, _cond("Ready", False, "InvalidSpec", msg, now, gen)
+    )
+    return (old or AgentStatus()).model_copy(
+        update={"conditions": conds, "phase": "Failed", "observed_generation": gen}
+    )
+
+
 _NOT_STARTED = (
     "Starting",
     "WaitingForDependencies",
