@@ -28,14 +28,14 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
 from quantops_api import Gate
 from quantops_api.v1alpha1.riskpolicy import RiskPolicySpec
 from quantops_trading.execution.client_ids import client_order_id
-from quantops_trading.execution.types import ExecutionClient, Fill, Side, VenueOrder
+from quantops_trading.execution.types import ExecutionClient, Fill, OrderIntent, Side, VenueOrder
 from quantops_trading.model.events import GateChanged, OrderDenied
 from quantops_trading.risk import killswitches as ks
 from quantops_trading.risk.book import OpenOrder, OrderRequest, RiskBook
@@ -47,12 +47,26 @@ from quantops_trading.risk.events import (
     to_model_order,
     ts_ns_of,
 )
+from quantops_trading.risk.health import AdverseClusterDetector, LossRecord
 from quantops_trading.risk.rules import CheckContext, RiskRule, default_rules
 from quantops_trading.risk.var import ReturnHistory
 from quantops_trading.runtime.gatestate import GateState
 from quantops_trading.storage.eventlog import EventLog
 
-__all__ = ["Decision", "RiskGateway"]
+__all__ = ["Decision", "OrderPort", "RiskGateway"]
+
+
+@runtime_checkable
+class OrderPort(Protocol):
+    """The part of :class:`ExecutionClient` the gateway uses; every ExecutionClient is one."""
+
+    venue: str
+
+    async def create_order(self, intent: OrderIntent, client_order_id: str) -> VenueOrder: ...
+    async def cancel_order(
+        self, symbol: str, *, venue_order_id: str | None = None, client_order_id: str | None = None
+    ) -> VenueOrder: ...
+
 
 Action = Literal["send", "recorded", "denied", "sent"]
 
@@ -81,7 +95,7 @@ class RiskGateway:
 
     def __init__(
         self,
-        client: ExecutionClient,
+        client: ExecutionClient | OrderPort,
         policy: RiskPolicySpec,
         *,
         clock: Callable[[], float] = time.time,
@@ -90,11 +104,15 @@ class RiskGateway:
         gate_state: GateState | None = None,
         default_capital: Decimal | None = None,
         pre_send: Callable[[], Awaitable[None]] = _yield,
+        cluster: AdverseClusterDetector | None = None,
     ) -> None:
         self.client = client
         self.clock = clock
         self.audit: AuditSink = audit_sink(audit)
         self.rules: tuple[RiskRule, ...] = tuple(rules if rules is not None else default_rules())
+        self.cluster = cluster
+        if cluster is not None:
+            self.rules = (*self.rules, cluster)
         self.gate_state = gate_state
         self.book = RiskBook()
         self.returns = ReturnHistory(policy.var.window)
@@ -227,7 +245,9 @@ class RiskGateway:
         if why is not None:
             reasons.append(("gate", why))
         if not req.unwind:
-            ctx = CheckContext(self.book, self.policies(req.strategy), self.returns, now, reduces)
+            ctx = CheckContext(
+                self.book, self.policies(req.strategy), self.returns, now, reduces, self.client.venue
+            )
             for rule in self.rules:
                 if reduces and not rule.applies_to_reducing:
                     continue
@@ -288,7 +308,7 @@ class RiskGateway:
             self._deny(req, reasons, self.clock())
             return Decision("denied", gate, reasons)
         for rule in self.rules:
-            rule.on_sent(req, self.clock())
+            rule.on_sent(req, self.client.venue, self.clock())
         venue_order = await self.client.create_order(req.intent, coid)
         return Decision("sent", gate, venue_order=venue_order, client_order_id=coid)
 
@@ -314,7 +334,7 @@ class RiskGateway:
         self.book.open_orders.pop(client_order_id, None)
 
     # -- post-trade ------------------------------------------------------------------------------
-    def on_fill(self, strategy: str, fill: Fill) -> Decimal:
+    def on_fill(self, strategy: str, fill: Fill, regime: str | None = None) -> Decimal:
         """Book a fill, then run the post-trade kill switches; returns the fill's realised P&L."""
         now = self.clock()
         realised, closed = self.book.note_fill(
@@ -323,6 +343,9 @@ class RiskGateway:
         policy = self.policies(strategy)[0]
         if closed:
             self.apply(self.losses.on_close(strategy, realised, now, policy))
+            if self.cluster is not None and realised < 0:
+                rec = LossRecord(now, strategy, fill.symbol, self.client.venue, regime, realised)
+                self.apply(self.cluster.on_loss(rec))
         self._post_trade(strategy, fill.symbol)
         return realised
 

@@ -55,6 +55,7 @@ class CheckContext:
     returns: ReturnHistory
     now: float
     reduces: bool  # the order moves the strategy's own position toward zero, not past it
+    venue: str = ""
 
 
 class RiskRule:
@@ -66,9 +67,9 @@ class RiskRule:
     def check(self, req: OrderRequest, ctx: CheckContext) -> str | None:
         raise NotImplementedError
 
-    def on_sent(self, req: OrderRequest, now: float) -> None:
+    def on_sent(self, req: OrderRequest, venue: str, now: float) -> None:
         """Hook: the order passed and is being sent (stateful rules such as throttles note it)."""
-        del req, now
+        del req, venue, now
 
 
 class ReduceOnlyRule(RiskRule):
