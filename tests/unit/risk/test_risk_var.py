@@ -110,6 +110,4 @@ async def test_portfolio_es_limit_across_strategies() -> None:
     assert gw.scope_gate("global") is Gate.GO
     d = await gw.submit(req("buy", "8", strategy="beta"))  # beta alone ≈ 41, portfolio ≈ 81
     assert d.denied and [r for r, _ in d.reasons] == ["var"] and "portfolio" in d.reasons[0][1]
-    assert not (
-        await gw.submit(req("sell", "8", strategy="beta"))
-    ).denied  # hedges the portfolio
+    assert not (await gw.submit(req("sell", "8", strategy="beta"))).denied  # hedges the portfolio
