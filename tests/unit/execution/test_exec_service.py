@@ -88,11 +88,27 @@ async def sim_orders(sim: VenueServer) -> dict[str, str]:
     return {o["clientOrderId"]: o["status"] for o in (await SimControl(sim.url).state())["orders"]}
 
 
-async def test_sustained_5xx_fails_over_to_backup_and_returns_after_hysteresis() -> None:
+async def test_sustained_5xx_fails_over_to_backup_and_returns_after_hysteresis(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     fast = BreakerConfig(failure_threshold=2, cooldown_s=0.05, half_open_probes=1)
+    probes: list[bool] = []  # every heartbeat outcome of the primary, in order
+    probes_at: dict[str, int] = {}  # how many probes had happened when each decision was audited
+
+    def on_audit(rec: AuditRecord) -> None:
+        probes_at.setdefault(rec.kind, len(probes))
+        watch(rec)
+
     watch = AuditWatch()
     kw: dict[str, Any] = {"health_interval_s": 0.02, "switch_after": 2, "recover_after": 3}
-    async with service(GateCell(), breaker=fast, on_audit=watch, **kw) as (svc, (a, b)):
+    async with service(GateCell(), breaker=fast, on_audit=on_audit, **kw) as (svc, (a, b)):
+        heartbeat = svc.primary.heartbeat
+
+        async def counted() -> bool:
+            probes.append(await heartbeat())
+            return probes[-1]
+
+        monkeypatch.setattr(svc.primary, "heartbeat", counted)
         r1 = await svc.submit(intent("f1"))
         assert (r1.route, r1.venue) == ("live", "alpha")
         await SimControl(a.url).add_fault(kind="server_error")  # every path on A answers 503
@@ -102,10 +118,11 @@ async def test_sustained_5xx_fails_over_to_backup_and_returns_after_hysteresis()
         assert (r2.route, r2.venue) == ("live", "beta")
         assert r2.client_order_id in await sim_orders(b)
         await SimControl(a.url).clear_faults()
-        ticks = svc.health_ticks
+        cleared = len(probes)
         await watch.wait("failback")
         assert not svc.failover.on_backup
-        assert svc.health_ticks - ticks >= svc.failover.recover_after  # not on the first good probe
+        good = probes[cleared : probes_at["failback"]]
+        assert sum(good) >= kw["recover_after"]  # not on the first good probe: hysteresis
         r3 = await svc.submit(intent("f3"))
         assert r3.venue == "alpha"
         on_a = await sim_orders(a)
@@ -156,6 +173,9 @@ async def test_check_gate_paper_fills_on_live_books_while_both_venues_are_down()
     gate = GateCell("CHECK")
     slow = BreakerConfig(failure_threshold=2, cooldown_s=30.0)
     async with service(gate, breaker=slow) as (svc, sims):
+        healthy = await svc.submit(intent("p0", price=None))  # CHECK with healthy venues: paper too
+        assert healthy.route == "paper"
+        assert all(c.breaker.state is BreakerState.CLOSED for c in svc.connectors)
         rules = {}
         for sim in sims:  # order entry and heartbeats fail; public market data still flows
             ctl = SimControl(sim.url)
@@ -169,14 +189,14 @@ async def test_check_gate_paper_fills_on_live_books_while_both_venues_are_down()
         assert fill.order is not None and fill.order.status is OrderStatus.CLOSED
         book = await svc.connectors[0].client.fetch_order_book("BTC/USDT")
         assert fill.order.average is not None and fill.order.average >= book.asks[0][0] * D("0.99")
-        assert svc.paper_ledger.position("BTC/USDT") == D("0.05") and svc.ledger.position("BTC/USDT") == 0
+        assert svc.paper_ledger.position("BTC/USDT") == D("0.06") and svc.ledger.position("BTC/USDT") == 0
         rest = await svc.submit(intent("p2", price="60000"))
         assert rest.route == "paper" and rest.order is not None and rest.order.status is OrderStatus.OPEN
         gate.value = "GO"  # GO with every breaker open is demoted to paper, never sent blind
         demoted = await svc.submit(intent("p3", side=Side.SELL, price=None, qty="0.01"))
         assert demoted.route == "paper"
         assert any(r.kind == "demote" and r.subject == demoted.client_order_id for r in svc.audit)
-        assert svc.paper_ledger.position("BTC/USDT") == D("0.04")
+        assert svc.paper_ledger.position("BTC/USDT") == D("0.05")
         for sim in sims:
             assert sim.engine.orders == {}
             faults = await SimControl(sim.url)._req("GET", "/_sim/faults")
