@@ -101,13 +101,29 @@ def prepare_1m(bars_1m: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
         raise ValueError(f"resample: missing columns {missing}")
     keep = ["pair", "ts_ms", "open", "high", "low", "close", "volume"]
     keep += [c for c in LINEAGE_COLUMNS if c in names]
-    return (
+    df = (
         lf.select(keep)
-        .filter(pl.col("close").is_not_null())
         .with_columns(pl.col(c).cast(pl.Float64) for c in ("open", "high", "low", "close", "volume"))
-        .sort("pair", "ts_ms", maintain_order=True)
         .collect()
     )
+    if df["close"].null_count():
+        df = df.filter(pl.col("close").is_not_null())
+    # Feeds arrive sorted: checking is O(n) and copies nothing, sorting 5M rows copies them all.
+    return df if sorted_by_pair_time(df) else df.sort("pair", "ts_ms", maintain_order=True)
+
+
+def sorted_by_pair_time(df: pl.DataFrame) -> bool:
+    """Rows already in (pair, ts_ms) order with strictly increasing time inside each pair.
+
+    When true, ``sort("pair", "ts_ms", maintain_order=True)`` would return the same rows in the
+    same order, so skipping it changes nothing but the copy.
+    """
+    if df.height < 2:
+        return True
+    pair, ts = df["pair"], df["ts_ms"]
+    same = (pair == pair.shift(1)).fill_null(False)
+    ok = (same & (ts > ts.shift(1)).fill_null(True)) | (~same & (pair > pair.shift(1)).fill_null(True))
+    return bool(ok.all())
 
 
 def pair_starts(pairs: pl.Series) -> I64:
@@ -126,7 +142,9 @@ def resample_sorted(df: pl.DataFrame, starts: I64, horizon: str) -> pl.DataFrame
     label, o, h, lo, c, v, n, last = resample_kernel(
         starts, df["ts_ms"].to_numpy(), o_in, h_in, l_in, c_in, v_in, HORIZONS_MS[horizon]
     )
-    carried = df.select(["pair", *[x for x in LINEAGE_COLUMNS if x in df.columns]])[last]
+    carried = df.select(["pair", *[x for x in LINEAGE_COLUMNS if x in df.columns]])
+    if label.shape[0] != df.height:  # one bucket per input row (1m → 1m) needs no gather
+        carried = carried[last]
     out = pl.DataFrame(
         {"ts_ms": label, "open": o, "high": h, "low": lo, "close": c, "volume": v, "n_bars": n}
     )

@@ -33,14 +33,17 @@ FEATURE_COLUMNS = ("ret", "rv", "rsi", "zscore", "vol_ratio")
 F64 = npt.NDArray[np.float64]
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, parallel=True)
 def rolling_kernel(
     close: F64, volume: F64, starts: npt.NDArray[np.int64], window: int, rsi_window: int
 ) -> F64:
-    """Features for the series ``[starts[k], starts[k+1])``; returns an ``(n, 5)`` float array."""
+    """Features for the series ``[starts[k], starts[k+1])``; returns a ``(5, n)`` float array.
+
+    Series are independent, so they run in parallel (``prange``); each feature row is contiguous.
+    """
     n = close.shape[0]
-    out = np.full((n, 5), np.nan)
-    for g in range(starts.shape[0] - 1):
+    out = np.full((5, n), np.nan)
+    for g in numba.prange(starts.shape[0] - 1):
         lo, hi = starts[g], starts[g + 1]
         ref = close[lo]
         s_r = 0.0
@@ -66,13 +69,13 @@ def rolling_kernel(
                 mean = s_c / window
                 var = (ss_c - s_c * mean) / (window - 1)
                 std = np.sqrt(var) if var > 0.0 else 0.0
-                out[i, 3] = (c - mean) / std if std > 0.0 else np.nan
+                out[3, i] = (c - mean) / std if std > 0.0 else np.nan
                 mv = s_v / window
-                out[i, 4] = volume[i] / mv if mv > 0.0 else np.nan
+                out[4, i] = volume[i] / mv if mv > 0.0 else np.nan
             if i == lo:
                 continue
             r = np.log(close[i] / close[i - 1])
-            out[i, 0] = r
+            out[0, i] = r
             s_r += r
             ss_r += r * r
             n_r += 1
@@ -80,7 +83,7 @@ def rolling_kernel(
             s_gain += d if d > 0.0 else 0.0
             s_loss += -d if d < 0.0 else 0.0
             if n_r > window:
-                old_r = out[i - window, 0]
+                old_r = out[0, i - window]
                 s_r -= old_r
                 ss_r -= old_r * old_r
             if n_r > rsi_window:
@@ -90,14 +93,14 @@ def rolling_kernel(
             if n_r >= window:
                 m = s_r / window
                 v = (ss_r - s_r * m) / (window - 1)
-                out[i, 1] = np.sqrt(v) if v > 0.0 else 0.0
+                out[1, i] = np.sqrt(v) if v > 0.0 else 0.0
             if n_r >= rsi_window:
                 ag = max(s_gain, 0.0) / rsi_window
                 al = max(s_loss, 0.0) / rsi_window
                 if al <= 1e-300:
-                    out[i, 2] = 100.0 if ag > 1e-300 else 50.0
+                    out[2, i] = 100.0 if ag > 1e-300 else 50.0
                 else:
-                    out[i, 2] = 100.0 - 100.0 / (1.0 + ag / al)
+                    out[2, i] = 100.0 - 100.0 / (1.0 + ag / al)
     return out
 
 
@@ -147,7 +150,7 @@ def _with_features(
             "rolling features: close must be positive and non-null (drop unfilled gap rows first)"
         )
     out = rolling_kernel(close, volume, starts, window, rsi_window)
-    return bars.with_columns([pl.Series(name, out[:, j]) for j, name in enumerate(FEATURE_COLUMNS)])
+    return bars.with_columns([pl.Series(name, out[j]) for j, name in enumerate(FEATURE_COLUMNS)])
 
 
 def multi_horizon_features(
