@@ -1,0 +1,1 @@
+"""Deliberately broken strategies: each proves the loader contains one kind of failure."""
