@@ -1,0 +1,205 @@
+"""End-of-day postmortem: HTML + Markdown with PNG charts, from the audit log and event logs.
+
+Why it exists (roadmap 100): after each trading day someone has to answer "what did the system
+decide, what went wrong, what changed, and where did the money come from" without grepping logs.
+:func:`collect` filters one UTC day out of the supervisor's ``audit.jsonl`` records and the
+strategies' event-log payloads (hash-chained, read-only here) into decisions (submitted/filled vs
+denied), incidents, gate changes, stage transitions and PnL attribution per strategy (fills marked
+to the last fill price of each instrument — realised and open PnL alike); :func:`write` renders it
+with charts from :mod:`charts` (cumulative PnL, drawdown, decisions per hour, attribution).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from quantops_trading.observability.charts import bar_chart, line_chart
+from quantops_trading.observability.records import (
+    drawdown,
+    gate_changes,
+    kind_of,
+    stage_transitions,
+    timestamp,
+)
+from quantops_trading.storage.eventlog import EventLog
+
+__all__ = ["Day", "collect", "read_event_logs", "write"]
+
+OK_KINDS = ("order_submitted", "order_filled", "risk_would_be_order")
+FAILED_KINDS = ("order_denied",)
+INCIDENT_EVENTS = ("AgentRestartScheduled", "AgentKilled", "StarvationDetected", "IncidentOpened")
+
+
+@dataclass
+class Day:
+    day: dt.date
+    decisions_ok: list[dict[str, Any]] = field(default_factory=list)
+    decisions_failed: list[dict[str, Any]] = field(default_factory=list)
+    incidents: list[dict[str, Any]] = field(default_factory=list)
+    gates: list[dict[str, Any]] = field(default_factory=list)
+    stages: list[dict[str, Any]] = field(default_factory=list)
+    pnl_by_strategy: dict[str, float] = field(default_factory=dict)
+    pnl_curve: list[tuple[float, float]] = field(default_factory=list)
+
+
+def read_event_logs(paths: Iterable[Path]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for p in paths:
+        with EventLog(p) as log:
+            out += [e.data() for e in log.entries()]
+    return out
+
+
+def _in_day(rec: dict[str, Any], day: dt.date) -> bool:
+    return dt.datetime.fromtimestamp(timestamp(rec), dt.UTC).date() == day
+
+
+def collect(audit: list[dict[str, Any]], events: list[dict[str, Any]], day: dt.date) -> Day:
+    recs = sorted((r for r in [*audit, *events] if _in_day(r, day)), key=timestamp)
+    d = Day(day)
+    owner: dict[str, str] = {}
+    cash: dict[str, Decimal] = {}
+    pos: dict[tuple[str, str], Decimal] = {}
+    last_px: dict[str, Decimal] = {}
+    for r in recs:
+        k = kind_of(r)
+        if k in OK_KINDS:
+            d.decisions_ok.append(r)
+        elif k in FAILED_KINDS:
+            d.decisions_failed.append(r)
+        if kind_of(r) in INCIDENT_EVENTS:
+            d.incidents.append(r)
+        if k == "order_submitted":
+            order = r.get("order") or {}
+            owner[str(order.get("client_order_id"))] = str(order.get("strategy_id"))
+        elif k == "order_filled":
+            f = r.get("fill") or {}
+            s = owner.get(str(f.get("client_order_id")), "unattributed")
+            inst, qty, px = str(f.get("instrument_id")), Decimal(str(f["quantity"])), Decimal(str(f["price"]))
+            sign = Decimal(1) if f.get("side") == "buy" else Decimal(-1)
+            cash[s] = cash.get(s, Decimal(0)) - sign * qty * px - Decimal(str(f.get("fee", "0")))
+            pos[(s, inst)] = pos.get((s, inst), Decimal(0)) + sign * qty
+            last_px[inst] = px
+            d.pnl_by_strategy = _mark(cash, pos, last_px)
+            d.pnl_curve.append((timestamp(r), sum(d.pnl_by_strategy.values())))
+    d.gates = gate_changes(recs)
+    d.stages = stage_transitions(recs)
+    return d
+
+
+def _mark(
+    cash: dict[str, Decimal], pos: dict[tuple[str, str], Decimal], px: dict[str, Decimal]
+) -> dict[str, float]:
+    out = dict(cash)
+    for (s, inst), q in pos.items():
+        out[s] = out.get(s, Decimal(0)) + q * px[inst]
+    return {s: round(float(v), 6) for s, v in sorted(out.items())}
+
+
+def _per_hour(recs: list[dict[str, Any]]) -> list[float]:
+    counts = [0.0] * 24
+    for r in recs:
+        counts[dt.datetime.fromtimestamp(timestamp(r), dt.UTC).hour] += 1
+    return counts
+
+
+def write(d: Day, out_dir: Path) -> dict[str, Path]:
+    """Write ``postmortem-<day>.{html,md}`` and its PNGs into ``out_dir``; returns the paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"postmortem-{d.day.isoformat()}"
+    curve = [v for _, v in d.pnl_curve] or [0.0]
+    ok_h, bad_h = _per_hour(d.decisions_ok), _per_hour(d.decisions_failed)
+    charts = {
+        "pnl": line_chart({"pnl": curve}),
+        "drawdown": line_chart({"drawdown": drawdown(curve)}),
+        "decisions": bar_chart([a - b for a, b in zip(ok_h, bad_h, strict=True)]),
+        "attribution": bar_chart(list(d.pnl_by_strategy.values()) or [0.0]),
+    }
+    paths: dict[str, Path] = {}
+    for name, png in charts.items():
+        paths[name] = out_dir / f"{stem}-{name}.png"
+        paths[name].write_bytes(png)
+    captions = {
+        "pnl": "Cumulative PnL (marked to the last fill price)",
+        "drawdown": "Drawdown from the running peak",
+        "decisions": "Decisions per UTC hour: successful minus failed (green ≥ 0, red < 0)",
+        "attribution": "PnL attribution, one bar per strategy in the table's order",
+    }
+    sections = _sections(d)
+    md = [f"# Postmortem {d.day.isoformat()}", ""]
+    body = [f"<h1>Postmortem {d.day.isoformat()}</h1>"]
+    for title, rows in sections:
+        md += [f"## {title}", ""] + ([f"- {r}" for r in rows] or ["- none"]) + [""]
+        items = "".join(f"<li>{html.escape(r)}</li>" for r in rows) or "<li>none</li>"
+        body.append(f"<h2>{html.escape(title)}</h2><ul>{items}</ul>")
+    md += ["## Charts", ""]
+    body.append("<h2>Charts</h2>")
+    for name, cap in captions.items():
+        md += [f"![{cap}]({paths[name].name})", "", f"*{cap}*", ""]
+        body.append(
+            f'<figure><img src="{paths[name].name}" alt="{html.escape(cap)}">'
+            f"<figcaption>{html.escape(cap)}</figcaption></figure>"
+        )
+    paths["md"] = out_dir / f"{stem}.md"
+    paths["md"].write_text("\n".join(md))
+    paths["html"] = out_dir / f"{stem}.html"
+    paths["html"].write_text(
+        f"<!doctype html><html><head><meta charset='utf-8'><title>Postmortem {d.day}</title>"
+        "<style>body{font-family:sans-serif;max-width:900px;margin:auto}</style></head><body>"
+        + "".join(body)
+        + "</body></html>"
+    )
+    return paths
+
+
+def _t(rec: dict[str, Any] | float) -> str:
+    at = rec if isinstance(rec, float) else timestamp(rec)
+    return dt.datetime.fromtimestamp(at, dt.UTC).strftime("%H:%M:%S")
+
+
+def _sections(d: Day) -> list[tuple[str, list[str]]]:
+    total = sum(d.pnl_by_strategy.values())
+    summary = [
+        f"decisions: {len(d.decisions_ok)} successful, {len(d.decisions_failed)} failed",
+        f"incidents: {len(d.incidents)}; gate changes: {len(d.gates)}; stage transitions: {len(d.stages)}",
+        f"PnL: {total:+.2f}; max drawdown: {min(drawdown([v for _, v in d.pnl_curve]) or [0.0]):.2f}",
+    ]
+    failed = [
+        f"{_t(r)} {(r.get('order') or {}).get('strategy_id', '?')} denied by {r.get('rule')}: "
+        f"{r.get('reason')}"
+        for r in d.decisions_failed
+    ]
+    ok = [f"{_t(r)} {kind_of(r)} {_decision(r)}" for r in d.decisions_ok]
+    incidents = [
+        f"{_t(r)} {kind_of(r)} {r.get('agent', r.get('source', ''))}: {r.get('reason', '')}"
+        for r in d.incidents
+    ]
+    gates = [
+        f"{_t(g['at'])} {g['scope']}: {g['old']} → {g['new']} ({g['reason']}, by {g['who']})" for g in d.gates
+    ]
+    stages = [f"{_t(s['at'])} {s['strategy']}: {s['old']} → {s['new']} ({s['reason']})" for s in d.stages]
+    attribution = [f"{s}: {v:+.2f}" for s, v in d.pnl_by_strategy.items()]
+    return [
+        ("Summary", summary),
+        ("Failed decisions", failed),
+        ("Successful decisions", ok),
+        ("Incidents", incidents),
+        ("Gate changes", gates),
+        ("Promotions and demotions", stages),
+        ("PnL attribution", attribution),
+    ]
+
+
+def _decision(r: dict[str, Any]) -> str:
+    if "fill" in r:
+        f = r["fill"]
+        return f"{f.get('side')} {f.get('quantity')} {f.get('instrument_id')} @ {f.get('price')}"
+    o = r.get("order") or r
+    inst = o.get("instrument_id", o.get("symbol", ""))
+    return f"{o.get('strategy_id', '')} {o.get('side', '')} {o.get('quantity', '')} {inst}"
