@@ -63,7 +63,7 @@ def _deployment(plane: ControlPlane) -> dict[str, Any]:
 def _available(plane: ControlPlane) -> bool:
     dep = _deployment(plane)
     status = dep.get("status", {})
-    return (
+    return bool(
         condition(dep, "Available").get("status") == "True"
         and status.get("observedGeneration") == dep["metadata"]["generation"]
         and status.get("updatedReplicas") == 1
