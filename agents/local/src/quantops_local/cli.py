@@ -1,4 +1,4 @@
-"""The `quantops` command: up, status, gate, runbook, validate.
+"""The `quantops` command: up, status, gate, runbook, rollback, validate.
 
 `up` runs the manifests locally (no Kubernetes); `status`, `gate` and `runbook` talk to a running
 `quantops up` through the URL it records in <state-dir>/supervisor.json, or to Kubernetes with --kube.
@@ -20,7 +20,7 @@ import httpx
 
 from quantops_api import ManifestError
 from quantops_api.orchestration import DependencyError
-from quantops_local import manifests, runbook
+from quantops_local import manifests, rollback, runbook
 from quantops_local.supervisor import Supervisor
 
 DEFAULT_STATE = Path(".quantops")
@@ -35,7 +35,8 @@ def _url(state_dir: Path) -> str:
 
 def cmd_up(ns: argparse.Namespace) -> int:
     try:
-        objects = manifests.load(ns.file)
+        objects = rollback.apply_history(ns.state_dir, manifests.load(ns.file))
+        rollback.record(ns.state_dir, objects)
         sup = Supervisor(objects, ns.state_dir, port=ns.port)
     except (ManifestError, DependencyError) as e:
         print(f"quantops up: invalid manifests:\n{e}", file=sys.stderr)
@@ -112,6 +113,21 @@ def cmd_runbook(ns: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rollback(ns: argparse.Namespace) -> int:
+    try:
+        if ns.kube:
+            out = rollback.rollback_kube(
+                ns.kubectl, ns.namespace, ns.name, record_only=ns.record, reason=ns.reason
+            )
+        else:
+            out = rollback.rollback_local(ns.state_dir, ns.name, ns.reason)
+    except rollback.RollbackError as e:
+        print(f"quantops rollback: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(out, indent=2))
+    return 0
+
+
 def cmd_validate(ns: argparse.Namespace) -> int:
     try:
         objs = manifests.load(ns.file)
@@ -151,6 +167,14 @@ def build_parser() -> argparse.ArgumentParser:
     rb.add_argument("-n", "--namespace", default="default")
     rb.add_argument("-o", "--output")
     rb.set_defaults(fn=cmd_runbook)
+    rbk = sub.add_parser("rollback", help="restore the previous Strategy spec from history")
+    rbk.add_argument("kind", choices=["strategy"])
+    rbk.add_argument("name")
+    rbk.add_argument("--kube", action="store_true", help="the Strategy object in Kubernetes (kubectl)")
+    rbk.add_argument("--record", action="store_true", help="--kube: only record the live spec in history")
+    rbk.add_argument("-n", "--namespace", default="default")
+    rbk.add_argument("--reason", default="quantops rollback")
+    rbk.set_defaults(fn=cmd_rollback)
     v = sub.add_parser("validate", help="validate manifests with the API models")
     v.add_argument("-f", "--file", type=Path, action="append", required=True)
     v.set_defaults(fn=cmd_validate)

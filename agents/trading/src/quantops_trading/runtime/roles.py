@@ -1,5 +1,6 @@
-"""Role → work. venue-sim serves the simulated exchange; roles whose work lands in later issues
-(trader, pipeline, supervisor, feed, canary) run IdleWork: heartbeats, gates and health only.
+"""Role → work. venue-sim serves the simulated exchange; supervisor serves the dashboard, alerts and
+reports (runtime/supervisor_role.py); roles whose work lands in later issues (trader, pipeline,
+feed, canary) run IdleWork: heartbeats, gates and health only.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from quantops_trading.runtime.agent import AgentRuntime, IdleWork, RoleWork
+from quantops_trading.runtime.supervisor_role import SupervisorWork
 from quantops_trading.venue.config import VenueConfig
 from quantops_trading.venue.server import VenueServer
 
@@ -45,4 +47,6 @@ def work_for(role: str, config: dict[str, Any]) -> RoleWork:
         except ValidationError as e:
             raise SystemExit(f"spec.config.venue: invalid venue-sim config: {e}") from e
         return VenueWork(venue, str(config.get("host", "127.0.0.1")), int(config.get("port", 0)))
+    if role == "supervisor":
+        return SupervisorWork(config)
     return IdleWork()
