@@ -118,8 +118,8 @@ class DriftMonitor:
     """Two-sided CUSUM of standardised residuals ``(observed - predicted) / resid_std``."""
 
     model: SlippageModel
-    slack: float = 0.5
-    threshold: float = 8.0
+    slack: float = 1.0  # residuals of consecutive fills are autocorrelated: demand a real shift
+    threshold: float = 12.0
     high: float = 0.0
     low: float = 0.0
     seen: int = 0
