@@ -243,6 +243,7 @@ class Supervisor:
                     "heartbeatSeconds": p.agent.spec.heartbeat_seconds,
                     "apiLossGraceSeconds": p.agent.spec.api_loss_grace_seconds,
                     "config": p.agent.spec.config,
+                    **self.trading_specs(p.agent),
                 }
             )
         )
@@ -276,6 +277,21 @@ class Supervisor:
         log.close()
         p.started_at, p.last_heartbeat, p.phase, p.ready = _now(), None, "Starting", False
         self.audit("AgentStarted", agent=p.agent.name, pid=p.process.pid, port=p.port, reason=why)
+
+    def trading_specs(self, agent: Agent) -> dict[str, Any]:
+        """What a trader needs from the manifests: its Strategy specs, the RiskPolicies they use
+        (plus ``global``) and the venue-sim agents (their URLs are discovered at runtime)."""
+        specs = {s: self.strategies[s].spec for s in agent.spec.strategies if s in self.strategies}
+        refs = {"global"} | {sp.risk_policy_ref for sp in specs.values() if sp.risk_policy_ref}
+        return {
+            "strategySpecs": {n: sp.model_dump(mode="json", by_alias=True) for n, sp in specs.items()},
+            "riskPolicies": {
+                n: self.policies[n].spec.model_dump(mode="json", by_alias=True)
+                for n in sorted(refs)
+                if n in self.policies
+            },
+            "venues": {n: None for n, a in self.agents.items() if a.spec.role == "venue-sim"},
+        }
 
     async def stop_agent(self, p: Proc, why: str) -> None:
         if p.process is None or p.process.returncode is not None:

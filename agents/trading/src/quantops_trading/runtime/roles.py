@@ -1,6 +1,7 @@
 """Role → work. venue-sim serves the simulated exchange; supervisor serves the dashboard, alerts and
-reports (runtime/supervisor_role.py); roles whose work lands in later issues (trader, pipeline,
-feed, canary) run IdleWork: heartbeats, gates and health only.
+reports (runtime/supervisor_role.py); trader runs a whole trading node (runtime/trader_role.py);
+roles whose work lands in later issues (pipeline, feed, canary) run IdleWork: heartbeats, gates and
+health only.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pydantic import ValidationError
 
 from quantops_trading.runtime.agent import AgentRuntime, IdleWork, RoleWork
 from quantops_trading.runtime.supervisor_role import SupervisorWork
+from quantops_trading.runtime.trader_role import TraderWork
 from quantops_trading.venue.config import VenueConfig
 from quantops_trading.venue.server import VenueServer
 
@@ -38,7 +40,8 @@ class VenueWork(IdleWork):
         return {"venueUrl": self.url, "venue": self.config.name}
 
 
-def work_for(role: str, config: dict[str, Any]) -> RoleWork:
+def work_for(role: str, config: dict[str, Any], agent_config: dict[str, Any] | None = None) -> RoleWork:
+    """``config`` is the agent's spec.config; ``agent_config`` the whole file `quantops up` writes."""
     if role not in ROLES:
         raise SystemExit(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
     if role == "venue-sim":
@@ -49,4 +52,6 @@ def work_for(role: str, config: dict[str, Any]) -> RoleWork:
         return VenueWork(venue, str(config.get("host", "127.0.0.1")), int(config.get("port", 0)))
     if role == "supervisor":
         return SupervisorWork(config)
+    if role == "trader":
+        return TraderWork(config, agent_config)
     return IdleWork()

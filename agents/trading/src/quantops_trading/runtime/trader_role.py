@@ -1,0 +1,399 @@
+"""TraderWork: a whole trading node in one process — feed → features → signals → risk → execution.
+
+Why it exists: the trader agent ran IdleWork, so strategies in a manifest never traded. This role
+wires the existing pieces in the only safe order. The venue URL is discovered at runtime
+(``$QUANTOPS_CONTROL_URL/api/status`` → the venue-sim agent's ``/status`` ``work.venueUrl``;
+``spec.config.venueAgent`` picks one, default the first). Every ``pollSeconds`` each traded symbol's
+order book is fetched over ccxt (``depth`` is served for book-only symbols); its mid is a one-poll
+bar for the strategies, plus the book snapshot. Signals are sized here (``value ×
+notionalPerStrategy`` = target position); every order goes through :class:`RiskGateway`, the one
+door to the venue, which reads the agent's gates (``rt.gates``): STOP/PAUSE/CHECK/GO are enforced
+there and re-checked at send; PAUSE/STOP also cancel working orders. Orders, denials, fills,
+cancels, signals and PnL go to ``$QUANTOPS_STATE_DIR/eventlogs/<strategy>.sqlite``; PnL and risk
+utilisation also to the audit stream the dashboard reads. A strategy whose symbols the venue does
+not list is skipped (``strategy_skipped``). Without ``spec.config.apiKey/apiSecret`` nothing trades.
+
+What it must not do: send an order any way but the gateway, or keep trading once stopping.
+Known gaps: orders go straight to the ccxt client (not ExecutionService, which needs a backup
+venue); the risk book starts flat after a restart (no reconciliation from the event log yet).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import os
+import time
+from decimal import ROUND_DOWN, Decimal
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from pydantic import BaseModel
+
+from quantops_api import Gate, StrategySpec
+from quantops_api.v1alpha1.riskpolicy import RiskPolicySpec
+from quantops_trading.adapters.ccxt import CcxtExecutionClient, make_binance
+from quantops_trading.execution.client_ids import client_order_id
+from quantops_trading.execution.errors import OrderNotFound, TradingError
+from quantops_trading.execution.types import Fill, MarketRules, OrderBook, OrderStatus, Side
+from quantops_trading.model.events import OrderCancelled, OrderFilled, OrderSubmitted
+from quantops_trading.model.ids import ClientOrderId, InstrumentId
+from quantops_trading.model.orders import Fill as ModelFill
+from quantops_trading.model.orders import LiquiditySide, OrderSide
+from quantops_trading.risk import RiskGateway, concentration_heatmap
+from quantops_trading.risk.events import to_model_order
+from quantops_trading.runtime.agent import AgentRuntime, IdleWork
+from quantops_trading.storage.eventlog import EventLog
+from quantops_trading.strategy import Bar, BookSnapshot, Intent, Signal
+from quantops_trading.strategy.loader import LoadedStrategy, load_from_spec
+
+CONSERVATIVE = RiskPolicySpec(max_gross_exposure=5000, max_pair_exposure=2000, cash_floor=1000)
+
+
+def _emit(kind: str, **fields: Any) -> None:
+    print(json.dumps({"event": kind, **fields}, default=str), flush=True)
+
+
+@dataclasses.dataclass
+class _Working:
+    strategy: str
+    symbol: str
+    reduce_only: bool
+    sent_at: float
+
+
+class TraderWork(IdleWork):
+    def __init__(self, config: dict[str, Any], agent_config: dict[str, Any] | None = None) -> None:
+        agent_config = agent_config or {}
+        self.cfg = config
+        self.specs = {
+            n: StrategySpec.model_validate(d) for n, d in agent_config.get("strategySpecs", {}).items()
+        }
+        pols = {n: RiskPolicySpec.model_validate(d) for n, d in agent_config.get("riskPolicies", {}).items()}
+        self.global_policy = pols.get("global", CONSERVATIVE)
+        self.own_policies = {
+            n: pols[s.risk_policy_ref] for n, s in self.specs.items() if s.risk_policy_ref in pols
+        }
+        self.venue_agents = list(agent_config.get("venues") or {})
+        self.poll_s = float(config.get("pollSeconds", 1.0))
+        raw = config.get("notionalPerStrategy", 500)  # quote currency; a number or {strategy: amount}
+        self.notional = {n: Decimal(str(raw.get(n, 0) if isinstance(raw, dict) else raw)) for n in self.specs}
+        self.passive = config.get("orderStyle", "aggressive") == "passive"
+        self.reprice_s = float(config.get("repriceSeconds", 10.0))
+        self.edge_bps = config.get("expectedEdgeBps")
+        self.snapshot_s = float(config.get("snapshotSeconds", 5.0))
+        self.state_dir = Path(os.environ.get("QUANTOPS_STATE_DIR", "."))
+        self.state, self.agent, self.venue_agent, self.venue_url, self.venue = "starting", "", "", "", ""
+        self.skipped: dict[str, str] = {}
+        self.loaded: dict[str, LoadedStrategy] = {}
+        self.logs: dict[str, EventLog] = {}
+        self.working: dict[str, _Working] = {}
+        self.by_venue_id: dict[str, tuple[str, str]] = {}
+        self.seen: set[str] = set()
+        self.counts = {"submitted": 0, "denied": 0, "filled": 0, "cancelled": 0, "rejected": 0}
+        self.markets: dict[str, MarketRules] = {}
+        self.client: CcxtExecutionClient | None = None
+        self.gateway: RiskGateway | None = None
+        self.lock = asyncio.Lock()
+        self._seq, self._last_snap, self._pending = 0, 0.0, 0
+
+    async def _discover(self, rt: AgentRuntime) -> str:
+        control = os.environ.get("QUANTOPS_CONTROL_URL", "")
+        url = self.cfg.get("venueUrl", "")
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3)) as http:
+            while not url and control and not rt.stopping.is_set():
+                with contextlib.suppress(aiohttp.ClientError, TimeoutError, KeyError, ValueError):
+                    async with http.get(f"{control}/api/status") as r:
+                        agents = (await r.json())["agents"]
+                    venues = [a for a in agents if a["role"] == "venue-sim"]
+                    want = self.cfg.get("venueAgent") or (self.venue_agents or [None])[0]
+                    a = next((v for v in venues if want in (None, v["name"])), None)
+                    if a is not None and a["port"]:
+                        self.venue_agent = a["name"]
+                        async with http.get(f"http://127.0.0.1:{a['port']}/status") as r:
+                            work = (await r.json())["work"]
+                        url, self.venue = work.get("venueUrl", ""), work.get("venue", a["name"])
+                if not url:
+                    await asyncio.sleep(0.5)
+        return str(url)
+
+    def _audit_sink(self, event: BaseModel) -> None:
+        data = event.model_dump(mode="json")
+        order = data.get("order") or {}
+        sid = (
+            data.get("strategy_id")
+            or order.get("strategy_id")
+            or data.get("scope", "").removeprefix("strategy/")
+        )
+        for name, log in self.logs.items():
+            if sid in (name, None, "") or sid not in self.logs:
+                log.append(event)
+        if data.get("kind") == "order_denied" and sid in self.logs:
+            self.counts["denied"] += 1
+
+    def _write_audit(self, event: str, **fields: Any) -> None:
+        with (self.state_dir / "audit.jsonl").open("a") as f:  # one O_APPEND write per record
+            f.write(json.dumps({"at": time.time(), "event": event, "agent": self.agent, **fields}) + "\n")
+
+    async def run(self, rt: AgentRuntime) -> None:
+        self.agent, self.venue_url = rt.name, await self._discover(rt)
+        key, secret = self.cfg.get("apiKey"), self.cfg.get("apiSecret")
+        if not self.venue_url or not key or not secret:
+            self.state = "idle: " + (
+                "no venue found" if not self.venue_url else "no spec.config.apiKey/apiSecret"
+            )
+            _emit("trader_idle", agent=rt.name, reason=self.state)
+            await rt.stopping.wait()
+            return
+        self.client = CcxtExecutionClient(make_binance(self.venue_url, str(key), str(secret)), self.venue)
+        while not self.markets and not rt.stopping.is_set():
+            try:
+                self.markets = await self.client.load_markets()
+            except TradingError as e:
+                _emit("trader_venue_unavailable", error=str(e))
+                await asyncio.sleep(1.0)
+        (self.state_dir / "eventlogs").mkdir(parents=True, exist_ok=True)
+        for name, spec in self.specs.items():
+            missing = [p for p in spec.pairs if p not in self.markets]
+            loaded = None if missing else load_from_spec(name, spec)
+            if not isinstance(loaded, LoadedStrategy):
+                why = (
+                    f"{loaded.reason}: {loaded.message}" if loaded else f"pairs {missing} not on {self.venue}"
+                )
+                self.skipped[name] = why
+                _emit("strategy_skipped", agent=rt.name, strategy=name, reason=why)
+                continue
+            self.loaded[name] = loaded
+            self.logs[name] = EventLog(self.state_dir / "eventlogs" / f"{name}.sqlite")
+        self.gateway = RiskGateway(
+            self.client, self.global_policy, audit=self._audit_sink, gate_state=rt.gates
+        )
+        for name, pol in self.own_policies.items():
+            self.gateway.update_policy(pol, name)
+        rt.on_gate.append(self._on_gate)
+        self.state = "trading"
+        _emit("trader_started", agent=rt.name, venue=self.venue_url, strategies=list(self.loaded))
+        while not rt.stopping.is_set():
+            try:
+                async with self.lock:
+                    if rt.accepting:
+                        await self._tick(rt)
+            except Exception as e:  # contained: a bad tick must not end trading for good
+                _emit("trader_tick_failed", error=f"{type(e).__name__}: {e}")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(rt.stopping.wait(), self.poll_s)
+
+    async def _tick(self, rt: AgentRuntime) -> None:
+        assert self.client is not None and self.gateway is not None
+        await self._sync()
+        cash = (await self.client.fetch_balance()).get(str(self.cfg.get("cashCurrency", "USDT")))
+        if cash is not None:
+            self.gateway.update_cash(cash)
+        for symbol in sorted({p for n in self.loaded for p in self.specs[n].pairs}):
+            book = await self.client.fetch_order_book(symbol, 20)
+            if not book.bids or not book.asks:
+                continue
+            mid = (book.bids[0][0] + book.asks[0][0]) / 2
+            self.gateway.on_price(symbol, mid)
+            inst = f"{symbol}@{self.venue}"
+            ts = book.timestamp_ms or int(time.time() * 1000)
+            m = float(mid)
+            snap = BookSnapshot(
+                inst, ts, *(tuple((float(p), float(q)) for p, q in s) for s in (book.bids, book.asks))
+            )
+            for name, loaded in list(self.loaded.items()):
+                if symbol not in self.specs[name].pairs:
+                    continue
+                outs = loaded.bar(Bar(inst, ts, m, m, m, m)) + loaded.book(snap)
+                if loaded.failure is not None:
+                    self.skipped[name] = loaded.failure.message
+                    del self.loaded[name]
+                    _emit("strategy_failed", strategy=name, reason=loaded.failure.message)
+                    continue
+                self._pending = len(outs)
+                for out in outs:
+                    if isinstance(out, Signal):
+                        self.logs[name].append(out.to_event(name))
+                    if rt.accepting:
+                        await self._act(name, symbol, out, book, mid)
+                    self._pending -= 1
+        if time.monotonic() - self._last_snap >= self.snapshot_s:
+            self._snapshot()
+
+    async def _act(self, name: str, symbol: str, out: Signal | Intent, book: OrderBook, mid: Decimal) -> None:
+        assert self.gateway is not None
+        mine = [(c, w) for c, w in self.working.items() if w.strategy == name and w.symbol == symbol]
+        for cid, w in mine:
+            if time.time() - w.sent_at >= self.reprice_s:
+                await self._cancel(cid, "repricing a stale working order")
+        if mine:
+            return
+        intent = out if isinstance(out, Intent) else self._size(name, symbol, out, book, mid)
+        if intent is None:
+            return
+        self._seq += 1
+        req = intent.to_order_request(name, f"{int(time.time() * 1000)}-{self._seq}", mid)
+        edge = self.edge_bps if self.edge_bps is not None else abs(intent.attribution.get("gap", 0.0)) * 1e4
+        req = dataclasses.replace(req, expected_edge_bps=float(edge))
+        try:
+            d = await self.gateway.submit(req)
+        except TradingError as e:
+            self.counts["rejected"] += 1
+            self.logs[name].append({"kind": "order_rejected", "ts_ns": time.time_ns(), "reason": str(e)})
+            self.gateway.order_closed(client_order_id(name, req.intent.intent_id))  # not working
+            return
+        if d.action != "sent" or d.venue_order is None or d.client_order_id is None:
+            return
+        self.counts["submitted"] += 1
+        vo, cid = d.venue_order, d.client_order_id
+        self.logs[name].append(OrderSubmitted(order=to_model_order(req, self.venue)))
+        self.by_venue_id[vo.venue_order_id] = (name, cid)
+        if vo.status is OrderStatus.OPEN:
+            self.working[cid] = _Working(name, symbol, intent.reduce_only, time.time())
+        else:
+            self.gateway.order_closed(cid)
+
+    def _size(self, name: str, symbol: str, sig: Signal, book: OrderBook, mid: Decimal) -> Intent | None:
+        assert self.gateway is not None
+        rules = self.markets[symbol]
+        pos = self.gateway.book.position(name, symbol)
+        delta = Decimal(str(sig.value)) * self.notional[name] / mid - pos
+        qty = abs(delta).quantize(rules.step_size, rounding=ROUND_DOWN)
+        if qty < rules.min_qty or qty * mid < rules.min_notional:
+            return None
+        side = Side.BUY if delta > 0 else Side.SELL
+        levels = book.bids if (side is Side.BUY) == self.passive else book.asks  # own side if passive
+        return Intent(
+            instrument_id=InstrumentId(f"{symbol}@{self.venue}"),
+            ts_ms=sig.ts_ms,
+            confidence=sig.confidence,
+            attribution=sig.attribution,
+            reason=sig.reason,
+            side=side,
+            quantity=qty,
+            price=levels[0][0].quantize(rules.tick_size),
+            reduce_only=pos != 0 and (pos > 0) != (delta > 0) and qty <= abs(pos),
+        )
+
+    async def _sync(self) -> None:
+        """Fills of our orders (once each) into the gateway, the strategy and its log; closed orders."""
+        assert self.client is not None and self.gateway is not None
+        symbols = {w.symbol for w in self.working.values()} | {
+            p for n in self.loaded for p in self.specs[n].pairs
+        }
+        for symbol in sorted(symbols):
+            for f in await self.client.fetch_my_trades(symbol):
+                if f.trade_id in self.seen or f.venue_order_id not in self.by_venue_id:
+                    continue
+                self.seen.add(f.trade_id)
+                self._on_fill(f)
+            open_ids = {o.client_order_id for o in await self.client.fetch_open_orders(symbol)}
+            for cid in [c for c, w in self.working.items() if w.symbol == symbol and c not in open_ids]:
+                del self.working[cid]
+                self.gateway.order_closed(cid)
+
+    def _on_fill(self, f: Fill) -> None:
+        assert self.gateway is not None
+        name, cid = self.by_venue_id[f.venue_order_id]
+        self.gateway.on_fill(name, f)
+        self.counts["filled"] += 1
+        mf = ModelFill(
+            client_order_id=ClientOrderId(cid),
+            trade_id=f.trade_id,
+            instrument_id=InstrumentId(f"{f.symbol}@{self.venue}"),
+            side=OrderSide(f.side.value),
+            price=f.price,
+            quantity=f.quantity,
+            fee=f.fee,
+            fee_currency=f.fee_currency or None,
+            liquidity=LiquiditySide.MAKER if f.is_maker else LiquiditySide.TAKER,
+            ts_ns=f.timestamp_ms * 1_000_000,
+        )
+        if name in self.logs:
+            self.logs[name].append(OrderFilled(fill=mf))
+        if name in self.loaded:
+            self.loaded[name].fill(mf)
+
+    def _snapshot(self) -> None:
+        assert self.gateway is not None
+        self._last_snap = time.monotonic()
+        book, cap = self.gateway.book, self.gateway.default_capital()
+        gross = book.gross_exposure()
+        util: dict[str, float] = {}
+        for name, log in self.logs.items():
+            pnl, equity = book.pnl(name), book.equity(name, cap)
+            rec = {"strategy": name, "pnl": float(pnl), "equity": float(equity)}
+            log.append({"kind": "PnlSnapshot", "ts_ns": time.time_ns(), **rec})
+            self._write_audit("PnlSnapshot", **rec)
+            exp = sum(abs(h.qty) * book.mark(p, h.avg) for (s, p), h in book.holdings.items() if s == name)
+            util[name] = float(exp / gross) if gross else 0.0
+        heat = concentration_heatmap(book, self.gateway.global_policy)
+        self._write_audit("RiskUtilisation", utilisation=util, heatmap=heat)
+
+    async def _on_gate(self, gate: Gate, source: str) -> None:
+        if gate not in (Gate.PAUSE, Gate.STOP):
+            return
+        async with self.lock:
+            for cid, w in list(self.working.items()):
+                if gate is Gate.STOP or not w.reduce_only:
+                    await self._cancel(cid, f"gate {gate.value} from {source}")
+
+    async def _cancel(self, cid: str, reason: str) -> bool:
+        assert self.gateway is not None
+        w = self.working.pop(cid)
+        try:
+            await self.gateway.cancel(w.strategy, w.symbol, cid)
+        except OrderNotFound:
+            self.gateway.order_closed(cid)
+            return False  # already final on the venue (filled); its fills arrive via _sync
+        except TradingError as e:
+            self.working[cid] = w
+            _emit("cancel_failed", client_order_id=cid, error=str(e))
+            return False
+        self.gateway.order_closed(cid)
+        self.counts["cancelled"] += 1
+        if w.strategy in self.logs:
+            self.logs[w.strategy].append(OrderCancelled(client_order_id=ClientOrderId(cid), reason=reason))
+        return True
+
+    async def cancel_working_orders(self) -> int:
+        async with self.lock:  # waits for a tick in progress: nothing is sent after this
+            return sum([await self._cancel(c, "agent shutting down") for c in list(self.working)])
+
+    async def flush(self) -> None:
+        if self.gateway is not None:
+            with contextlib.suppress(TradingError):
+                async with self.lock:
+                    await self._sync()
+        for loaded in self.loaded.values():
+            loaded.stop()
+        for log in self.logs.values():
+            log.close()
+        self.logs.clear()
+        if self.client is not None:
+            await self.client.close()
+
+    def queue_length(self) -> int:
+        return max(self._pending, 0)
+
+    def open_orders(self) -> int:
+        return len(self.working)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "venueAgent": self.venue_agent,
+            "venueUrl": self.venue_url,
+            "strategies": sorted(self.loaded),
+            "skipped": self.skipped,
+            "orders": dict(self.counts),
+            "working": len(self.working),
+            "killSwitches": {
+                sc: {k: g.value for k, g in self.gateway.switches(sc).items()}
+                for sc in ["global", *(f"strategy/{n}" for n in self.specs)]
+                if self.gateway is not None and self.gateway.switches(sc)
+            },
+        }
