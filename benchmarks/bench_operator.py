@@ -277,6 +277,9 @@ def main() -> int:
     ap.add_argument("--flips", type=int, default=10)
     ap.add_argument("--timeout", type=float, default=900)
     ns = ap.parse_args()
+    # SIGTERM (a killed benchmark, a CI timeout) must still run the finally below, or the control
+    # plane's processes outlive the benchmark.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     tmp = Path(tempfile.mkdtemp(prefix="bench-operator-"))
     plane = ControlPlane(workdir=tmp / "plane", bin_dir=build_binaries(), nodes=2)
     plane.start()
