@@ -133,3 +133,44 @@ async def test_66_fee_guard_needs_edge_over_fees_plus_slippage() -> None:
     assert (await gw.submit(req(edge=None))).reasons[0][0] == "fee_guard"
     gw.on_fill("alpha", fill("buy", "1", "100"))
     assert not (await gw.submit(req("sell", "1", edge=None))).denied  # exits are never fee-guarded
+
+
+def test_56_heatmap_png_is_a_real_image_whose_cells_carry_the_shares(tmp_path: Path) -> None:
+    import matplotlib
+    from PIL import Image
+
+    from quantops_trading.risk.heatmap import OVER_CAP, render_png
+
+    gw, _, _ = gateway(permissive(concentration_cap=0.4, risk_budget=1000.0))
+    gw.on_fill("alpha", fill("buy", "3", "100"))  # 30% of 1000
+    gw.on_fill("beta", fill("buy", "2", "50", pair="ETH/USDT"))  # 10%
+    gw.on_fill("beta", fill("buy", "1", "100"))  # 10% of BTC/USDT
+    gw.on_price("BTC/USDT", Decimal(200))  # gross 900 < budget: alpha 600/1000 is over the 40% cap
+    data = concentration_heatmap(gw.book, gw.global_policy)
+    assert data["over_cap"] == ["BTC/USDT"]
+    out = tmp_path / "heat.png"
+    centres = render_png(data, out, dpi=80)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    img = Image.open(out).convert("RGB")
+    # figsize (2 + 1.2·pairs, 1.5 + 0.6·strategies) inches at 80 dpi
+    assert img.size == (round((2 + 1.2 * 2) * 80), round((1.5 + 0.6 * 2) * 80))
+    assert len(img.getcolors(maxcolors=1 << 20) or []) > 20  # a drawing, not a blank canvas
+    reds = matplotlib.colormaps["Reds"]
+
+    def expected(v: float) -> tuple[int, int, int]:
+        if v > data["cap"]:
+            h = OVER_CAP.lstrip("#")
+            return (int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16))
+        r, g, b, _ = reds(v / data["cap"])
+        return (round(r * 255), round(g * 255), round(b * 255))
+
+    seen = {}
+    for s in data["strategies"]:
+        for p in data["pairs"]:
+            v = float(data["cells"][s].get(p, 0.0))
+            px = img.getpixel(centres[f"{s}|{p}"])
+            assert isinstance(px, tuple)
+            assert all(abs(a - b) <= 3 for a, b in zip(px, expected(v), strict=True)), (s, p, v, px)
+            seen[(s, p)] = px
+    assert data["cells"]["alpha"]["BTC/USDT"] == 0.6 and seen[("alpha", "BTC/USDT")] == expected(0.6)
+    assert len({seen[("beta", "BTC/USDT")], seen[("beta", "ETH/USDT")], seen[("alpha", "ETH/USDT")]}) == 3

@@ -4,8 +4,9 @@ Why it exists: the concentration cap is enforced per order (``ConcentrationRule`
 to *see* where the book is concentrated before the cap bites. :func:`concentration_heatmap` turns
 the risk book into a plain data dict (strategies × pairs, each cell the share of the book's
 denominator, with the cap and the pairs over it) that the supervisor dashboard serves as JSON;
-:func:`render` draws it as a PNG when matplotlib is installed and otherwise writes a self-contained
-HTML table with the same colours, so a report is always produced.
+:func:`render_png` draws it as a PNG (matplotlib, Agg backend); :func:`render` writes that PNG when
+matplotlib is installed and otherwise a self-contained HTML table with the same colours, so a
+report is always produced.
 
 What it must not do: enforce anything, or import matplotlib at module import time.
 """
@@ -21,7 +22,10 @@ from typing import Any
 from quantops_api.v1alpha1.riskpolicy import RiskPolicySpec
 from quantops_trading.risk.book import RiskBook
 
-__all__ = ["concentration_heatmap", "render", "render_html"]
+__all__ = ["OVER_CAP", "concentration_heatmap", "render", "render_html", "render_png"]
+
+OVER_CAP = "#3b0000"
+"""Colour of a cell over the concentration cap (PNG render)."""
 
 
 def concentration_heatmap(book: RiskBook, policy: RiskPolicySpec) -> dict[str, Any]:
@@ -82,29 +86,52 @@ def render_html(data: dict[str, Any]) -> str:
     )
 
 
-def _render_png(data: dict[str, Any], path: Path) -> Path:
-    import matplotlib  # optional dependency, imported only when present
+def render_png(data: dict[str, Any], path: Path, *, dpi: int = 100) -> dict[str, tuple[int, int]]:
+    """Draw the heatmap with matplotlib's Agg backend; returns each cell's centre in pixels.
+
+    Cells are coloured by ``share / cap`` on the ``Reds`` colormap; a cell over the cap is drawn
+    in :data:`OVER_CAP` so a breach never looks like "almost at the cap". The returned
+    ``{"strategy|pair": (x, y)}`` (x from the left, y from the top of the image) lets a reader (or
+    a test) sample exactly the pixel of a cell.
+    """
+    import matplotlib  # imported lazily: the module must load without it
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.colors import Normalize
 
-    grid = [[float(data["cells"][s].get(p, 0.0)) for p in data["pairs"]] for s in data["strategies"]]
-    fig, ax = plt.subplots(figsize=(1 + len(data["pairs"]), 1 + 0.5 * len(data["strategies"])))
-    im = ax.imshow(grid or [[0.0]], cmap="Reds", vmin=0, vmax=max(data["cap"], 1e-9))
-    ax.set_xticks(range(len(data["pairs"])), data["pairs"], rotation=45)
-    ax.set_yticks(range(len(data["strategies"])), data["strategies"])
-    fig.colorbar(im, ax=ax, label="share of book")
+    pairs: list[str] = data["pairs"]
+    strategies: list[str] = data["strategies"]
+    cap = max(float(data["cap"]), 1e-9)
+    grid = [[float(data["cells"][s].get(p, 0.0)) for p in pairs] for s in strategies] or [[0.0]]
+    cmap = matplotlib.colormaps["Reds"].with_extremes(over=OVER_CAP)
+    fig, ax = plt.subplots(figsize=(2 + 1.2 * max(len(pairs), 1), 1.5 + 0.6 * max(len(strategies), 1)))
+    im = ax.imshow(grid, cmap=cmap, norm=Normalize(vmin=0.0, vmax=cap), aspect="auto")
+    ax.set_xticks(range(len(pairs)), pairs, rotation=45, ha="right")
+    ax.set_yticks(range(len(strategies)), strategies)
+    ax.set_title(f"pair concentration (cap {cap:.0%}); over cap: {', '.join(data['over_cap']) or 'none'}")
+    fig.colorbar(im, ax=ax, label="share of book", extend="max")
     fig.tight_layout()
-    fig.savefig(path)
+    fig.canvas.draw()
+    height = fig.get_size_inches()[1] * dpi
+    scale = dpi / fig.dpi
+    centres: dict[str, tuple[int, int]] = {}
+    for i, s in enumerate(strategies):
+        for j, p in enumerate(pairs):
+            x, y = ax.transData.transform((j, i))
+            centres[f"{s}|{p}"] = (int(float(x) * scale + 0.5), int(float(height - y * scale) + 0.5))
+    fig.savefig(path, dpi=dpi)
     plt.close(fig)
-    return path
+    return centres
 
 
 def render(data: dict[str, Any], directory: Path) -> Path:
     """Write ``concentration.png`` (matplotlib installed) or ``concentration.html``; return the path."""
     directory.mkdir(parents=True, exist_ok=True)
     if importlib.util.find_spec("matplotlib") is not None:
-        return _render_png(data, directory / "concentration.png")
+        out_png = directory / "concentration.png"
+        render_png(data, out_png)
+        return out_png
     out = directory / "concentration.html"
     out.write_text(render_html(data), encoding="utf-8")
     return out
