@@ -1,16 +1,25 @@
-"""End-of-day postmortem (roadmap 100): HTML + Markdown + PNG charts with real content of a day."""
+"""End-of-day postmortem (roadmap 100): HTML + Markdown + PNG charts with real content of a day.
+
+The PNGs are decoded with Pillow (independent of the matplotlib that wrote them) and must be real
+images with drawn content: not blank, the right size, green and red bars where gains and losses are.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import io
+import json
 from decimal import Decimal
 from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
 
 from quantops_trading.model.events import GateChanged, OrderDenied, OrderFilled, OrderSubmitted
 from quantops_trading.model.ids import ClientOrderId, InstrumentId, StrategyId
 from quantops_trading.model.orders import Fill, Order, OrderSide, OrderType
 from quantops_trading.observability import postmortem
-from quantops_trading.observability.charts import decode_png
 from quantops_trading.storage.eventlog import EventLog
 
 DAY = dt.date(2024, 8, 8)
@@ -41,6 +50,24 @@ def _fill(coid: str, side: OrderSide, px: str, ts: int) -> OrderFilled:
         ts_ns=ts,
     )
     return OrderFilled(fill=f, ts_ns=ts)
+
+
+def decode_png(data: bytes) -> npt.NDArray[np.uint8]:
+    """A real PNG (Pillow verifies signature, chunks and CRCs) → (h, w, 3) RGB array."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    Image.open(io.BytesIO(data)).verify()
+    img = Image.open(io.BytesIO(data))
+    assert img.format == "PNG"
+    return np.asarray(img.convert("RGB"))
+
+
+def drawn(img: npt.NDArray[np.uint8]) -> int:
+    """Pixels that are not the white background."""
+    return int((img != 255).any(axis=2).sum())
+
+
+def has_colour(img: npt.NDArray[np.uint8], rgb: tuple[int, int, int]) -> bool:
+    return bool((np.abs(img.astype(int) - rgb) <= 2).all(axis=2).sum() > 50)
 
 
 def synthetic_day(path: Path) -> None:
@@ -119,11 +146,40 @@ def test_postmortem_of_a_synthetic_day(tmp_path: Path) -> None:
         assert "AgentRestartScheduled trader: exited with 1" in text
         assert "old-day" not in text and "x-1" not in text
     assert "decisions: 6 successful, 1 failed" in md
-    for name in ("pnl", "drawdown", "decisions", "attribution"):
+    for name in ("pnl", "drawdown", "decisions", "gates", "attribution"):
         assert paths[name].name in md and paths[name].name in html
         img = decode_png(paths[name].read_bytes())
-        assert img.shape == (240, 640, 3) and (img != 255).any(axis=2).sum() > 1000
+        assert img.shape == (256, 640, 3) and drawn(img) > 3000
     attribution = decode_png(paths["attribution"].read_bytes())
-    assert ((attribution == (44, 160, 44)).all(axis=2).any()) and (
-        (attribution == (214, 39, 40)).all(axis=2).any()
-    )
+    assert has_colour(attribution, (44, 160, 44)) and has_colour(attribution, (214, 39, 40))
+    decisions = decode_png(paths["decisions"].read_bytes())
+    assert has_colour(decisions, (44, 160, 44)) and has_colour(decisions, (214, 39, 40))
+
+
+def test_empty_day_still_renders_every_chart(tmp_path: Path) -> None:
+    paths = postmortem.write(postmortem.collect([], [], DAY), tmp_path)
+    for name in ("pnl", "drawdown", "decisions", "gates", "attribution"):
+        img = decode_png(paths[name].read_bytes())
+        assert drawn(img) > 500  # axes, title and the "no data" note
+        assert not has_colour(img, (44, 160, 44)) or name == "decisions"  # no bars drawn
+
+
+def test_canary_orders_are_not_strategy_pnl_and_state_dir_is_read(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    (state / "eventlogs").mkdir(parents=True)
+    synthetic_day(state / "eventlogs" / "mom.sqlite")
+    with EventLog(state / "eventlogs" / "leak.sqlite") as log:  # a canary fill that leaked into eventlogs/
+        log.append(OrderSubmitted(order=_order("canary0001-000", "canary", OrderSide.BUY), ts_ns=T0 + 5 * H))
+        log.append(_fill("canary0001-000", OrderSide.BUY, "10", T0 + 5 * H + 1))
+    audit = [
+        *AUDIT,
+        {"at": T0 / 1e9 + 100, "event": "CanaryPassed", "hops": {"fill": 1.0}},
+        {"at": T0 / 1e9 + 200, "event": "CanaryFailed", "hop": "venue", "reason": "502", "gate": "G"},
+    ]
+    (state / "audit.jsonl").write_text("\n".join(json.dumps(a) for a in audit) + "\n{torn")
+    paths = postmortem.write_for_state(state, DAY)
+    md = paths["md"].read_text()
+    assert "mom: +28.00" in md and "rev: -21.00" in md and "canary:" not in md
+    assert "decisions: 6 successful, 1 failed" in md
+    assert "1 passed, 1 failed" in md and "failed at venue: 502 (gate: G)" in md
+    assert paths["html"].parent == state / "postmortems"

@@ -6,7 +6,11 @@ decide, what went wrong, what changed, and where did the money come from" withou
 strategies' event-log payloads (hash-chained, read-only here) into decisions (submitted/filled vs
 denied), incidents, gate changes, stage transitions and PnL attribution per strategy (fills marked
 to the last fill price of each instrument — realised and open PnL alike); :func:`write` renders it
-with charts from :mod:`charts` (cumulative PnL, drawdown, decisions per hour, attribution).
+with matplotlib charts from :mod:`plots` (cumulative PnL per strategy, drawdown, decisions per
+hour, gate changes, attribution). Canary orders (strategy ``canary``, client ids ``canary…``;
+roadmap 98) are synthetic: they never count as decisions or PnL; the canary's own audit records
+(``CanaryPassed``/``CanaryFailed``) get a section of their own. :func:`write_for_state` reads a
+``quantops up`` state directory (``audit.jsonl``, ``eventlogs/*.sqlite``).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from quantops_trading.observability.charts import bar_chart, line_chart
+from quantops_trading.observability import plots
 from quantops_trading.observability.records import (
     drawdown,
     gate_changes,
@@ -27,13 +31,21 @@ from quantops_trading.observability.records import (
     stage_transitions,
     timestamp,
 )
+from quantops_trading.observability.snapshots import read_jsonl
 from quantops_trading.storage.eventlog import EventLog
 
-__all__ = ["Day", "collect", "read_event_logs", "write"]
+__all__ = ["Day", "collect", "read_event_logs", "write", "write_for_state"]
 
 OK_KINDS = ("order_submitted", "order_filled", "risk_would_be_order")
 FAILED_KINDS = ("order_denied",)
-INCIDENT_EVENTS = ("AgentRestartScheduled", "AgentKilled", "StarvationDetected", "IncidentOpened")
+INCIDENT_EVENTS = (
+    "AgentRestartScheduled",
+    "AgentKilled",
+    "StarvationDetected",
+    "IncidentOpened",
+    "CanaryFailed",
+)
+CANARY_EVENTS = ("CanaryPassed", "CanaryFailed")
 
 
 @dataclass
@@ -46,6 +58,8 @@ class Day:
     stages: list[dict[str, Any]] = field(default_factory=list)
     pnl_by_strategy: dict[str, float] = field(default_factory=dict)
     pnl_curve: list[tuple[float, float]] = field(default_factory=list)
+    pnl_curves: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    canary: list[dict[str, Any]] = field(default_factory=list)
 
 
 def read_event_logs(paths: Iterable[Path]) -> list[dict[str, Any]]:
@@ -69,6 +83,10 @@ def collect(audit: list[dict[str, Any]], events: list[dict[str, Any]], day: dt.d
     last_px: dict[str, Decimal] = {}
     for r in recs:
         k = kind_of(r)
+        if k in CANARY_EVENTS:
+            d.canary.append(r)
+        if _is_canary(r):
+            continue
         if k in OK_KINDS:
             d.decisions_ok.append(r)
         elif k in FAILED_KINDS:
@@ -88,9 +106,19 @@ def collect(audit: list[dict[str, Any]], events: list[dict[str, Any]], day: dt.d
             last_px[inst] = px
             d.pnl_by_strategy = _mark(cash, pos, last_px)
             d.pnl_curve.append((timestamp(r), sum(d.pnl_by_strategy.values())))
+            for name, v in d.pnl_by_strategy.items():
+                d.pnl_curves.setdefault(name, []).append((timestamp(r), v))
     d.gates = gate_changes(recs)
     d.stages = stage_transitions(recs)
     return d
+
+
+def _is_canary(r: dict[str, Any]) -> bool:
+    """A synthetic canary order or fill (roadmap 98): not a strategy's decision or PnL."""
+    order, fill = r.get("order") or {}, r.get("fill") or {}
+    sid = order.get("strategy_id") or r.get("strategy_id")
+    coid = str(order.get("client_order_id") or fill.get("client_order_id") or "")
+    return sid == "canary" or coid.startswith("canary")
 
 
 def _mark(
@@ -113,23 +141,31 @@ def write(d: Day, out_dir: Path) -> dict[str, Path]:
     """Write ``postmortem-<day>.{html,md}`` and its PNGs into ``out_dir``; returns the paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"postmortem-{d.day.isoformat()}"
-    curve = [v for _, v in d.pnl_curve] or [0.0]
+    curve = [v for _, v in d.pnl_curve]
     ok_h, bad_h = _per_hour(d.decisions_ok), _per_hour(d.decisions_failed)
+    total = {"total": d.pnl_curve} if len(d.pnl_curves) > 1 else {}
     charts = {
-        "pnl": line_chart({"pnl": curve}),
-        "drawdown": line_chart({"drawdown": drawdown(curve)}),
-        "decisions": bar_chart([a - b for a, b in zip(ok_h, bad_h, strict=True)]),
-        "attribution": bar_chart(list(d.pnl_by_strategy.values()) or [0.0]),
+        "pnl": plots.series_chart("Cumulative PnL", {**d.pnl_curves, **total}, "PnL (quote)"),
+        "drawdown": plots.series_chart(
+            "Drawdown from the running peak",
+            {"drawdown": list(zip([t for t, _ in d.pnl_curve], drawdown(curve), strict=True))},
+            "drawdown (quote)",
+            fill=True,
+        ),
+        "decisions": plots.decisions_chart([int(x) for x in ok_h], [int(x) for x in bad_h]),
+        "gates": plots.gates_chart(d.gates),
+        "attribution": plots.attribution_chart(d.pnl_by_strategy),
     }
     paths: dict[str, Path] = {}
     for name, png in charts.items():
         paths[name] = out_dir / f"{stem}-{name}.png"
         paths[name].write_bytes(png)
     captions = {
-        "pnl": "Cumulative PnL (marked to the last fill price)",
-        "drawdown": "Drawdown from the running peak",
-        "decisions": "Decisions per UTC hour: successful minus failed (green ≥ 0, red < 0)",
-        "attribution": "PnL attribution, one bar per strategy in the table's order",
+        "pnl": "Cumulative PnL per strategy (marked to the last fill price)",
+        "drawdown": "Drawdown of the total PnL from its running peak",
+        "decisions": "Decisions per UTC hour: successful (green) and failed (red)",
+        "gates": "Gate changes: one row per scope, marker coloured by the new gate",
+        "attribution": "PnL attribution by strategy",
     }
     sections = _sections(d)
     md = [f"# Postmortem {d.day.isoformat()}", ""]
@@ -185,6 +221,12 @@ def _sections(d: Day) -> list[tuple[str, list[str]]]:
     ]
     stages = [f"{_t(s['at'])} {s['strategy']}: {s['old']} → {s['new']} ({s['reason']})" for s in d.stages]
     attribution = [f"{s}: {v:+.2f}" for s, v in d.pnl_by_strategy.items()]
+    passed = sum(1 for r in d.canary if kind_of(r) == "CanaryPassed")
+    canary = [f"{passed} passed, {len(d.canary) - passed} failed"] + [
+        f"{_t(r)} failed at {r.get('hop')}: {r.get('reason')} (gate: {r.get('gate')})"
+        for r in d.canary
+        if kind_of(r) == "CanaryFailed"
+    ]
     return [
         ("Summary", summary),
         ("Failed decisions", failed),
@@ -193,6 +235,7 @@ def _sections(d: Day) -> list[tuple[str, list[str]]]:
         ("Gate changes", gates),
         ("Promotions and demotions", stages),
         ("PnL attribution", attribution),
+        ("Canary (synthetic trades, not in PnL)", canary),
     ]
 
 
@@ -203,3 +246,10 @@ def _decision(r: dict[str, Any]) -> str:
     o = r.get("order") or r
     inst = o.get("instrument_id", o.get("symbol", ""))
     return f"{o.get('strategy_id', '')} {o.get('side', '')} {o.get('quantity', '')} {inst}"
+
+
+def write_for_state(state_dir: Path, day: dt.date) -> dict[str, Path]:
+    """The postmortem of ``day`` from a state directory, into ``<state>/postmortems``."""
+    audit = read_jsonl(state_dir / "audit.jsonl")
+    events = read_event_logs(sorted((state_dir / "eventlogs").glob("*.sqlite")))
+    return write(collect(audit, events, day), state_dir / "postmortems")
