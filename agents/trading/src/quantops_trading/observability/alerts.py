@@ -6,16 +6,19 @@ once — not fifty times while a flapping agent restarts. :class:`AlertRouter` m
 against ordered :class:`Route` s (severity set × scope globs → channel names), drops a repeat of the
 same key within ``dedup_seconds``, and caps each channel at ``per_minute`` deliveries (token bucket;
 what is dropped is counted in :attr:`AlertRouter.suppressed`). Channels are one-method adapters, so
-Kubernetes Events come through :class:`KubeEventSink` without this module importing a client.
+Kubernetes Events come through :class:`KubeEventSink` without this module importing a client; the
+real sink is ``observability.kube_events.KubeEventRecorder`` (events.k8s.io/v1, deduplicated into
+series), which ``router_from_config`` uses for ``type: kube-events`` channels.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import inspect
 import json
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -115,9 +118,9 @@ class FileChannel:
 
 
 class KubeEventSink(Protocol):
-    """Creates a Kubernetes Event (``type`` Normal/Warning) about an object."""
+    """Creates a Kubernetes Event (``type`` Normal/Warning) about an object (sync or async)."""
 
-    def emit(self, involved: str, reason: str, message: str, type_: str) -> None: ...
+    def emit(self, involved: str, reason: str, message: str, type_: str) -> Awaitable[None] | None: ...
 
 
 @dataclass
@@ -127,9 +130,11 @@ class KubeEventChannel:
 
     async def send(self, alert: Alert) -> None:
         type_ = "Normal" if alert.state == "GO" else "Warning"
-        self.sink.emit(
+        res = self.sink.emit(
             alert.scope, f"Alert{alert.state.replace('_', '')}", f"{alert.title}: {alert.detail}", type_
         )
+        if inspect.isawaitable(res):
+            await res
 
 
 @dataclass

@@ -8,8 +8,11 @@ one step per call (a runner calls :meth:`UnwindLadder.step` on a timer, or :meth
 an injected sleep): it cancels the previous unfilled child, picks the rung for the elapsed time,
 and submits a reduce-only child through the gateway's unwind path (the only orders STOP admits).
 
-Every start, child, denial, completion and interruption is an ``UnwindStep`` audit event, and
-:meth:`UnwindLadder.interrupt` stops it at once (a human takes over, or the stress is gone).
+Every start, child, denial, venue reject, completion and interruption is an ``UnwindStep`` audit
+event, and :meth:`UnwindLadder.interrupt` stops it at once (a human takes over, or the stress is
+gone); :meth:`UnwindLadder.abort` also cancels the working child. Children are rounded down to the
+venue's ``step_size``; a remainder below ``min_qty`` is dust and ends the ladder. ``on_child`` lets
+the runner (the trader) track each child's venue order so its fills reach the book.
 
 What it must not do: bypass the gateway, or flip a position (children never exceed what is held).
 """
@@ -17,18 +20,20 @@ What it must not do: bypass the gateway, or flip a position (children never exce
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import Awaitable, Callable, Iterable
 from decimal import ROUND_DOWN, Decimal
 
 from quantops_api import Gate
 from quantops_api.v1alpha1.riskpolicy import UnwindRung
+from quantops_trading.execution.errors import OrderNotFound, TradingError
 from quantops_trading.execution.types import OrderIntent, OrderType, Side
 from quantops_trading.risk.book import OrderRequest
 from quantops_trading.risk.events import UnwindStep, ts_ns_of
-from quantops_trading.risk.gateway import RiskGateway
-from quantops_trading.risk.killswitches import GLOBAL, strategy_scope
+from quantops_trading.risk.gateway import Decision, RiskGateway
+from quantops_trading.risk.killswitches import GLOBAL, pair_scope, strategy_scope
 
-__all__ = ["UnwindLadder", "ladders_for_stress"]
+__all__ = ["UnwindLadder", "ladders_for_stress", "stopped_positions"]
 
 _STEP = Decimal("0.00000001")
 
@@ -45,6 +50,9 @@ class UnwindLadder:
         rungs: list[UnwindRung] | None = None,
         aggressive_bps: Decimal = Decimal(20),
         reason: str = "severe stress",
+        step_size: Decimal = _STEP,
+        min_qty: Decimal = Decimal(0),
+        on_child: Callable[[Decision], None] | None = None,
     ) -> None:
         ladder = rungs if rungs is not None else gateway.policies(strategy)[0].unwind_ladder
         if not ladder:
@@ -54,6 +62,10 @@ class UnwindLadder:
         self.pair = pair
         self.rungs = sorted(ladder, key=lambda r: r.after_seconds)
         self.aggressive_bps = aggressive_bps
+        self.step_size = step_size if step_size > 0 else _STEP
+        self.min_qty = min_qty
+        self.on_child = on_child
+        self.reason = reason
         self.started_at = gateway.clock()
         self.steps: list[UnwindStep] = []
         self.interrupted = False
@@ -89,6 +101,26 @@ class UnwindLadder:
             self.interrupted = True
             self._emit("interrupted", -1, "", Decimal(0), None, reason)
 
+    async def abort(self, reason: str) -> None:
+        """Interrupt and cancel the working child (a gate back to GO/PAUSE, a human taking over)."""
+        if self.interrupted or self.done:
+            return
+        self.interrupt(reason)
+        await self._cancel_working()
+
+    async def _cancel_working(self) -> None:
+        cid, self._working = self._working, None
+        if cid is None:
+            return
+        with contextlib.suppress(OrderNotFound):  # already final (filled): fills come via the runner
+            await self.gateway.cancel(self.strategy, self.pair, cid)
+        self.gateway.order_closed(cid)
+
+    @property
+    def working(self) -> str | None:
+        """Client order id of the child currently on the venue, if any."""
+        return self._working
+
     def current_rung(self) -> int | None:
         elapsed = self.gateway.clock() - self.started_at
         due = [i for i, r in enumerate(self.rungs) if r.after_seconds <= elapsed]
@@ -98,20 +130,22 @@ class UnwindLadder:
         """One ladder action; ``None`` when finished, interrupted or the first rung is not due."""
         if self.interrupted or self.done:
             return None
-        if self._working is not None:
-            await self.gateway.cancel(self.strategy, self.pair, self._working)
-            self._working = None
+        await self._cancel_working()
         remaining = self.remaining
-        if remaining == 0:
+        if abs(remaining) < max(self.min_qty, self.step_size) or remaining == 0:
             self.done = True
-            self._emit("done", -1, "", Decimal(0), None, "position flat")
+            why = "position flat" if remaining == 0 else f"remainder {remaining} below the venue minimum"
+            self._emit("done", -1, "", Decimal(0), None, why)
             return self.steps[-1]
         i = self.current_rung()
         if i is None:
             return None
         rung = self.rungs[i]
-        qty = (abs(remaining) * Decimal(str(rung.max_fraction))).quantize(_STEP, rounding=ROUND_DOWN)
-        qty = min(abs(remaining), max(qty, _STEP))
+        held = (abs(remaining) / self.step_size).to_integral_value(ROUND_DOWN) * self.step_size
+        qty = (abs(remaining) * Decimal(str(rung.max_fraction)) / self.step_size).to_integral_value(
+            ROUND_DOWN
+        ) * self.step_size
+        qty = min(held, max(qty, self.min_qty, self.step_size))
         side = Side.SELL if remaining > 0 else Side.BUY
         mark = self.gateway.book.mark(self.pair)
         price: Decimal | None
@@ -132,11 +166,17 @@ class UnwindLadder:
             price=price,
             reduce_only=True,
         )
-        decision = await self.gateway.submit(OrderRequest(intent, mark, unwind=True))
+        try:
+            decision = await self.gateway.submit(OrderRequest(intent, mark, unwind=True))
+        except TradingError as e:
+            self._emit("rejected", i, rung.style, qty, price, f"venue refused the child: {e}")
+            return self.steps[-1]
         if decision.denied:
             self._emit("denied", i, rung.style, qty, price, "; ".join(m for _, m in decision.reasons))
         else:
             self._working = decision.client_order_id
+            if self.on_child is not None:
+                self.on_child(decision)
             self._emit(
                 "child_order",
                 i,
@@ -158,12 +198,34 @@ class UnwindLadder:
         return self.steps
 
 
-def ladders_for_stress(gateway: RiskGateway, reason: str = "severe stress") -> list[UnwindLadder]:
-    """A ladder for every open position whose strategy (or the whole book) is under a STOP switch."""
+def stopped_positions(gateway: RiskGateway) -> list[tuple[str, str, str]]:
+    """``(strategy, pair, why)`` for every open position under STOP whose policy asks to flatten.
+
+    STOP counts on the ``global`` scope (policy gate, kill switches and the agent's own gate), the
+    strategy's scope or the pair's scope. A venue-scope STOP (telemetry starvation) does not start a
+    ladder: unwinding blind on a venue we cannot see is not de-risking.
+    """
     out = []
-    global_stop = Gate.STOP in gateway.switches(GLOBAL).values()
     for (strategy, pair), h in sorted(gateway.book.holdings.items()):
-        stopped = global_stop or Gate.STOP in gateway.switches(strategy_scope(strategy)).values()
-        if h.qty and stopped and gateway.policies(strategy)[0].unwind_ladder:
-            out.append(UnwindLadder(gateway, strategy, pair, reason=reason))
+        if not h.qty or not gateway.policies(strategy)[0].unwind_ladder:
+            continue
+        scopes = (GLOBAL, strategy_scope(strategy), pair_scope(pair))
+        stopped = [sc for sc in scopes if gateway.scope_gate(sc) is Gate.STOP]
+        if stopped:
+            out.append((strategy, pair, f"gate STOP on {', '.join(stopped)}"))
     return out
+
+
+def ladders_for_stress(
+    gateway: RiskGateway,
+    reason: str = "severe stress",
+    *,
+    active: Iterable[tuple[str, str]] = (),
+) -> list[UnwindLadder]:
+    """A ladder for every stopped position (see :func:`stopped_positions`) not already unwinding."""
+    skip = set(active)
+    return [
+        UnwindLadder(gateway, strategy, pair, reason=f"{reason}: {why}")
+        for strategy, pair, why in stopped_positions(gateway)
+        if (strategy, pair) not in skip
+    ]

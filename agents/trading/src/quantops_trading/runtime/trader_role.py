@@ -13,6 +13,17 @@ cancels, signals and PnL go to ``$QUANTOPS_STATE_DIR/eventlogs/<strategy>.sqlite
 utilisation also to the audit stream the dashboard reads. A strategy whose symbols the venue does
 not list is skipped (``strategy_skipped``). Without ``spec.config.apiKey/apiSecret`` nothing trades.
 
+Risk in the live loop (roadmap 58, 61, 62): every venue call goes through
+:class:`~quantops_trading.risk.livefeed.MonitoredClient`, whose breaker, DNS, telemetry-freshness and
+p99 figures become ``venue/<venue>`` kill switches after every tick (``spec.config.health``); fills
+feed the :class:`AdverseClusterDetector` (``spec.config.adverseCluster``) with the pair's regime
+from ``signals.regime`` (``spec.config.regime``), and orders carry that regime. A scope moving to
+PAUSE/STOP cancels the working orders it covers. A position under STOP (agent gate, global/strategy/
+pair kill switch) whose policy has an ``unwindLadder`` is flattened by an :class:`UnwindLadder`
+stepped every ``unwindStepSeconds``; a gate back to GO/PAUSE aborts it (child cancelled). Every
+automatic decision is audited in the strategy logs, ``eventlogs/risk.sqlite`` and ``audit.jsonl``,
+and on Kubernetes also published as an Event (and budget changes to the RiskPolicy status).
+
 What it must not do: send an order any way but the gateway, or keep trading once stopping.
 Known gaps: orders go straight to the ccxt client (not ExecutionService, which needs a backup
 venue); the risk book starts flat after a restart (no reconciliation from the event log yet).
@@ -23,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import json
 import os
 import time
@@ -36,21 +48,38 @@ from pydantic import BaseModel
 from quantops_api import Gate, StrategySpec
 from quantops_api.v1alpha1.riskpolicy import RiskPolicySpec
 from quantops_trading.adapters.ccxt import CcxtExecutionClient, make_binance
+from quantops_trading.execution.breaker import BreakerConfig
 from quantops_trading.execution.client_ids import client_order_id
 from quantops_trading.execution.errors import OrderNotFound, TradingError
 from quantops_trading.execution.types import Fill, MarketRules, OrderBook, OrderStatus, Side
-from quantops_trading.model.events import OrderCancelled, OrderFilled, OrderSubmitted
+from quantops_trading.model.events import GateChanged, OrderCancelled, OrderFilled, OrderSubmitted
 from quantops_trading.model.ids import ClientOrderId, InstrumentId
 from quantops_trading.model.orders import Fill as ModelFill
 from quantops_trading.model.orders import LiquiditySide, OrderSide
 from quantops_trading.risk import RiskGateway, concentration_heatmap
-from quantops_trading.risk.events import to_model_order
+from quantops_trading.risk.allocator import AllocatorConfig, BudgetAllocator, StrategyScore
+from quantops_trading.risk.events import (
+    BudgetChanged,
+    KillSwitchTripped,
+    StageDemoted,
+    UnwindStep,
+    to_model_order,
+)
+from quantops_trading.risk.gateway import Decision
+from quantops_trading.risk.health import AdverseClusterDetector, HealthThresholds, health_actions
+from quantops_trading.risk.killswitches import GLOBAL, pair_scope, strategy_scope
+from quantops_trading.risk.livefeed import MonitoredClient, RegimeTracker, VenueHealth
+from quantops_trading.risk.unwind import UnwindLadder, stopped_positions
 from quantops_trading.runtime.agent import AgentRuntime, IdleWork
+from quantops_trading.runtime.control import KubeControl
+from quantops_trading.signals.regime import RegimeConfig
 from quantops_trading.storage.eventlog import EventLog
 from quantops_trading.strategy import Bar, BookSnapshot, Intent, Signal
 from quantops_trading.strategy.loader import LoadedStrategy, load_from_spec
 
 CONSERVATIVE = RiskPolicySpec(max_gross_exposure=5000, max_pair_exposure=2000, cash_floor=1000)
+AUTOMATIC = (GateChanged, KillSwitchTripped, UnwindStep, BudgetChanged, StageDemoted)
+"""Automatic decisions: also to ``audit.jsonl``, ``eventlogs/risk.sqlite`` and Kubernetes Events."""
 
 
 def _emit(kind: str, **fields: Any) -> None:
@@ -85,6 +114,61 @@ class TraderWork(IdleWork):
         self.reprice_s = float(config.get("repriceSeconds", 10.0))
         self.edge_bps = config.get("expectedEdgeBps")
         self.snapshot_s = float(config.get("snapshotSeconds", 5.0))
+        h = dict(config.get("health") or {})
+        self.thresholds = HealthThresholds(
+            max_dns_failures=int(h.get("maxDnsFailures", 3)),
+            telemetry_max_age_s=float(h.get("telemetryMaxAgeSeconds", 30.0)),
+            p99_limit_s=float(h.get("p99LimitSeconds", 1.0)),
+        )
+        self.breaker_cfg = BreakerConfig(
+            failure_threshold=int(h.get("breakerFailures", 5)),
+            cooldown_s=float(h.get("breakerCooldownSeconds", 5.0)),
+        )
+        self.latency_window = int(h.get("latencyWindow", 200))
+        self.latency_min = int(h.get("latencyMinSamples", 20))
+        c = dict(config.get("adverseCluster") or {})
+        self.cluster = AdverseClusterDetector(
+            window_s=float(c.get("windowSeconds", 3600.0)),
+            throttle_at=int(c.get("throttleAt", 3)),
+            pause_at=int(c.get("pauseAt", 5)),
+            throttle_interval_s=float(c.get("throttleIntervalSeconds", 60.0)),
+        )
+        r = dict(config.get("regime") or {})
+        self.regimes = RegimeTracker(
+            RegimeConfig(
+                window=int(r.get("window", 30)),
+                trend_efficiency=float(r.get("trendEfficiency", 0.3)),
+                vol_lookback=int(r.get("volLookback", 720)),
+                high_vol_quantile=float(r.get("highVolQuantile", 0.9)),
+            ),
+            rv_window=int(r.get("rvWindow", 20)),
+        )
+        self.unwind_s = float(config.get("unwindStepSeconds", 1.0))
+        self.unwind_bps = Decimal(str(config.get("unwindAggressiveBps", 20)))
+        self.ladders: dict[tuple[str, str], UnwindLadder] = {}
+        self._ladder_at: dict[tuple[str, str], float] = {}
+        self.health: VenueHealth | None = None
+        self.risk_log: EventLog | None = None
+        self.publish: list[Any] = []  # callables taking an automatic-decision event (Kubernetes)
+        a = config.get("allocator")
+        self.allocator_s = float(a.get("rebalanceSeconds", 60.0)) if isinstance(a, dict) else 0.0
+        self.allocator = (
+            BudgetAllocator(
+                AllocatorConfig(
+                    min_confidence=float(a.get("minConfidence", 0.52)),
+                    max_calibration_error=float(a.get("maxCalibrationError", 0.25)),
+                    min_samples=int(a.get("minSamples", 50)),
+                    max_share=float(a.get("maxShare", 0.5)),
+                ),
+                audit=self._audit_sink,
+            )
+            if isinstance(a, dict)
+            else None
+        )
+        self._last_alloc = 0.0
+        self._confidences: dict[str, list[float]] = {}
+        self._closes: dict[str, list[bool]] = {}
+        self._epoch = 0
         self.state_dir = Path(os.environ.get("QUANTOPS_STATE_DIR", "."))
         self.state, self.agent, self.venue_agent, self.venue_url, self.venue = "starting", "", "", "", ""
         self.skipped: dict[str, str] = {}
@@ -95,7 +179,7 @@ class TraderWork(IdleWork):
         self.seen: set[str] = set()
         self.counts = {"submitted": 0, "denied": 0, "filled": 0, "cancelled": 0, "rejected": 0}
         self.markets: dict[str, MarketRules] = {}
-        self.client: CcxtExecutionClient | None = None
+        self.client: CcxtExecutionClient | MonitoredClient | None = None
         self.gateway: RiskGateway | None = None
         self.lock = asyncio.Lock()
         self._seq, self._last_snap, self._pending = 0, 0.0, 0
@@ -133,6 +217,15 @@ class TraderWork(IdleWork):
                 log.append(event)
         if data.get("kind") == "order_denied" and sid in self.logs:
             self.counts["denied"] += 1
+        if isinstance(event, AUTOMATIC):
+            if self.risk_log is not None:
+                self.risk_log.append(event)
+            self._write_audit(type(event).__name__, **{k: v for k, v in data.items() if k != "kind"})
+            for publish in self.publish:
+                try:
+                    publish(event)
+                except Exception as e:  # a sink failing must never stop the risk engine
+                    _emit("publish_failed", event=type(event).__name__, error=f"{type(e).__name__}: {e}")
 
     def _write_audit(self, event: str, **fields: Any) -> None:
         with (self.state_dir / "audit.jsonl").open("a") as f:  # one O_APPEND write per record
@@ -149,6 +242,18 @@ class TraderWork(IdleWork):
             await rt.stopping.wait()
             return
         self.client = CcxtExecutionClient(make_binance(self.venue_url, str(key), str(secret)), self.venue)
+        self.health = VenueHealth(
+            self.venue,
+            self.thresholds,
+            self.breaker_cfg,
+            latency_window=self.latency_window,
+            latency_min_samples=self.latency_min,
+        )
+        self.client = MonitoredClient(self.client, self.health)
+        if isinstance(rt.control, KubeControl):
+            from quantops_trading.observability.kube_events import KubeEventRecorder
+
+            self.publish.append(KubeEventRecorder.for_control(rt.control, rt.name).publish_soon)
         while not self.markets and not rt.stopping.is_set():
             try:
                 self.markets = await self.client.load_markets()
@@ -156,6 +261,7 @@ class TraderWork(IdleWork):
                 _emit("trader_venue_unavailable", error=str(e))
                 await asyncio.sleep(1.0)
         (self.state_dir / "eventlogs").mkdir(parents=True, exist_ok=True)
+        self.risk_log = EventLog(self.state_dir / "eventlogs" / "risk.sqlite")
         for name, spec in self.specs.items():
             missing = [p for p in spec.pairs if p not in self.markets]
             loaded = None if missing else load_from_spec(name, spec)
@@ -169,7 +275,11 @@ class TraderWork(IdleWork):
             self.loaded[name] = loaded
             self.logs[name] = EventLog(self.state_dir / "eventlogs" / f"{name}.sqlite")
         self.gateway = RiskGateway(
-            self.client, self.global_policy, audit=self._audit_sink, gate_state=rt.gates
+            self.client,
+            self.global_policy,
+            audit=self._audit_sink,
+            gate_state=rt.gates,
+            cluster=self.cluster,
         )
         for name, pol in self.own_policies.items():
             self.gateway.update_policy(pol, name)
@@ -183,6 +293,12 @@ class TraderWork(IdleWork):
                         await self._tick(rt)
             except Exception as e:  # contained: a bad tick must not end trading for good
                 _emit("trader_tick_failed", error=f"{type(e).__name__}: {e}")
+            try:
+                async with self.lock:
+                    if rt.accepting:
+                        await self._risk_housekeeping()
+            except Exception as e:  # contained like a tick
+                _emit("trader_risk_failed", error=f"{type(e).__name__}: {e}")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(rt.stopping.wait(), self.poll_s)
 
@@ -200,6 +316,7 @@ class TraderWork(IdleWork):
             self.gateway.on_price(symbol, mid)
             inst = f"{symbol}@{self.venue}"
             ts = book.timestamp_ms or int(time.time() * 1000)
+            self.regimes.add(symbol, ts, float(mid))
             m = float(mid)
             snap = BookSnapshot(
                 inst, ts, *(tuple((float(p), float(q)) for p, q in s) for s in (book.bids, book.asks))
@@ -217,6 +334,8 @@ class TraderWork(IdleWork):
                 for out in outs:
                     if isinstance(out, Signal):
                         self.logs[name].append(out.to_event(name))
+                        self._confidences.setdefault(name, []).append(float(out.confidence))
+                        del self._confidences[name][:-500]
                     if rt.accepting:
                         await self._act(name, symbol, out, book, mid)
                     self._pending -= 1
@@ -237,7 +356,9 @@ class TraderWork(IdleWork):
         self._seq += 1
         req = intent.to_order_request(name, f"{int(time.time() * 1000)}-{self._seq}", mid)
         edge = self.edge_bps if self.edge_bps is not None else abs(intent.attribution.get("gap", 0.0)) * 1e4
-        req = dataclasses.replace(req, expected_edge_bps=float(edge))
+        req = dataclasses.replace(
+            req, expected_edge_bps=float(edge), regime=self.regimes.current.get(symbol)
+        )
         try:
             d = await self.gateway.submit(req)
         except TradingError as e:
@@ -298,7 +419,11 @@ class TraderWork(IdleWork):
     def _on_fill(self, f: Fill) -> None:
         assert self.gateway is not None
         name, cid = self.by_venue_id[f.venue_order_id]
-        self.gateway.on_fill(name, f)
+        before = self.gateway.book.position(name, f.symbol)
+        realised = self.gateway.on_fill(name, f, regime=self.regimes.current.get(f.symbol))
+        if before != 0 and abs(self.gateway.book.position(name, f.symbol)) < abs(before):
+            self._closes.setdefault(name, []).append(realised > 0)
+            del self._closes[name][:-500]
         self.counts["filled"] += 1
         mf = ModelFill(
             client_order_id=ClientOrderId(cid),
@@ -334,12 +459,94 @@ class TraderWork(IdleWork):
         self._write_audit("RiskUtilisation", utilisation=util, heatmap=heat)
 
     async def _on_gate(self, gate: Gate, source: str) -> None:
-        if gate not in (Gate.PAUSE, Gate.STOP):
-            return
         async with self.lock:
-            for cid, w in list(self.working.items()):
-                if gate is Gate.STOP or not w.reduce_only:
-                    await self._cancel(cid, f"gate {gate.value} from {source}")
+            if gate in (Gate.PAUSE, Gate.STOP):
+                for cid, w in list(self.working.items()):
+                    if gate is Gate.STOP or not w.reduce_only:
+                        await self._cancel(cid, f"gate {gate.value} from {source}")
+            if self.gateway is not None:
+                await self._unwind(f"agent gate {gate.value} from {source}")
+
+    # -- risk in the live loop (58, 60, 61, 62) ----------------------------------------------------
+    async def _risk_housekeeping(self) -> None:
+        """After every tick: health switches, cluster decay, scope cancels, the unwind ladders."""
+        assert self.gateway is not None and self.health is not None
+        self.gateway.apply(health_actions(self.health.snapshot(), self.thresholds), actor="execution-health")
+        self.gateway.apply(self.cluster.tick(self.gateway.clock()), actor="adverse-cluster")
+        if self.gateway.gate_epoch != self._epoch:
+            self._epoch = self.gateway.gate_epoch
+            await self._enforce_scopes()
+        await self._unwind("severe stress")
+        if self.allocator is not None and time.monotonic() - self._last_alloc >= self.allocator_s:
+            self._rebalance()
+
+    async def _enforce_scopes(self) -> None:
+        """A scope that moved to STOP cancels its working orders; PAUSE cancels the entries."""
+        assert self.gateway is not None
+        venue = f"venue/{self.venue}"
+        for cid, w in list(self.working.items()):
+            scopes = (GLOBAL, strategy_scope(w.strategy), pair_scope(w.symbol), venue)
+            gate = Gate.most_restrictive(*(self.gateway.scope_gate(sc) for sc in scopes))
+            if gate is Gate.STOP or (gate is Gate.PAUSE and not w.reduce_only):
+                await self._cancel(cid, f"risk scope gate {gate.value}")
+
+    async def _unwind(self, reason: str) -> None:
+        """Start ladders for stopped positions, abort those no longer stopped, step the due ones."""
+        assert self.gateway is not None
+        stopped = {(s, p): why for s, p, why in stopped_positions(self.gateway)}
+        for key, ladder in list(self.ladders.items()):
+            if ladder.done or ladder.interrupted:
+                del self.ladders[key]
+            elif key not in stopped:
+                g = self.gateway.scope_gate(GLOBAL).value
+                await ladder.abort(f"STOP lifted (global gate now {g}): unwind interrupted")
+                del self.ladders[key]
+        now = time.monotonic()
+        for key, why in stopped.items():
+            lad = self.ladders.get(key)
+            if lad is None:
+                strategy, pair = key
+                rules = self.markets.get(pair)
+                lad = UnwindLadder(
+                    self.gateway,
+                    strategy,
+                    pair,
+                    aggressive_bps=self.unwind_bps,
+                    reason=f"{reason}: {why}",
+                    step_size=rules.step_size if rules else Decimal("0.00000001"),
+                    min_qty=rules.min_qty if rules else Decimal(0),
+                    on_child=functools.partial(self._track_child, strategy),
+                )
+                self.ladders[key] = lad
+                self._ladder_at[key] = 0.0
+            if now - self._ladder_at[key] >= self.unwind_s:
+                self._ladder_at[key] = now
+                await lad.step()
+                if lad.done:
+                    del self.ladders[key]
+
+    def _track_child(self, strategy: str, d: Decision) -> None:
+        """An unwind child is one of our orders: its fills must reach the book and the log."""
+        if d.venue_order is not None and d.client_order_id is not None:
+            self.by_venue_id[d.venue_order.venue_order_id] = (strategy, d.client_order_id)
+            self.counts["submitted"] += 1
+
+    def _rebalance(self) -> None:
+        """60: re-split the risk budget from live evidence; every change is a BudgetChanged report."""
+        assert self.gateway is not None and self.allocator is not None
+        self._last_alloc = time.monotonic()
+        scores = []
+        for name in self.loaded:
+            conf = self._confidences.get(name) or [0.5]
+            closes = self._closes.get(name) or []
+            mean = sum(conf) / len(conf)
+            hit = sum(closes) / len(closes) if closes else 0.5
+            scores.append(StrategyScore(name, mean, abs(mean - hit), len(closes)))
+        if not scores:
+            return
+        result = self.allocator.rebalance(Decimal(str(self.global_policy.risk_budget)), scores)
+        for name, amount in result.amounts().items():
+            self.gateway.set_capital(name, amount)
 
     async def _cancel(self, cid: str, reason: str) -> bool:
         assert self.gateway is not None
@@ -361,6 +568,10 @@ class TraderWork(IdleWork):
 
     async def cancel_working_orders(self) -> int:
         async with self.lock:  # waits for a tick in progress: nothing is sent after this
+            for key, ladder in list(self.ladders.items()):
+                with contextlib.suppress(TradingError):
+                    await ladder.abort("agent shutting down")
+                del self.ladders[key]
             return sum([await self._cancel(c, "agent shutting down") for c in list(self.working)])
 
     async def flush(self) -> None:
@@ -373,6 +584,9 @@ class TraderWork(IdleWork):
         for log in self.logs.values():
             log.close()
         self.logs.clear()
+        if self.risk_log is not None:
+            self.risk_log.close()
+            self.risk_log = None
         if self.client is not None:
             await self.client.close()
 
@@ -393,7 +607,19 @@ class TraderWork(IdleWork):
             "working": len(self.working),
             "killSwitches": {
                 sc: {k: g.value for k, g in self.gateway.switches(sc).items()}
-                for sc in ["global", *(f"strategy/{n}" for n in self.specs)]
+                for sc in [
+                    "global",
+                    f"venue/{self.venue}",
+                    *(f"strategy/{n}" for n in self.specs),
+                    *(f"pair/{p}" for p in sorted({p for s in self.specs.values() for p in s.pairs})),
+                    *(f"regime/{r}" for r in ("trend", "range", "high_vol")),
+                ]
                 if self.gateway is not None and self.gateway.switches(sc)
             },
+            "unwinding": [
+                {"strategy": s, "pair": p, "remaining": str(lad.remaining), "steps": len(lad.steps)}
+                for (s, p), lad in self.ladders.items()
+            ],
+            "health": self.health.describe() if self.health is not None else None,
+            "regimes": dict(self.regimes.current),
         }
