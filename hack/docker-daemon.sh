@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# usage: hack/docker-daemon.sh
+# Makes sure a Docker engine answers on the default socket: if `docker info` already works it does
+# nothing; otherwise it installs Debian's docker.io when missing (root + apt only) and starts dockerd
+# in the background (log: ~/.cache/quantops/images/dockerd.log), then waits for the socket.
+# Idempotent and safe to call from several processes: a lock serialises the start-up.
+set -euo pipefail
+CACHE="${QUANTOPS_IMAGE_CACHE:-$HOME/.cache/quantops/images}"
+mkdir -p "$CACHE"
+LOG="$CACHE/dockerd.log"
+TIMEOUT="${QUANTOPS_DOCKERD_TIMEOUT:-60}"
+
+if docker info >/dev/null 2>&1; then
+  exit 0
+fi
+
+if ! command -v dockerd >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    echo "docker-daemon: installing Debian's docker.io" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null
+  else
+    echo "docker-daemon: dockerd is not installed and apt-get (as root) is unavailable" >&2
+    exit 1
+  fi
+fi
+
+exec 9>"$CACHE/dockerd.lock"
+flock 9
+if ! docker info >/dev/null 2>&1; then
+  if ! pgrep -x dockerd >/dev/null 2>&1; then
+    [ "$(id -u)" = 0 ] || { echo "docker-daemon: starting dockerd needs root" >&2; exit 1; }
+    echo "docker-daemon: starting dockerd (log: $LOG)" >&2
+    # setsid: the daemon outlives this script and the test run that called it.
+    setsid dockerd >>"$LOG" 2>&1 </dev/null &
+    echo $! >"$CACHE/dockerd.pid"
+  fi
+  for _ in $(seq 1 "$((TIMEOUT * 4))"); do
+    docker info >/dev/null 2>&1 && break
+    sleep 0.25
+  done
+fi
+if ! docker info >/dev/null 2>&1; then
+  echo "docker-daemon: dockerd did not answer within ${TIMEOUT}s; last log lines:" >&2
+  tail -n 30 "$LOG" >&2 || true
+  exit 1
+fi
+echo "docker-daemon: ready ($(docker version --format '{{.Server.Version}}'))" >&2
