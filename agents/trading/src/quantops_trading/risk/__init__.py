@@ -4,7 +4,8 @@ Every order passes :class:`RiskGateway`; it enforces the effective gate (STOP > 
 and the RiskPolicy limits, and audits every denial and automatic gate change. Around it: VaR/ES
 (``var``), budget allocation with explanations (``allocator``), the unwind ladder (``unwind``),
 execution-health and clustering switches (``health``), stage decisions (``lifecycle``) and the
-concentration heatmap (``heatmap``).
+concentration heatmap (``heatmap``). ``livefeed`` (venue health and regime from the live loop)
+is imported on its own: it pulls in polars and numba.
 """
 
 from quantops_trading.risk.allocator import (
@@ -19,6 +20,7 @@ from quantops_trading.risk.book import OrderRequest, RiskBook
 from quantops_trading.risk.events import (
     AuditSink,
     BudgetChanged,
+    ClusterThrottled,
     KillSwitchTripped,
     PromotionSimulated,
     StageDemoted,
@@ -34,7 +36,7 @@ from quantops_trading.risk.health import (
     health_actions,
     snapshot_from,
 )
-from quantops_trading.risk.heatmap import concentration_heatmap, render, render_html
+from quantops_trading.risk.heatmap import concentration_heatmap, render, render_html, render_png
 from quantops_trading.risk.killswitches import SwitchAction
 from quantops_trading.risk.lifecycle import (
     Breach,
@@ -47,7 +49,7 @@ from quantops_trading.risk.lifecycle import (
     simulate_promotion,
 )
 from quantops_trading.risk.rules import CheckContext, RiskRule, default_rules
-from quantops_trading.risk.unwind import UnwindLadder, ladders_for_stress
+from quantops_trading.risk.unwind import UnwindLadder, ladders_for_stress, stopped_positions
 from quantops_trading.risk.var import ReturnHistory, RiskEstimate, estimate, loss_estimate
 
 __all__ = [
@@ -60,6 +62,7 @@ __all__ = [
     "BudgetAllocator",
     "BudgetChanged",
     "CheckContext",
+    "ClusterThrottled",
     "Decision",
     "DemotionDecision",
     "DemotionThresholds",
@@ -94,6 +97,8 @@ __all__ = [
     "loss_estimate",
     "render",
     "render_html",
+    "render_png",
     "simulate_promotion",
     "snapshot_from",
+    "stopped_positions",
 ]

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AuditSink",
     "BudgetChanged",
+    "ClusterThrottled",
     "KillSwitchTripped",
     "PromotionSimulated",
     "StageDemoted",
@@ -113,6 +114,16 @@ class UnwindStep(_RiskEvent):
     quantity: str
     price: str | None
     remaining: str
+    reason: str
+    client_order_id: str | None = None
+
+
+class ClusterThrottled(_RiskEvent):
+    """62: clusters of losing closes that became throttled (``added``) or were released."""
+
+    kind: Literal["risk_cluster_throttled"] = "risk_cluster_throttled"
+    added: list[str]
+    released: list[str]
     reason: str
 
 

@@ -47,7 +47,7 @@ from quantops_trading.risk.events import (
     to_model_order,
     ts_ns_of,
 )
-from quantops_trading.risk.health import AdverseClusterDetector, LossRecord
+from quantops_trading.risk.health import AdverseClusterDetector, LossRecord, throttle_change
 from quantops_trading.risk.rules import CheckContext, RiskRule, default_rules
 from quantops_trading.risk.var import ReturnHistory
 from quantops_trading.runtime.gatestate import GateState
@@ -345,9 +345,25 @@ class RiskGateway:
             self.apply(self.losses.on_close(strategy, realised, now, policy))
             if self.cluster is not None and realised < 0:
                 rec = LossRecord(now, strategy, fill.symbol, self.client.venue, regime, realised)
-                self.apply(self.cluster.on_loss(rec))
+                before = set(self.cluster.throttled)
+                self.apply(self.cluster.on_loss(rec), actor="adverse-cluster")
+                self._audit_throttle(before, f"losing close of {strategy} on {fill.symbol} ({realised:.4f})")
         self._post_trade(strategy, fill.symbol)
         return realised
+
+    def cluster_tick(self) -> None:
+        """62: age the loss clusters out of their window (lifts throttles and PAUSEs)."""
+        if self.cluster is None:
+            return
+        before = set(self.cluster.throttled)
+        self.apply(self.cluster.tick(self.clock()), actor="adverse-cluster")
+        self._audit_throttle(before, "losses aged out of the clustering window")
+
+    def _audit_throttle(self, before: set[tuple[str, str]], reason: str) -> None:
+        assert self.cluster is not None
+        event = throttle_change(before, self.cluster.throttled, reason, ts_ns_of(self.clock()))
+        if event is not None:
+            self.audit(event)
 
     def on_price(self, pair: str, price: Decimal) -> None:
         """A new mark: returns history, pair-breach stop (51) and drawdown switches (54)."""

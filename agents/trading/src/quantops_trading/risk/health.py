@@ -25,6 +25,7 @@ from quantops_api import Gate
 from quantops_trading.execution.breaker import BreakerState, CircuitBreaker
 from quantops_trading.execution.latency import LatencyTracker
 from quantops_trading.risk.book import OrderRequest
+from quantops_trading.risk.events import ClusterThrottled
 from quantops_trading.risk.killswitches import GLOBAL, SwitchAction
 from quantops_trading.risk.rules import CheckContext, RiskRule
 
@@ -35,6 +36,7 @@ __all__ = [
     "LossRecord",
     "health_actions",
     "snapshot_from",
+    "throttle_change",
 ]
 
 
@@ -168,3 +170,17 @@ class AdverseClusterDetector(RiskRule):
     def on_sent(self, req: OrderRequest, venue: str, now: float) -> None:
         for key in self.keys(req.pair, venue, req.regime):
             self.last_sent[key] = now
+
+
+def throttle_change(
+    before: set[tuple[str, str]], after: set[tuple[str, str]], reason: str, ts_ns: int
+) -> ClusterThrottled | None:
+    """The audit event for clusters newly throttled or released, if any changed."""
+    if before == after:
+        return None
+    return ClusterThrottled(
+        ts_ns=ts_ns,
+        added=sorted(f"{k}={v}" for k, v in after - before),
+        released=sorted(f"{k}={v}" for k, v in before - after),
+        reason=reason,
+    )

@@ -79,7 +79,14 @@ class UnwindLadder:
         return self.gateway.book.position(self.strategy, self.pair)
 
     def _emit(
-        self, action: str, rung: int, style: str, qty: Decimal, price: Decimal | None, why: str
+        self,
+        action: str,
+        rung: int,
+        style: str,
+        qty: Decimal,
+        price: Decimal | None,
+        why: str,
+        client_order_id: str | None = None,
     ) -> None:
         step = UnwindStep(
             ts_ns=ts_ns_of(self.gateway.clock()),
@@ -92,6 +99,7 @@ class UnwindLadder:
             price=None if price is None else str(price),
             remaining=str(self.remaining),
             reason=why,
+            client_order_id=client_order_id,
         )
         self.steps.append(step)
         self.gateway.audit(step)
@@ -184,6 +192,7 @@ class UnwindLadder:
                 qty,
                 price,
                 f"rung {i} ({rung.style}) after {rung.after_seconds}s",
+                decision.client_order_id,
             )
         return self.steps[-1]
 

@@ -60,6 +60,7 @@ from quantops_trading.risk import RiskGateway, concentration_heatmap
 from quantops_trading.risk.allocator import AllocatorConfig, BudgetAllocator, StrategyScore
 from quantops_trading.risk.events import (
     BudgetChanged,
+    ClusterThrottled,
     KillSwitchTripped,
     StageDemoted,
     UnwindStep,
@@ -78,7 +79,7 @@ from quantops_trading.strategy import Bar, BookSnapshot, Intent, Signal
 from quantops_trading.strategy.loader import LoadedStrategy, load_from_spec
 
 CONSERVATIVE = RiskPolicySpec(max_gross_exposure=5000, max_pair_exposure=2000, cash_floor=1000)
-AUTOMATIC = (GateChanged, KillSwitchTripped, UnwindStep, BudgetChanged, StageDemoted)
+AUTOMATIC = (GateChanged, KillSwitchTripped, UnwindStep, BudgetChanged, StageDemoted, ClusterThrottled)
 """Automatic decisions: also to ``audit.jsonl``, ``eventlogs/risk.sqlite`` and Kubernetes Events."""
 
 
@@ -233,6 +234,7 @@ class TraderWork(IdleWork):
 
     async def run(self, rt: AgentRuntime) -> None:
         self.agent, self.venue_url = rt.name, await self._discover(rt)
+        self.venue = self.venue or str(self.cfg.get("venue") or "venue")  # venueUrl given directly
         key, secret = self.cfg.get("apiKey"), self.cfg.get("apiSecret")
         if not self.venue_url or not key or not secret:
             self.state = "idle: " + (
@@ -472,7 +474,7 @@ class TraderWork(IdleWork):
         """After every tick: health switches, cluster decay, scope cancels, the unwind ladders."""
         assert self.gateway is not None and self.health is not None
         self.gateway.apply(health_actions(self.health.snapshot(), self.thresholds), actor="execution-health")
-        self.gateway.apply(self.cluster.tick(self.gateway.clock()), actor="adverse-cluster")
+        self.gateway.cluster_tick()
         if self.gateway.gate_epoch != self._epoch:
             self._epoch = self.gateway.gate_epoch
             await self._enforce_scopes()
@@ -496,6 +498,9 @@ class TraderWork(IdleWork):
         stopped = {(s, p): why for s, p, why in stopped_positions(self.gateway)}
         for key, ladder in list(self.ladders.items()):
             if ladder.done or ladder.interrupted:
+                del self.ladders[key]
+            elif key not in stopped and ladder.remaining == 0:
+                await ladder.step()  # flat: the ladder records its completion
                 del self.ladders[key]
             elif key not in stopped:
                 g = self.gateway.scope_gate(GLOBAL).value

@@ -1,0 +1,313 @@
+"""The risk engine in the trader's live loop: a real venue simulator over HTTP, the real ccxt client.
+
+Each test runs :class:`TraderWork` in-process against ``venue.testing.running_venue`` (the same
+simulator `quantops up` runs), with the real EventLogs under a temporary state dir. The agent's
+gates are driven exactly as the gate watch drives them (``rt.gates.update`` + ``_apply_gate``); the
+control-plane transport itself (LocalControl/KubeControl) is not under test here and never called.
+
+* 58: a STOP with an open position starts the unwind ladder (passive → aggressive → market), which
+  flattens the position on the venue, every step audited; a gate back to GO interrupts it.
+* 61: injected venue faults (5xx, slow acks, a frozen book) move ``venue/<name>`` to PAUSE/STOP
+  through the execution-health switches, audited, and lift when the fault is gone.
+* 62: clustered losing closes throttle, then PAUSE the cluster, with the regime attached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from quantops_trading.runtime.agent import AgentRuntime
+from quantops_trading.runtime.control import LocalControl
+from quantops_trading.runtime.trader_role import TraderWork
+from quantops_trading.storage.eventlog import EventLog
+from quantops_trading.venue.server import VenueServer
+from quantops_trading.venue.testing import API_KEY, API_SECRET, SimControl, running_venue, sample_config
+
+SYMBOL = "BTC/USDT"
+MOMO = {
+    "entrypoint": "quantops_trading.strategies.momentum:Momentum",
+    "params": {"fast": 2, "slow": 3, "threshold": 0},
+    "pairs": [SYMBOL],
+}
+PERMISSIVE = {
+    "maxTradesPerMinute": 600,
+    "maxOrdersPerMinute": 1200,
+    "maxCancelToFillRatio": 1000,
+    "maxConsecutiveLosses": 1000,
+    "maxDrawdown": 0.9,
+    "concentrationCap": 1.0,
+}
+
+
+@dataclass
+class Live:
+    rt: AgentRuntime
+    work: TraderWork
+    venue: VenueServer
+    sim: SimControl
+    state: Path
+
+    @property
+    def position(self) -> Decimal:
+        assert self.work.gateway is not None
+        return self.work.gateway.book.position("momo", SYMBOL)
+
+    async def gate(self, gate: str) -> None:
+        """What the gate watch does on a new snapshot."""
+        self.rt.gates.update({"Agent/trader": gate})
+        await self.rt._apply_gate()
+
+    def risk_events(self) -> list[dict[str, Any]]:
+        with EventLog(self.state / "eventlogs" / "risk.sqlite") as log:
+            return [{"kind": e.kind, **e.data()} for e in log.entries()]
+
+    def strategy_events(self) -> list[dict[str, Any]]:
+        with EventLog(self.state / "eventlogs" / "momo.sqlite") as log:
+            return [{"kind": e.kind, **e.data()} for e in log.entries()]
+
+
+async def until(pred: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = pred()
+        if last:
+            return last
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}; last={last!r}")
+
+
+@contextlib.asynccontextmanager
+async def live_trader(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    policy: dict[str, Any],
+    config: dict[str, Any],
+    gate: str = "GO",
+    venue: dict[str, Any] | None = None,
+) -> AsyncIterator[Live]:
+    state = tmp_path / "state"
+    state.mkdir()
+    monkeypatch.setenv("QUANTOPS_STATE_DIR", str(state))
+    async with running_venue(sample_config(speed=30.0, **(venue or {}))) as server:
+        assert server.url is not None
+        work = TraderWork(
+            {
+                "venueUrl": server.url,
+                "venue": "sim",
+                "apiKey": API_KEY,
+                "apiSecret": API_SECRET,
+                "pollSeconds": 0.2,
+                "notionalPerStrategy": 2000,
+                "expectedEdgeBps": 5000,
+                "snapshotSeconds": 1,
+                **config,
+            },
+            {"strategySpecs": {"momo": MOMO}, "riskPolicies": {"global": {**PERMISSIVE, **policy}}},
+        )
+        rt = AgentRuntime(
+            name="trader",
+            role="trader",
+            control=LocalControl("http://127.0.0.1:9", "trader", "0"),  # never called here
+            work=work,
+            api_loss_grace_seconds=1e9,
+        )
+        rt.gates.update({"Agent/trader": gate})
+        task = asyncio.create_task(work.run(rt))
+        live = Live(rt, work, server, SimControl(server.url), state)
+        try:
+            await until(lambda: work.state == "trading", 30, "trader trading")
+            await rt._apply_gate()
+            yield live
+        finally:
+            rt.stopping.set()
+            await work.cancel_working_orders()
+            await asyncio.wait_for(task, 30)
+            await work.flush()
+            await rt.control.close()
+
+
+LADDER = [
+    {"style": "passive", "afterSeconds": 0, "maxFraction": 0.5},
+    {"style": "aggressive", "afterSeconds": 1, "maxFraction": 0.5},
+    {"style": "market", "afterSeconds": 2, "maxFraction": 1.0},
+]
+
+
+async def _stop_with_position(live: Live) -> tuple[Decimal, set[str]]:
+    """Wait for an open position, then STOP while holding the trading lock (no tick in between).
+
+    Returns the position and the venue's order ids before the STOP."""
+    await until(lambda: live.position != 0 and not live.work.working, 40, "an open position")
+    async with live.work.lock:
+        pos = live.position
+        assert pos != 0
+        before = {o["clientOrderId"] for o in (await live.sim.state())["orders"]}
+        live.rt.gates.update({"Agent/trader": "STOP"})
+    await live.rt._apply_gate()
+    return pos, before
+
+
+async def test_58_stop_with_exposure_unwinds_through_the_ladder_on_the_venue(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with live_trader(
+        tmp_path, monkeypatch, policy={"unwindLadder": LADDER}, config={"unwindStepSeconds": 0.4}
+    ) as live:
+        pos, before = await _stop_with_position(live)
+        await until(lambda: live.position == 0 and not live.work.ladders, 30, "the ladder to flatten")
+        venue_orders = (await live.sim.state())["orders"]
+        await live.gate("GO")
+    steps = [e for e in live.risk_events() if e["kind"] == "risk_unwind_step"]
+    assert steps[0]["action"] == "start" and "agent gate STOP" in steps[0]["reason"]
+    assert Decimal(steps[0]["remaining"]) == pos
+    children = [s for s in steps if s["action"] == "child_order"]
+    assert children and children[0]["style"] == "passive"
+    assert [s["action"] for s in steps][-1] == "done"
+    rungs = [s["rung"] for s in children]
+    assert rungs == sorted(rungs)  # the ladder only ever moves to later rungs
+    for c in children:  # no child bigger than its rung's cap of what was left (one step of rounding)
+        cap = Decimal(str(LADDER[c["rung"]]["maxFraction"])) * abs(Decimal(c["remaining"]))
+        assert Decimal(c["quantity"]) <= max(cap, Decimal("0.00001")) + Decimal("0.00001")
+    child_ids = {c["client_order_id"] for c in children}
+    after_stop = [o for o in venue_orders if o["clientOrderId"] not in before]
+    assert after_stop and {o["clientOrderId"] for o in after_stop} <= child_ids  # only the ladder traded
+    filled = sum(Decimal(o["executedQty"]) for o in after_stop)
+    assert filled == abs(pos)  # exactly the position, never flipped
+    fills = [e["fill"] for e in live.strategy_events() if e["kind"] == "order_filled"]
+    child_fills = [f for f in fills if f["client_order_id"] in child_ids]
+    assert child_fills and {f["side"] for f in child_fills} == {"sell" if pos > 0 else "buy"}
+    assert sum(Decimal(f["quantity"]) for f in child_fills) == abs(pos)  # booked, via the strategy log
+    styles = [c["style"] for c in children]
+    assert styles == sorted(styles, key=["passive", "aggressive", "market"].index)
+    assert styles[-1] == "market" and "aggressive" in styles  # staged: time moved it down the ladder
+
+
+async def test_58_gate_back_to_go_interrupts_the_ladder_and_cancels_its_child(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slow = [
+        {"style": "passive", "afterSeconds": 0, "maxFraction": 0.3},
+        {"style": "market", "afterSeconds": 600, "maxFraction": 1.0},
+    ]
+    async with live_trader(
+        tmp_path, monkeypatch, policy={"unwindLadder": slow}, config={"unwindStepSeconds": 30}
+    ) as live:
+        await _stop_with_position(live)
+        await until(lambda: live.work.ladders, 5, "a ladder")
+        (ladder,) = live.work.ladders.values()
+        child = await until(lambda: ladder.working, 10, "a working child")
+        await live.gate("GO")
+        assert ladder.interrupted and not live.work.ladders
+        orders = {o["clientOrderId"]: o for o in (await live.sim.state())["orders"]}
+        assert orders[child]["status"] in ("CANCELED", "FILLED")  # never left working
+        n_children = len([s for s in ladder.steps if s.action == "child_order"])
+        await asyncio.sleep(1.0)
+        assert len([s for s in ladder.steps if s.action == "child_order"]) == n_children
+    actions = [e["action"] for e in live.risk_events() if e["kind"] == "risk_unwind_step"]
+    assert actions[0] == "start" and actions[-1] == "interrupted"
+    (interrupted,) = [e for e in live.risk_events() if e.get("action") == "interrupted"]
+    assert "STOP lifted" in interrupted["reason"]
+
+
+def _venue_switch(live: Live, switch: str) -> str | None:
+    assert live.work.gateway is not None
+    g = live.work.gateway.switches(f"venue/{live.work.venue}").get(switch)
+    return None if g is None else g.value
+
+
+async def test_61_venue_faults_move_the_venue_scope_to_pause_or_stop_and_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    health = {
+        "breakerFailures": 3,
+        "breakerCooldownSeconds": 0.5,
+        "p99LimitSeconds": 0.3,
+        "latencyWindow": 10,
+        "latencyMinSamples": 5,
+        "telemetryMaxAgeSeconds": 1.5,
+    }
+    async with live_trader(tmp_path, monkeypatch, policy={}, config={"health": health}) as live:
+        gw = live.work.gateway
+        assert gw is not None
+        scope = f"venue/{live.work.venue}"
+        # connector circuit: every API call fails with a 5xx → breaker open → PAUSE
+        rid = await live.sim.add_fault(kind="server_error", path="/api/v3")
+        await until(lambda: _venue_switch(live, "connector_circuit") == "PAUSE", 20, "circuit PAUSE")
+        assert gw.scope_gate(scope).value == "PAUSE"
+        await live.sim.clear_faults(rid)
+        await until(lambda: _venue_switch(live, "connector_circuit") is None, 20, "circuit lifted")
+        # p99 latency breach: acks held 0.6 s on the book endpoint → PAUSE, lifted when fast again
+        rid = await live.sim.add_fault(kind="slow_ack", path="/api/v3/depth", delay_s=0.6)
+        await until(lambda: _venue_switch(live, "latency_p99") == "PAUSE", 30, "p99 PAUSE")
+        await live.sim.clear_faults(rid)
+        await until(lambda: _venue_switch(live, "latency_p99") is None, 30, "p99 lifted")
+        # telemetry starvation: a frozen book → STOP on the venue scope
+        rid = await live.sim.add_fault(kind="stale_book")
+        await until(lambda: _venue_switch(live, "telemetry_starvation") == "STOP", 20, "starvation STOP")
+        assert gw.scope_gate(scope).value == "STOP"
+        await live.sim.clear_faults(rid)
+        await until(lambda: gw.scope_gate(scope).value == "GO", 20, "venue back to GO")
+        described = live.work.describe()
+        assert described["health"]["failures"] >= 3
+    events = live.risk_events()
+    trips = [(e["switch"], e["gate"]) for e in events if e["kind"] == "risk_kill_switch"]
+    for switch, gate in (
+        ("connector_circuit", "PAUSE"),
+        ("latency_p99", "PAUSE"),
+        ("telemetry_starvation", "STOP"),
+    ):
+        assert (switch, gate) in trips and (switch, None) in trips
+    flips = [(e["old"], e["new"]) for e in events if e["kind"] == "gate_changed" and e["scope"] == scope]
+    assert ("GO", "PAUSE") in flips and ("GO", "STOP") in flips and ("STOP", "GO") in flips
+    actors = {e["actor"] for e in events if e["kind"] == "gate_changed" and e["scope"] == scope}
+    assert actors <= {f"execution-health/{s}" for s, _ in trips}
+
+
+async def test_62_clustered_losses_throttle_then_pause_the_cluster_in_the_live_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cluster = {"throttleAt": 1, "pauseAt": 2, "throttleIntervalSeconds": 3, "windowSeconds": 600}
+    regime = {"window": 5, "volLookback": 20, "rvWindow": 5}
+    async with live_trader(
+        tmp_path,
+        monkeypatch,
+        policy={},
+        config={"adverseCluster": cluster, "regime": regime},
+        gate="PAUSE",  # warm the regime up before any trade, so every loss carries one
+        venue={"taker_fee": Decimal("0.005"), "maker_fee": Decimal("0.005")},
+    ) as live:
+        await until(lambda: live.work.regimes.current.get(SYMBOL), 30, "a regime")
+        await live.gate("GO")
+        gw = live.work.gateway
+        assert gw is not None
+        await until(
+            lambda: gw.switches(f"pair/{SYMBOL}").get("adverse_cluster") is not None, 60, "cluster PAUSE"
+        )
+        assert gw.scope_gate(f"pair/{SYMBOL}").value == "PAUSE"
+        assert gw.scope_gate("global").value == "PAUSE"  # clustered in time: the whole book pauses
+    events = live.risk_events()
+    throttled = [e for e in events if e["kind"] == "risk_cluster_throttled"]
+    assert throttled and f"pair={SYMBOL}" in throttled[0]["added"]
+    assert any(a.startswith("regime=") for a in throttled[0]["added"])  # the regime was passed
+    trips = [e for e in events if e["kind"] == "risk_kill_switch" and e["switch"] == "adverse_cluster"]
+    assert any(e["scope"] == f"pair/{SYMBOL}" and e["gate"] == "PAUSE" for e in trips)
+    assert any(e["scope"].startswith("regime/") for e in trips) or any(
+        a.startswith("regime=") for a in throttled[0]["added"]
+    )
+    denied = [e for e in live.strategy_events() if e["kind"] == "order_denied"]
+    first_throttle = throttled[0]["ts_ns"]
+    first_pause = min(e["ts_ns"] for e in trips if e["gate"] == "PAUSE")
+    between = [d for d in denied if first_throttle <= d["ts_ns"] <= first_pause]
+    assert any("[adverse_cluster]" in d["reason"] for d in between) or not between
+    assert any("gate PAUSE" in d["reason"] for d in denied if d["ts_ns"] > first_pause)
