@@ -35,6 +35,7 @@ from quantops_api.orchestration import (
     recycle_decision,
     startup_order,
 )
+from quantops_local.strategy_status import StrategyStatusBook
 
 GATE_KINDS = {"agent": "Agent", "strategy": "Strategy", "riskpolicy": "RiskPolicy", "global": "RiskPolicy"}
 
@@ -95,6 +96,7 @@ class Supervisor:
         self.procs = {n: Proc(a) for n, a in self.agents.items()}
         self._changed = asyncio.Condition()
         self.audit_path = self.state_dir / "audit.jsonl"
+        self.strategy_status = StrategyStatusBook(self.strategies, self.policies, self.state_dir, self.audit)
 
     # -- audit ------------------------------------------------------------------------------------
     def audit(self, kind: str, **fields: Any) -> None:
@@ -196,6 +198,7 @@ class Supervisor:
                 web.get("/api/status", status),
             ]
         )
+        app.add_routes(self.strategy_status.routes())  # the pipeline's Strategy status writes
         return app
 
     def status(self) -> dict[str, Any]:
@@ -228,6 +231,7 @@ class Supervisor:
             "gates": {k: v.value for k, v in self.gates.items()},
             "waves": self.waves,
             "version": self.version,
+            "strategies": self.strategy_status.view(),
         }
 
     # -- processes ------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Role → work. venue-sim serves the simulated exchange; supervisor serves the dashboard, alerts and
 reports (runtime/supervisor_role.py); trader runs a whole trading node (runtime/trader_role.py);
-roles whose work lands in later issues (pipeline, feed, canary) run IdleWork: heartbeats, gates and
-health only.
+pipeline runs the scheduled full pipeline (runtime/pipeline_role.py); roles whose work lands in
+later issues (feed, canary) run IdleWork: heartbeats, gates and health only.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from quantops_trading.runtime.agent import AgentRuntime, IdleWork, RoleWork
+from quantops_trading.runtime.pipeline_role import PipelineWork
 from quantops_trading.runtime.supervisor_role import SupervisorWork
 from quantops_trading.runtime.trader_role import TraderWork
 from quantops_trading.venue.config import VenueConfig
@@ -54,4 +55,6 @@ def work_for(role: str, config: dict[str, Any], agent_config: dict[str, Any] | N
         return SupervisorWork(config)
     if role == "trader":
         return TraderWork(config, agent_config)
+    if role == "pipeline":
+        return PipelineWork(config)
     return IdleWork()

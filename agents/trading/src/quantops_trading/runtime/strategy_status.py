@@ -1,0 +1,125 @@
+"""Strategy status I/O for the pipeline agent: the Kubernetes status subresource or `quantops up`.
+
+Why it exists: promotions and demotions must land where operators look — ``kubectl get qs`` on a
+cluster (``PATCH .../strategies/<name>/status``, JSON merge patch, so only the pipeline's fields
+change and the operator's conditions/effective gate stay), the supervisor's ``/api/status``
+under ``quantops up`` (``POST /api/strategies/<name>/status``). Both implement
+:class:`~quantops_trading.pipeline.store.StrategyStore`; failures raise ``StatusWriteError`` naming
+the object and the HTTP answer.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from pydantic import ValidationError
+
+from quantops_api import StrategySpec, StrategyStatus
+from quantops_api.v1alpha1.riskpolicy import RiskPolicySpec
+from quantops_trading.pipeline.store import StatusWriteError, StrategyRecord, StrategyStore
+from quantops_trading.runtime.control import KubeCredentials
+
+__all__ = ["KubeStrategyStatus", "LocalStrategyStatus", "StatusWriteError", "StrategyStore"]
+
+
+def _record(name: str, spec: Any, status: Any) -> StrategyRecord:
+    try:
+        return StrategyRecord(
+            name, StrategySpec.model_validate(spec), StrategyStatus.model_validate(status or {})
+        )
+    except ValidationError as e:
+        first = e.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        raise StatusWriteError(f"Strategy/{name}: {loc}: {first['msg']}") from e
+
+
+class LocalStrategyStatus:
+    """The `quantops up` supervisor: GET /api/strategies, POST /api/strategies/<name>/status."""
+
+    def __init__(self, url: str, who: str) -> None:
+        self.url, self.who = url.rstrip("/"), who
+        self._http = httpx.Client(timeout=httpx.Timeout(10.0, connect=2.0))
+        self._policies: dict[str, RiskPolicySpec] = {}
+
+    def list_strategies(self) -> list[StrategyRecord]:
+        try:
+            r = self._http.get(f"{self.url}/api/strategies")
+            r.raise_for_status()
+        except httpx.HTTPError as e:
+            raise StatusWriteError(f"GET {self.url}/api/strategies: {e}") from e
+        data = r.json()
+        pols = data.get("riskPolicies", {})
+        self._policies = {n: RiskPolicySpec.model_validate(p) for n, p in pols.items()}
+        return [_record(s["name"], s["spec"], s.get("status")) for s in data["strategies"]]
+
+    def risk_policies(self) -> dict[str, RiskPolicySpec]:
+        return dict(self._policies)
+
+    def write_status(self, name: str, patch: dict[str, Any]) -> None:
+        try:
+            r = self._http.post(
+                f"{self.url}/api/strategies/{name}/status", json={"patch": patch, "who": self.who}
+            )
+        except httpx.HTTPError as e:
+            raise StatusWriteError(f"POST status of Strategy/{name}: {e}") from e
+        if r.status_code >= 400:
+            raise StatusWriteError(f"POST status of Strategy/{name}: HTTP {r.status_code} {r.text[:300]}")
+
+    def close(self) -> None:
+        self._http.close()
+
+
+class KubeStrategyStatus:
+    """Strategies and RiskPolicies of one namespace; status written through the status subresource."""
+
+    def __init__(self, creds: KubeCredentials) -> None:
+        verify: ssl.SSLContext | bool = (
+            ssl.create_default_context(cafile=creds.ca_file) if creds.ca_file else True
+        )
+        self._http = httpx.Client(
+            base_url=creds.server,
+            verify=verify,
+            headers={"Authorization": f"Bearer {creds.token}"},
+            timeout=httpx.Timeout(10.0, connect=2.0),
+        )
+        self.base = f"/apis/quantops.dev/v1alpha1/namespaces/{creds.namespace}"
+
+    def _get(self, plural: str) -> list[dict[str, Any]]:
+        try:
+            r = self._http.get(f"{self.base}/{plural}")
+        except httpx.HTTPError as e:
+            raise StatusWriteError(f"list {plural}: {e}") from e
+        if r.status_code >= 400:
+            raise StatusWriteError(f"list {plural}: HTTP {r.status_code} {r.text[:300]}")
+        items: list[dict[str, Any]] = r.json()["items"]
+        return items
+
+    def list_strategies(self) -> list[StrategyRecord]:
+        return [_record(i["metadata"]["name"], i["spec"], i.get("status")) for i in self._get("strategies")]
+
+    def risk_policies(self) -> dict[str, RiskPolicySpec]:
+        items = self._get("riskpolicies")
+        return {i["metadata"]["name"]: RiskPolicySpec.model_validate(i["spec"]) for i in items}
+
+    def write_status(self, name: str, patch: dict[str, Any]) -> None:
+        try:
+            r = self._http.patch(
+                f"{self.base}/strategies/{name}/status",
+                content=json.dumps({"status": patch}),
+                headers={"Content-Type": "application/merge-patch+json"},
+            )
+        except httpx.HTTPError as e:
+            raise StatusWriteError(f"PATCH Strategy/{name}/status: {e}") from e
+        if r.status_code >= 400:
+            raise StatusWriteError(f"PATCH Strategy/{name}/status: HTTP {r.status_code} {r.text[:300]}")
+
+    def close(self) -> None:
+        self._http.close()
+
+
+if TYPE_CHECKING:  # both satisfy the pipeline's store protocol (checked by mypy, no runtime cost)
+    _local: StrategyStore = LocalStrategyStatus("", "")
+    _kube: StrategyStore = KubeStrategyStatus(KubeCredentials("", "", None, ""))
