@@ -110,19 +110,19 @@ def strategy_fingerprint_of(strategy: Strategy | SignalFunction) -> str:
     )
 
 
-def _orders(run: CandleRun, bars: CandleArrays, instrument: str, fee_rate: float) -> list[BacktestOrder]:
+def _orders(run: CandleRun, bars: CandleArrays, cfg: BacktestConfig) -> list[BacktestOrder]:
+    instrument, fee_rate, edge = cfg.symbol, cfg.fee_rate, cfg.expected_edge_bps
     out: list[BacktestOrder] = []
     ts = bars.ts_ms.tolist()
     sells = run.sell_idx.tolist()
     for k, (b, px, q) in enumerate(
         zip(run.buy_idx.tolist(), run.buy_px.tolist(), run.qty.tolist(), strict=True)
     ):
-        out.append(BacktestOrder(ts[b] / 1000.0, instrument, "buy", q, px, q * px * fee_rate, b))
+        out.append(BacktestOrder(ts[b] / 1000.0, instrument, "buy", q, px, q * px * fee_rate, b, edge))
         if k < len(sells):
             sp = float(run.sell_px[k])
-            out.append(
-                BacktestOrder(ts[sells[k]] / 1000.0, instrument, "sell", q, sp, q * sp * fee_rate, sells[k])
-            )
+            at = sells[k]
+            out.append(BacktestOrder(ts[at] / 1000.0, instrument, "sell", q, sp, q * sp * fee_rate, at, edge))
     return out
 
 
@@ -158,7 +158,7 @@ def run_candle(
         turnover=notional / cfg.init_cash,
         sharpe=sharpe(run.equity, float(arrays.bar_ms)),
         equity=run.equity,
-        orders=_orders(run, arrays, cfg.symbol, cfg.fee_rate),
+        orders=_orders(run, arrays, cfg),
         fees_paid=run.fees,
         notes=notes,
     )

@@ -320,9 +320,9 @@ class _Sim:
             return False
         self.gw.book.orders[self.sid].append(self.now_s)
         self.gw.book.orders["*"].append(self.now_s)
-        return self._book_fills(i, order)
+        return self._book_fills(i, order, edge)
 
-    def _book_fills(self, i: int, order: SimOrder) -> bool:
+    def _book_fills(self, i: int, order: SimOrder, edge: float | None) -> bool:
         if order.executed <= 0:
             self.denied += 1
             self.reasons.append(f"update {i}: {order.side} {order.qty} did not fill ({order.status})")
@@ -343,7 +343,7 @@ class _Sim:
         self.fees += fee_quote
         self.notional += avg * qty
         self.entries += side is Side.BUY
-        self.orders.append(BacktestOrder(self.now_s, self.symbol, side.value, qty, avg, fee_quote, i))
+        self.orders.append(BacktestOrder(self.now_s, self.symbol, side.value, qty, avg, fee_quote, i, edge))
         cash, base = self._balances()
         self.cash, self.qty = float(cash), float(base)
         return True

@@ -43,6 +43,8 @@ class BacktestConfig:
     the non-candle lane trades its ``BASE/QUOTE`` symbol on the in-process venue.
     ``expected_edge_bps`` is what the non-candle lane tells the risk fee guard about each entry;
     ``None`` does what the trader agent does: ``|attribution["gap"]|·1e4`` of the deciding signal.
+    The candle lane stamps it on its orders for the governor replay (``None``: the fee guard refuses
+    entries there, exactly as it would live).
     """
 
     init_cash: float = 10_000.0
@@ -87,6 +89,7 @@ class BacktestOrder:
     price: float
     fee: float = 0.0
     bar: int = -1  # candle lane: index of the fill bar; non-candle: index of the event
+    edge_bps: float | None = None  # expected edge told to the risk fee guard (None: none given)
 
     def to_sim_order(self, strategy_id: str, n: int) -> SimOrder:
         """This order as the risk governor's replay record (market order priced at the fill)."""
@@ -99,7 +102,7 @@ class BacktestOrder:
             type=OrderType.MARKET,
             quantity=Decimal(repr(self.qty)),
         )
-        return SimOrder(self.ts, OrderRequest(intent, px))
+        return SimOrder(self.ts, OrderRequest(intent, px, expected_edge_bps=self.edge_bps))
 
 
 @dataclass(frozen=True)
