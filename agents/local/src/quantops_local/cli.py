@@ -1,4 +1,4 @@
-"""The `quantops` command: up, status, gate, runbook, rollback, validate.
+"""The `quantops` command: up, status, gate, runbook, rollback, postmortem, validate.
 
 `up` runs the manifests locally (no Kubernetes); `status`, `gate` and `runbook` talk to a running
 `quantops up` through the URL it records in <state-dir>/supervisor.json, or to Kubernetes with --kube.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import json
 import os
 import signal
@@ -17,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from rich.console import Console
 
 from quantops_api import ManifestError
 from quantops_api.orchestration import DependencyError
-from quantops_local import manifests, rollback, runbook
+from quantops_local import manifests, progress, rollback, runbook, wrapup
 from quantops_local.supervisor import Supervisor
 
 DEFAULT_STATE = Path(".quantops")
@@ -34,21 +36,65 @@ def _url(state_dir: Path) -> str:
 
 
 def cmd_up(ns: argparse.Namespace) -> int:
+    if ns.speed is not None and not ns.speed > 0:
+        print(f"quantops up: --speed: must be > 0 (got {ns.speed:g})", file=sys.stderr)
+        return 2
+    if ns.duration is not None and not ns.duration > 0:
+        print(f"quantops up: --duration: must be > 0 seconds (got {ns.duration:g})", file=sys.stderr)
+        return 2
     try:
         objects = rollback.apply_history(ns.state_dir, manifests.load(ns.file))
         rollback.record(ns.state_dir, objects)
-        sup = Supervisor(objects, ns.state_dir, port=ns.port)
+        sup = Supervisor(objects, ns.state_dir, port=ns.port, speed=ns.speed)
     except (ManifestError, DependencyError) as e:
         print(f"quantops up: invalid manifests:\n{e}", file=sys.stderr)
         return 2
+    console = Console(stderr=True)
+    if ns.speed:
+        day = 86400 / ns.speed
+        console.print(f"replay speed ×{ns.speed:g}: one day of market data in {day / 60:.1f} min")
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM):  # graceful: agents get SIGTERM in reverse order
             loop.add_signal_handler(sig, sup.stopping.set)
-        await sup.run(duration=ns.duration)
+        watcher = asyncio.create_task(progress.watch(sup, ns.duration, console, not ns.no_progress))
+        try:
+            await sup.run(duration=ns.duration)
+        finally:
+            sup.stopping.set()
+            await watcher
 
     asyncio.run(main())
+    return wrap_up(sup, ns, console)
+
+
+def wrap_up(sup: Supervisor, ns: argparse.Namespace, console: Console) -> int:
+    """Every agent has exited: verify the event logs, then write the postmortem."""
+    ok, bad = wrapup.verify_event_logs(ns.state_dir)
+    sup.audit("EventLogsVerified", verified=ok, broken=bad)
+    for name, rows in ok.items():
+        console.print(f"event log {name}: {rows} rows, hash chain verified")
+    for name, err in bad.items():
+        console.print(f"[bold red]event log {name}: BROKEN[/] {err}")
+    if not ns.no_postmortem:
+        paths = wrapup.postmortem(ns.state_dir)
+        sup.audit("PostmortemWritten", html=str(paths["html"]), md=str(paths["md"]), by="quantops up")
+        console.print(f"postmortem: {paths['html']}")
+    return 1 if bad else 0
+
+
+def cmd_postmortem(ns: argparse.Namespace) -> int:
+    try:
+        day = dt.date.fromisoformat(ns.day) if ns.day else None
+    except ValueError:
+        print(f"quantops postmortem: --day: {ns.day!r} is not a date (YYYY-MM-DD)", file=sys.stderr)
+        return 2
+    if not (ns.state_dir / "audit.jsonl").exists():
+        print(f"quantops postmortem: --state-dir: {ns.state_dir}/audit.jsonl not found", file=sys.stderr)
+        return 2
+    paths = wrapup.postmortem(ns.state_dir, day)
+    print(json.dumps({k: str(v) for k, v in paths.items()}, indent=2))
     return 0
 
 
@@ -151,6 +197,14 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("-f", "--file", type=Path, action="append", required=True)
     up.add_argument("--duration", type=float, default=None, help="stop by itself after this many seconds")
     up.add_argument("--port", type=int, default=0, help="supervisor API port (default: a free one)")
+    up.add_argument(
+        "--speed",
+        type=float,
+        default=None,
+        help="venue replay factor (replay seconds per wall second; 1440 = a day of data a minute)",
+    )
+    up.add_argument("--no-progress", action="store_true", help="no progress bars")
+    up.add_argument("--no-postmortem", action="store_true", help="skip the postmortem at the end")
     up.set_defaults(fn=cmd_up)
     st = sub.add_parser("status", help="agents, gates and conditions")
     st.add_argument("--json", action="store_true")
@@ -175,6 +229,9 @@ def build_parser() -> argparse.ArgumentParser:
     rbk.add_argument("-n", "--namespace", default="default")
     rbk.add_argument("--reason", default="quantops rollback")
     rbk.set_defaults(fn=cmd_rollback)
+    pm = sub.add_parser("postmortem", help="write the end-of-day postmortem from --state-dir")
+    pm.add_argument("--day", help="UTC day YYYY-MM-DD (default: today)")
+    pm.set_defaults(fn=cmd_postmortem)
     v = sub.add_parser("validate", help="validate manifests with the API models")
     v.add_argument("-f", "--file", type=Path, action="append", required=True)
     v.set_defaults(fn=cmd_validate)

@@ -82,6 +82,7 @@ class Supervisor:
     gates: dict[str, Gate] = field(default_factory=dict)
     version: int = 0
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    speed: float | None = None  # `quantops up --speed`: replay factor for every venue-sim agent
 
     def __post_init__(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -246,7 +247,7 @@ class Supervisor:
                     "strategies": p.agent.spec.strategies,
                     "heartbeatSeconds": p.agent.spec.heartbeat_seconds,
                     "apiLossGraceSeconds": p.agent.spec.api_loss_grace_seconds,
-                    "config": p.agent.spec.config,
+                    "config": self.agent_config(p.agent),
                     **self.trading_specs(p.agent),
                 }
             )
@@ -281,6 +282,14 @@ class Supervisor:
         log.close()
         p.started_at, p.last_heartbeat, p.phase, p.ready = _now(), None, "Starting", False
         self.audit("AgentStarted", agent=p.agent.name, pid=p.process.pid, port=p.port, reason=why)
+
+    def agent_config(self, agent: Agent) -> dict[str, Any]:
+        """spec.config, with ``--speed`` applied to a venue simulator's replay clock."""
+        config = dict(agent.spec.config)
+        venue = config.get("venue")
+        if self.speed is not None and agent.spec.role == "venue-sim" and isinstance(venue, dict):
+            config["venue"] = {**venue, "speed": self.speed}
+        return config
 
     def trading_specs(self, agent: Agent) -> dict[str, Any]:
         """What a trader needs from the manifests: its Strategy specs, the RiskPolicies they use

@@ -1,7 +1,8 @@
 """Role → work. venue-sim serves the simulated exchange; supervisor serves the dashboard, alerts and
 reports (runtime/supervisor_role.py); trader runs a whole trading node (runtime/trader_role.py);
+canary proves the whole order path on a schedule (runtime/canary_role.py);
 pipeline runs the scheduled full pipeline (runtime/pipeline_role.py); roles whose work lands in
-later issues (feed, canary) run IdleWork: heartbeats, gates and health only.
+later issues (feed) run IdleWork: heartbeats, gates and health only.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from quantops_trading.runtime.agent import AgentRuntime, IdleWork, RoleWork
+from quantops_trading.runtime.canary_role import CanaryWork
 from quantops_trading.runtime.pipeline_role import PipelineWork
 from quantops_trading.runtime.supervisor_role import SupervisorWork
 from quantops_trading.runtime.trader_role import TraderWork
@@ -57,4 +59,6 @@ def work_for(role: str, config: dict[str, Any], agent_config: dict[str, Any] | N
         return TraderWork(config, agent_config)
     if role == "pipeline":
         return PipelineWork(config)
+    if role == "canary":
+        return CanaryWork(config, agent_config)
     return IdleWork()
