@@ -75,8 +75,8 @@ class Live:
             return [{"kind": e.kind, **e.data()} for e in log.entries()]
 
 
-async def until(pred: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
+async def until(pred: Callable[[], Any], within: float, what: str) -> Any:
+    deadline = time.monotonic() + within
     last = None
     while time.monotonic() < deadline:
         last = pred()
@@ -296,18 +296,22 @@ async def test_62_clustered_losses_throttle_then_pause_the_cluster_in_the_live_l
         )
         assert gw.scope_gate(f"pair/{SYMBOL}").value == "PAUSE"
         assert gw.scope_gate("global").value == "PAUSE"  # clustered in time: the whole book pauses
+
+        def paused_denials() -> int:
+            evs = live.strategy_events()
+            return sum(1 for e in evs if e["kind"] == "order_denied" and "gate PAUSE" in e["reason"])
+
+        n0 = paused_denials()  # the warm-up PAUSE denied entries too; count only new ones
+        await until(lambda: paused_denials() > n0, 30, "an entry denied by the cluster PAUSE")
     events = live.risk_events()
     throttled = [e for e in events if e["kind"] == "risk_cluster_throttled"]
     assert throttled and f"pair={SYMBOL}" in throttled[0]["added"]
     assert any(a.startswith("regime=") for a in throttled[0]["added"])  # the regime was passed
     trips = [e for e in events if e["kind"] == "risk_kill_switch" and e["switch"] == "adverse_cluster"]
     assert any(e["scope"] == f"pair/{SYMBOL}" and e["gate"] == "PAUSE" for e in trips)
-    assert any(e["scope"].startswith("regime/") for e in trips) or any(
-        a.startswith("regime=") for a in throttled[0]["added"]
-    )
     denied = [e for e in live.strategy_events() if e["kind"] == "order_denied"]
     first_throttle = throttled[0]["ts_ns"]
     first_pause = min(e["ts_ns"] for e in trips if e["gate"] == "PAUSE")
     between = [d for d in denied if first_throttle <= d["ts_ns"] <= first_pause]
-    assert any("[adverse_cluster]" in d["reason"] for d in between) or not between
+    assert any("[adverse_cluster]" in d["reason"] for d in between)  # throttled before paused
     assert any("gate PAUSE" in d["reason"] for d in denied if d["ts_ns"] > first_pause)
