@@ -21,4 +21,6 @@
 {{- define "quantops.agentRules" -}}
 - {"apiGroups": ["quantops.dev"], "resources": ["agents", "strategies", "riskpolicies"], "verbs": ["get", "list", "watch"]}
 - {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "patch", "delete"]}
+- {"apiGroups": ["quantops.dev"], "resources": ["riskpolicies/status"], "verbs": ["patch"]}
+- {"apiGroups": ["", "events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]}
 {{- end }}
