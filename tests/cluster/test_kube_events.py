@@ -1,0 +1,161 @@
+"""Kubernetes Events for automatic decisions, written as the agent's ServiceAccount (93, 60).
+
+Against the real kube-apiserver: a namespace with the agent Role rendered from the chart's
+``AGENT_RULES`` (hack/gen-chart.py), a token for ``quantops-agent``, and
+:class:`KubeEventRecorder` using only that token. Every assertion reads the result back from the
+API: the Event (with ``regarding`` pointing at the object's uid and ``series.count`` after a
+repeat), the RiskPolicy's ``status.lastBudgetChange``, and an alert routed to a kube-events channel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from controlplane import ControlPlane
+
+from quantops_trading.model.events import GateChanged
+from quantops_trading.observability.alerts import Alert, router_from_config
+from quantops_trading.observability.kube_events import KubeEventRecorder
+from quantops_trading.risk.allocator import BudgetAllocator, StrategyScore
+from quantops_trading.risk.events import StageDemoted
+from quantops_trading.runtime.control import KubeCredentials
+
+from .conftest import get, unique
+
+pytestmark = pytest.mark.cluster
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _agent_rules() -> list[dict[str, Any]]:
+    spec = importlib.util.spec_from_file_location("gen_chart", REPO / "hack" / "gen-chart.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["gen_chart"] = mod
+    spec.loader.exec_module(mod)
+    return list(mod.AGENT_RULES)
+
+
+def _namespace_as_agent(plane: ControlPlane) -> tuple[str, KubeCredentials]:
+    ns = unique("ev")
+    k = plane.kubectl
+    k("create", "namespace", ns)
+    k("-n", ns, "create", "serviceaccount", "quantops-agent")
+    role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": "quantops-agent", "namespace": ns},
+        "rules": _agent_rules(),
+    }
+    k("apply", "-f", "-", input=json.dumps(role))
+    k("-n", ns, "create", "rolebinding", "quantops-agent", "--role=quantops-agent",
+      f"--serviceaccount={ns}:quantops-agent")  # fmt: skip
+    token = k("-n", ns, "create", "token", "quantops-agent", "--duration=1h").stdout.strip()
+    for obj in (
+        {"kind": "RiskPolicy", "metadata": {"name": "global"}, "spec": {"gate": "GO"}},
+        {
+            "kind": "Strategy",
+            "metadata": {"name": "momo"},
+            "spec": {
+                "entrypoint": "quantops_trading.strategies.momentum:Momentum",
+                "params": {"fast": 2, "slow": 3},
+                "pairs": ["BTC/USDT"],
+            },
+        },
+    ):
+        k("-n", ns, "apply", "-f", "-", input=json.dumps({"apiVersion": "quantops.dev/v1alpha1", **obj}))
+    return ns, KubeCredentials(plane.server, token, str(plane.ca_file), ns)
+
+
+def _events(plane: ControlPlane, ns: str) -> list[dict[str, Any]]:
+    out = plane.kubectl("get", "--raw", f"/apis/events.k8s.io/v1/namespaces/{ns}/events").stdout
+    return list(json.loads(out)["items"])
+
+
+def test_automatic_decisions_become_deduplicated_events_and_status(crds_installed: ControlPlane) -> None:
+    plane = crds_installed
+    ns, creds = _namespace_as_agent(plane)
+    sa = f"system:serviceaccount:{ns}:quantops-agent"
+    can = lambda *a: plane.kubectl("auth", "can-i", *a, f"--as={sa}", "-n", ns, check=False).stdout.strip()  # noqa: E731
+    assert can("create", "events.events.k8s.io") == "yes" and can("patch", "events") == "yes"
+    assert can("patch", "riskpolicies.quantops.dev", "--subresource=status") == "yes"
+    assert can("delete", "events") == "no" and can("patch", "riskpolicies.quantops.dev") == "no"
+
+    async def scenario() -> None:
+        rec = KubeEventRecorder(creds, agent="trader", instance="trader-0")
+        try:
+            flip = GateChanged(
+                ts_ns=1,
+                scope="strategy/momo",
+                old="GO",
+                new="STOP",
+                actor="risk-engine/drawdown",
+                reason="strategy momo drawdown 12% ≥ 10%",
+            )
+            await rec.publish(flip)
+            await rec.publish(flip)  # the same decision again: one Event, series.count 2
+            await rec.publish(
+                GateChanged(
+                    ts_ns=2, scope="venue/sim", old="GO", new="PAUSE", actor="execution-health/dns",
+                    reason="3 DNS failures (max 3)",
+                )
+            )  # fmt: skip
+            await rec.publish(
+                StageDemoted(
+                    ts_ns=3, strategy_id="momo", old="HOT", new="WARM", realised_loss=250.0,
+                    threshold=200.0, reason="realised loss 250 over 200",
+                )
+            )  # fmt: skip
+            alloc = BudgetAllocator(audit=rec.publish_soon)
+            alloc.rebalance(Decimal(10000), [StrategyScore("momo", 0.6, 0.05, 80)])
+            await rec.drain()
+            router = router_from_config(
+                {"channels": {"k8s": {"type": "kube-events"}}}, Path("/nonexistent"), [rec]
+            )
+            sent = await router.dispatch(
+                Alert(state="NO_GO", severity="critical", scope="RiskPolicy/global", title="STOP (was GO)")
+            )
+            assert sent == ["k8s"]
+            assert rec.errors == []
+        finally:
+            await rec.close()
+
+    asyncio.run(scenario())
+    events = _events(plane, ns)
+    strategy_uid = get(plane, ns, "strategy", "momo")["metadata"]["uid"]  # type: ignore[index]
+    policy = get(plane, ns, "riskpolicy", "global")
+    assert policy is not None
+
+    (gate,) = [e for e in events if e["reason"] == "AutomaticGateChanged" and "drawdown" in e["note"]]
+    assert gate["regarding"]["kind"] == "Strategy" and gate["regarding"]["uid"] == strategy_uid
+    assert gate["type"] == "Warning" and "GO → STOP by risk-engine/drawdown" in gate["note"]
+    assert gate["series"]["count"] == 2 and gate["reportingController"] == "quantops.dev/risk-engine"
+
+    (venue,) = [e for e in events if e["reason"] == "AutomaticGateChanged" and "venue/sim" in e["note"]]
+    assert venue["regarding"]["kind"] == "Agent" and venue["regarding"]["name"] == "trader"
+    assert "series" not in venue  # seen once
+
+    (demoted,) = [e for e in events if e["reason"] == "StageDemoted"]
+    assert demoted["regarding"]["uid"] == strategy_uid and "HOT → WARM" in demoted["note"]
+
+    (budget,) = [e for e in events if e["reason"] == "BudgetChanged"]
+    assert budget["regarding"] == {
+        "apiVersion": "quantops.dev/v1alpha1",
+        "kind": "RiskPolicy",
+        "name": "global",
+        "namespace": ns,
+        "uid": policy["metadata"]["uid"],
+    }
+    change = policy["status"]["lastBudgetChange"]
+    assert "momo" in change["explanation"] and "0.00 →" in change["explanation"]
+    assert budget["note"].startswith(change["explanation"][:200])
+
+    (alert,) = [e for e in events if e["reason"] == "AlertNOGO"]
+    assert alert["regarding"]["kind"] == "RiskPolicy" and "STOP (was GO)" in alert["note"]
