@@ -12,6 +12,8 @@ step "install (venv + pinned dependencies)"
 bash scripts/install.sh
 step "control plane binaries (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok, helm)"
 bash hack/build-control-plane.sh >/dev/null
+step "container images (dockerd started if absent; debootstrap base, operator + agent images; cached)"
+bash hack/docker-daemon.sh && bash hack/build-images.sh
 step "chromium for the dashboard browser test (Debian package; skipped when present)"
 if ! command -v chromium >/dev/null 2>&1; then
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
