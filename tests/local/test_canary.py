@@ -28,7 +28,7 @@ BOOK = "orderbook/binance-spot_BTC-USDT_L2top20_20240808-09_reconstructed.csv.gz
 TIMINGS = """  heartbeatSeconds: 0.5
   apiLossGraceSeconds: 3
   recoveryHoldSeconds: 1
-  backoff: {initialSeconds: 0.5, maxSeconds: 5, staleAfterSeconds: 5}
+  backoff: {initialSeconds: 0.5, maxSeconds: 5, staleAfterSeconds: 30}
 """
 
 
@@ -95,8 +95,17 @@ class Platform:
         self.state = tmp / "state"
         (tmp / "platform.yaml").write_text(manifest(secret))
         self.proc = subprocess.Popen(
-            [*QUANTOPS, "--state-dir", str(self.state), "up", "-f", str(tmp / "platform.yaml"),
-             "--duration", "120", "--no-postmortem"],  # fmt: skip
+            [
+                *QUANTOPS,
+                "--state-dir",
+                str(self.state),
+                "up",
+                "-f",
+                str(tmp / "platform.yaml"),
+                "--duration",
+                "120",
+                "--no-postmortem",
+            ],
             stdout=(tmp / "up.log").open("wb"),
             stderr=subprocess.STDOUT,
         )

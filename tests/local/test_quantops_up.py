@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import json
 import os
 import signal
@@ -241,3 +242,109 @@ def test_invalid_manifests_fail_fast_naming_the_field(tmp_path: Path) -> None:
         timeout=30,
     )
     assert res.returncode == 2 and "Agent/a: spec.strategies: Strategy 'ghost' is not defined" in res.stderr
+
+
+# -- the demo: --speed, --duration, canary, gate flip, postmortem ---------------------------------------
+
+
+def _demo(tmp_path: Path, *extra: str) -> Up:
+    state = tmp_path / "state"
+    proc = subprocess.Popen(
+        [*QUANTOPS, "--state-dir", str(state), "up", "-f", str(HERE / "platform-demo.yaml"), *extra],
+        stdout=(tmp_path / "up.log").open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    return Up(state, proc)
+
+
+def _events(path: Path) -> list[dict[str, Any]]:
+    from quantops_trading.storage.eventlog import EventLog
+
+    with EventLog(path) as log:
+        return [e.data() for e in log.entries()]
+
+
+def _png_with_content(path: Path) -> None:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    data = path.read_bytes()
+    Image.open(io.BytesIO(data)).verify()  # a real PNG: signature, chunks, CRCs
+    img = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+    assert img.shape[0] > 100 and img.shape[1] > 300
+    assert (img != 255).any(axis=2).sum() > 3000, f"{path.name} is (almost) blank"
+
+
+def test_demo_runs_at_speed_stops_by_itself_and_leaves_a_verified_record(tmp_path: Path) -> None:
+    up = _demo(tmp_path, "--speed", "300", "--duration", "50")
+    try:
+        wait_for(lambda: (up.state / "supervisor.json").exists(), 20)
+        started = time.time()
+        venue_cfg = json.loads((up.state / "venue.config.json").read_text())
+        assert venue_cfg["config"]["venue"]["speed"] == 300  # --speed overrides the manifest's 1
+        # trades happen, and the canary has proved the order path
+        wait_for(lambda: up.agent_view("trader")["work"]["orders"]["filled"] > 0, 40)
+        wait_for(lambda: [e for e in up.audit() if e["event"] == "CanaryPassed"], 30)
+        venue_url = up.agent_view("venue")["work"]["venueUrl"]
+        replayed_ms = httpx.get(f"{venue_url}/_sim/state", timeout=3).json()["elapsedMs"]
+        assert replayed_ms > 30 * 1000 * (time.time() - started)  # far faster than wall time
+        # a gate flip: STOP lets only unwind-ladder orders through, which the trader never sends
+        res = up.cli("gate", "strategy/fast-momo", "STOP", "--reason", "demo flip")
+        assert res.returncode == 0, res.stderr
+    finally:
+        rc = up.proc.wait(timeout=120)  # --duration: it stops by itself
+    assert rc == 0
+    audit = up.audit()
+    flip = next(e for e in audit if e["event"] == "GateChanged" and e["scope"] == "Strategy/fast-momo")
+    flip_ns = int(dt.datetime.fromisoformat(flip["at"]).timestamp() * 1e9)
+    events = _events(up.state / "eventlogs" / "fast-momo.sqlite")
+    submitted = [e["ts_ns"] for e in events if e.get("kind") == "order_submitted"]
+    assert [t for t in submitted if t < flip_ns], "orders before the flip"
+    late = [t for t in submitted if t > flip_ns + 1_000_000_000]
+    assert late == [], f"{len(late)} orders sent more than 1 s after the STOP flip"
+    assert any(e.get("kind") == "order_filled" for e in events)
+    assert not [e for e in audit if e["event"] == "CanaryFailed"]
+    verified = next(e for e in audit if e["event"] == "EventLogsVerified")
+    assert verified["broken"] == {}
+    assert {"eventlogs/fast-momo.sqlite", "canary/canary.sqlite"} <= set(verified["verified"])
+    # nothing lost: the trader's shutdown cancelled its working orders and flushed its log
+    stopped = [
+        json.loads(x)
+        for x in (up.state / "logs" / "trader.log").read_text().splitlines()
+        if "agent_stopped" in x
+    ]
+    assert stopped and stopped[-1]["steps"][-2:] == ["flushed-event-log", "released-lease"]
+    written = next(e for e in audit if e["event"] == "PostmortemWritten")
+    md = Path(written["md"]).read_text()
+    assert "Strategy/fast-momo: GO → STOP (demo flip, by cli)" in md
+    assert "fast-momo: " in md.split("## PnL attribution")[1]
+    assert "canary" not in md.split("## PnL attribution")[1].split("##")[0]
+    assert "passed, 0 failed" in md
+    pngs = sorted(Path(written["md"]).parent.glob("*.png"))
+    assert len(pngs) == 5
+    for png in pngs:
+        _png_with_content(png)
+    log = (tmp_path / "up.log").read_text()
+    assert "Dashboard: http://127.0.0.1:" in log and "postmortem: " in log
+
+
+def test_demo_ctrl_c_is_graceful_and_loses_nothing(tmp_path: Path) -> None:
+    up = _demo(tmp_path, "--speed", "300", "--duration", "600")
+    try:
+        wait_for(lambda: (up.state / "supervisor.json").exists(), 20)
+        wait_for(lambda: up.agent_view("trader")["work"]["orders"]["submitted"] > 0, 40)
+    finally:
+        up.proc.send_signal(signal.SIGINT)  # Ctrl-C
+        rc = up.proc.wait(timeout=90)
+    assert rc == 0
+    audit = up.audit()
+    order = [e["agent"] for e in audit if e["event"] == "AgentStopping"]
+    assert order.index("boss") < order.index("trader") < order.index("venue")  # reverse dependency order
+    assert not [e for e in audit if e["event"] == "AgentKilled"]  # every agent exited within its grace
+    verified = next(e for e in audit if e["event"] == "EventLogsVerified")
+    assert verified["broken"] == {} and verified["verified"]["eventlogs/fast-momo.sqlite"] > 0
+    events = _events(up.state / "eventlogs" / "fast-momo.sqlite")
+    assert any(e.get("kind") == "order_submitted" for e in events)
+    assert any(e["event"] == "PostmortemWritten" for e in audit)
