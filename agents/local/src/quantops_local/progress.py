@@ -63,13 +63,20 @@ async def watch(sup: Supervisor, duration: float | None, console: Console, enabl
         if p.agent.spec.role == "trader":
             warm_tasks[name] = progress.add_task(f"warm-up {name}", total=1, note="waiting")
     dashboard_shown = False
+    warmed: set[str] = set()
+    started: set[str] = set()
     t0 = time.monotonic()
     with progress:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as http:
             while not sup.stopping.is_set():
                 progress.update(run_task, completed=time.monotonic() - t0)
                 for name, p in sup.procs.items():
+                    if not p.ready and name in started:
+                        progress.update(start_tasks[name], note=p.phase)  # restarted: keep the bar full
+                        continue
                     progress.update(start_tasks[name], completed=1 if p.ready else 0, note=p.phase)
+                    if p.ready:
+                        started.add(name)
                     if not p.ready:
                         continue
                     role = p.agent.spec.role
@@ -79,11 +86,13 @@ async def watch(sup: Supervisor, duration: float | None, console: Console, enabl
                             console.print(f"[bold green]Dashboard:[/] {url}")
                             sup.audit("DashboardAvailable", agent=name, url=url)
                             dashboard_shown = True
-                    elif role == "trader" and name in warm_tasks:
+                    elif role == "trader" and name in warm_tasks and name not in warmed:
                         work = (await _agent_status(http, p.port)).get("work", {})
                         orders = work.get("orders") or {}
                         sent = int(orders.get("submitted", 0)) + int(orders.get("denied", 0))
                         warm = work.get("state") == "trading" and sent > 0
+                        if warm:
+                            warmed.add(name)  # sticky: later polls (or a stopping trader) do not undo it
                         progress.update(
                             warm_tasks[name],
                             completed=1 if warm else 0,

@@ -206,10 +206,14 @@ def _sections(d: Day) -> list[tuple[str, list[str]]]:
         f"incidents: {len(d.incidents)}; gate changes: {len(d.gates)}; stage transitions: {len(d.stages)}",
         f"PnL: {total:+.2f}; max drawdown: {min(drawdown([v for _, v in d.pnl_curve]) or [0.0]):.2f}",
     ]
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for r in d.decisions_failed:  # the same denial repeated every tick is one line with a count
+        key = (str((r.get("order") or {}).get("strategy_id", "?")), str(r.get("rule")), str(r.get("reason")))
+        groups.setdefault(key, []).append(r)
     failed = [
-        f"{_t(r)} {(r.get('order') or {}).get('strategy_id', '?')} denied by {r.get('rule')}: "
-        f"{r.get('reason')}"
-        for r in d.decisions_failed
+        f"{_t(rs[0])} {sid} denied by {rule}: {reason}"
+        + (f" (×{len(rs)}, last {_t(rs[-1])})" if len(rs) > 1 else "")
+        for (sid, rule, reason), rs in groups.items()
     ]
     ok = [f"{_t(r)} {kind_of(r)} {_decision(r)}" for r in d.decisions_ok]
     incidents = [
