@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
 
 from quantops_trading.pipeline.fingerprint import run_fingerprint
 
@@ -24,7 +25,7 @@ FLAGS_VERSION = 1
 class RunFlags(BaseModel):
     """Everything that changes a run's outcome (thresholds come from each Strategy's PromotionPolicy)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True)
 
     version: int = FLAGS_VERSION
     seed: int = 0
@@ -64,7 +65,8 @@ class RunFlags(BaseModel):
     capital: float = Field(default=10_000.0, gt=0)
 
     def export(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+        """Every flag, camelCase as in ``spec.config.flags`` (what :func:`load_flags` reads back)."""
+        return self.model_dump(mode="json", by_alias=True)
 
     def fingerprint(self) -> str:
         return run_fingerprint(json.dumps(self.export(), sort_keys=True))
