@@ -36,7 +36,7 @@ async def test_paper_broker_and_ccxt_adapter_implement_the_port() -> None:
     async def no_book(symbol: str) -> execution.OrderBook:
         raise AssertionError("not called")
 
-    client = CcxtExecutionClient(make_binance(None), "binance")
+    client = CcxtExecutionClient(make_binance(None, "key", "secret"), "binance")  # live: keys required
     try:
         assert isinstance(client, execution.ExecutionClient)
         assert isinstance(execution.PaperBroker("paper", no_book, {}), execution.ExecutionClient)
