@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 from typing import Any
 
 from quantops_api import Agent
@@ -28,6 +30,38 @@ __all__ = ["ANN_TEMPLATE_HASH", "DEFAULT_IMAGE", "config_map", "deployment", "se
 
 DEFAULT_IMAGE = "quantops/agent:dev"
 AGENT_SERVICE_ACCOUNT = "quantops-agent"
+
+# Exchange keys from an existing Secret (never created or read by the operator): the chart passes
+# `exchange.existingSecret` as $QUANTOPS_EXCHANGE_SECRET for every trader; an Agent's
+# spec.config.exchangeSecret names one for that agent (any role). The pod gets the Secret's
+# `apiKey`/`secret` entries as env vars by secretKeyRef (the kubelet resolves them; a missing Secret
+# keeps the pod from starting: fail closed). The variable names must match
+# quantops_trading.adapters.ccxt.credentials.SECRET_KEYS (this package may not import it).
+EXCHANGE_SECRET_ENV = "QUANTOPS_EXCHANGE_SECRET"
+EXCHANGE_SECRET_CONFIG_KEY = "exchangeSecret"
+EXCHANGE_KEY_ENV = {"apiKey": "QUANTOPS_EXCHANGE_API_KEY", "secret": "QUANTOPS_EXCHANGE_API_SECRET"}
+_SECRET_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+
+
+def exchange_secret_for(agent: Agent, default: str | None = None) -> str | None:
+    """The Secret whose keys this agent's pods get: its own spec.config, else the default for traders."""
+    own = agent.spec.config.get(EXCHANGE_SECRET_CONFIG_KEY)
+    if own is not None:
+        if not isinstance(own, str) or not _SECRET_NAME.match(own):
+            raise ValueError(
+                f"spec.config.{EXCHANGE_SECRET_CONFIG_KEY}: {own!r} is not a Secret name (DNS-1123 subdomain)"
+            )
+        return own
+    if default is None:
+        default = os.environ.get(EXCHANGE_SECRET_ENV, "")
+    return default if default and agent.spec.role == "trader" else None
+
+
+def exchange_env(secret_name: str) -> list[dict[str, Any]]:
+    return [
+        {"name": env, "valueFrom": {"secretKeyRef": {"name": secret_name, "key": key, "optional": False}}}
+        for key, env in EXCHANGE_KEY_ENV.items()
+    ]
 
 
 def template_hash(obj: Any) -> str:
@@ -49,8 +83,11 @@ def _labels(agent: Agent) -> dict[str, str]:
     return {**selector_labels(agent.name), LABEL_ROLE: agent.spec.role, LABEL_MANAGED: "quantops-operator"}
 
 
-def pod_template(agent: Agent, image: str, restarted_at: str | None) -> dict[str, Any]:
+def pod_template(
+    agent: Agent, image: str, restarted_at: str | None, exchange_secret: str | None = None
+) -> dict[str, Any]:
     s = agent.spec
+    secret = exchange_secret_for(agent, exchange_secret)
     probe = {"periodSeconds": s.probes.period_seconds, "failureThreshold": s.probes.failure_threshold}
     container = {
         "name": "agent",
@@ -63,6 +100,7 @@ def pod_template(agent: Agent, image: str, restarted_at: str | None) -> dict[str
             {"name": "QUANTOPS_CONFIG", "value": "/etc/quantops/config.json"},
             {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
             {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+            *(exchange_env(secret) if secret else []),
         ],
         "livenessProbe": {"httpGet": {"path": s.probes.liveness_path, "port": "http"}, **probe},
         "readinessProbe": {"httpGet": {"path": s.probes.readiness_path, "port": "http"}, **probe},
@@ -98,9 +136,14 @@ def pod_template(agent: Agent, image: str, restarted_at: str | None) -> dict[str
 
 
 def deployment(
-    agent: Agent, replicas: int, image: str = DEFAULT_IMAGE, restarted_at: str | None = None
+    agent: Agent,
+    replicas: int,
+    image: str = DEFAULT_IMAGE,
+    restarted_at: str | None = None,
+    exchange_secret: str | None = None,
 ) -> dict[str, Any]:
-    template = pod_template(agent, image, restarted_at)
+    """``exchange_secret`` None: the operator's $QUANTOPS_EXCHANGE_SECRET; "" for none."""
+    template = pod_template(agent, image, restarted_at, exchange_secret)
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
