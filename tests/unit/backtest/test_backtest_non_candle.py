@@ -219,3 +219,16 @@ def test_compare_lanes_on_the_same_stream_explains_the_cost_gap() -> None:
 def test_policy_default_lets_the_whole_capital_sit_in_one_pair() -> None:
     p = backtest_policy(BacktestConfig(init_cash=5_000))
     assert isinstance(p, RiskPolicySpec) and p.concentration_cap == 1.0 and p.risk_budget == 5_000
+
+
+def test_a_stream_replayed_twice_still_fills_in_its_second_pass() -> None:
+    """Repeated update ids would make the venue think the liquidity was already taken; the lane
+    falls back to row numbers when ``last_update_id`` is not strictly increasing."""
+    span = int(EVENTS["ts_ms"][-1] - EVENTS["ts_ms"][0]) + 1_000
+    twice = pl.concat([EVENTS, EVENTS.with_columns(pl.col("ts_ms") + span)])
+    res = run_non_candle(_momentum(), twice, CFG, bar_ms=5_000, policy=LAX)
+    once = run_non_candle(_momentum(), EVENTS, CFG, bar_ms=5_000, policy=LAX)
+    assert res.denied == 0 and not any("did not fill" in n for n in res.notes)
+    assert res.trades > once.trades
+    assert book_arrays(EVENTS).update_id[0] == EVENTS["last_update_id"][0]
+    assert book_arrays(twice).update_id.tolist() == list(range(twice.height))

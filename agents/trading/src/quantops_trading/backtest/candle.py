@@ -69,13 +69,16 @@ def simulate_targets(
     n = close.shape[0]
     f, s, phi, cash0 = config.fee_rate, config.candle_slippage, config.size_fraction, config.init_cash
     # Forward-fill the decisions (initially flat), then shift by one bar: held[t] = decided by t-1.
-    have = ~np.isnan(target)
-    idx = np.where(have, np.arange(n), -1)
+    t = target.copy()
+    if n and np.isnan(t[0]):
+        t[0] = 0.0
+    have = ~np.isnan(t)
+    idx = np.arange(n)
+    idx[~have] = 0
     np.maximum.accumulate(idx, out=idx)
-    decided = np.where(idx >= 0, target[np.maximum(idx, 0)], 0.0) > 0.5
     held = np.empty(n, dtype=bool)
     held[0] = False
-    held[1:] = decided[:-1]
+    np.greater(t[idx[:-1]], 0.5, out=held[1:])
     change = np.diff(held.view(np.int8), prepend=np.int8(0))
     buy_idx = np.flatnonzero(change > 0)
     sell_idx = np.flatnonzero(change < 0)
@@ -85,15 +88,21 @@ def simulate_targets(
     mult = 1.0 - phi + phi * (sell_px * (1.0 - f)) / (buy_px[:closed] * (1.0 + f))
     cash_before = cash0 * np.concatenate(([1.0], np.cumprod(mult)))  # cash before entry k
     qty = phi * cash_before[: buy_idx.shape[0]] / (buy_px * (1.0 + f))
-    # Per bar: which trade is open (buys so far - 1) and how many have closed (sells so far).
-    nbuys = np.cumsum(change > 0)
-    nsells: np.ndarray = nbuys - held
-    k = np.maximum(nbuys - 1, 0)
-    if buy_idx.shape[0]:
-        in_pos = (1.0 - phi) * cash_before[k] + qty[k] * close
-        equity = np.where(held, in_pos, cash_before[nsells])
-    else:
-        equity = np.full(n, cash0)
+    # Equity is piecewise: between fills, cash and quantity are constant. Build both step
+    # functions by repeating each segment's level over its length (no per-bar index gathers).
+    bounds = np.flatnonzero(change)  # fill bars, alternating buy/sell, starting with a buy
+    lengths = np.diff(np.concatenate(([0], bounds, [n])))
+    nseg = lengths.shape[0]
+    cash_lvl = np.empty(nseg)
+    qty_lvl = np.zeros(nseg)
+    cash_lvl[0] = cash0
+    nb = buy_idx.shape[0]
+    cash_lvl[1::2] = (1.0 - phi) * cash_before[:nb]  # segment after buy k
+    cash_lvl[2::2] = cash_before[1 : closed + 1]  # segment after sell k
+    qty_lvl[1::2] = qty
+    equity = np.repeat(cash_lvl, lengths)
+    if nb:
+        equity += np.repeat(qty_lvl, lengths) * close
     fees = float(f * (np.dot(qty, buy_px) + np.dot(qty[:closed], sell_px)))
     return CandleRun(equity, buy_idx, sell_idx, buy_px, sell_px, qty, fees)
 
@@ -111,19 +120,14 @@ def strategy_fingerprint_of(strategy: Strategy | SignalFunction) -> str:
 
 
 def _orders(run: CandleRun, bars: CandleArrays, cfg: BacktestConfig) -> list[BacktestOrder]:
-    instrument, fee_rate, edge = cfg.symbol, cfg.fee_rate, cfg.expected_edge_bps
-    out: list[BacktestOrder] = []
-    ts = bars.ts_ms.tolist()
-    sells = run.sell_idx.tolist()
-    for k, (b, px, q) in enumerate(
-        zip(run.buy_idx.tolist(), run.buy_px.tolist(), run.qty.tolist(), strict=True)
-    ):
-        out.append(BacktestOrder(ts[b] / 1000.0, instrument, "buy", q, px, q * px * fee_rate, b, edge))
-        if k < len(sells):
-            sp = float(run.sell_px[k])
-            at = sells[k]
-            out.append(BacktestOrder(ts[at] / 1000.0, instrument, "sell", q, sp, q * sp * fee_rate, at, edge))
-    return out
+    sym, f, edge = cfg.symbol, cfg.fee_rate, cfg.expected_edge_bps
+    qty, bi, si = run.qty.tolist(), run.buy_idx, run.sell_idx
+    buys = zip((bars.ts_ms[bi] / 1000.0).tolist(), bi.tolist(), run.buy_px.tolist(), qty, strict=True)
+    sells = zip((bars.ts_ms[si] / 1000.0).tolist(), si.tolist(), run.sell_px.tolist(), qty, strict=False)
+    bought = [BacktestOrder(t, sym, "buy", q, px, q * px * f, i, edge) for t, i, px, q in buys]
+    sold = [BacktestOrder(t, sym, "sell", q, px, q * px * f, i, edge) for t, i, px, q in sells]
+    out = [o for pair in zip(bought, sold, strict=False) for o in pair]
+    return out + bought[len(sold) :]
 
 
 def run_candle(

@@ -70,17 +70,20 @@ def fingerprint_strategy(entrypoint: str, params: Mapping[str, Any] | StrategyPa
     return h.hexdigest()
 
 
-def _column_bytes(s: pl.Series) -> bytes:
+def _hash_column(h: Any, s: pl.Series) -> None:
+    """Feed one column's values to ``h`` without copying numeric data (null mask only if any)."""
     dtype = s.dtype
-    if dtype.is_float():
-        return np.ascontiguousarray(s.cast(pl.Float64).to_numpy(), dtype="<f8").tobytes() + (
-            s.is_null().to_numpy().tobytes()
-        )
-    if dtype.is_integer() or dtype == pl.Boolean:
-        filled = s.cast(pl.Int64).fill_null(0).to_numpy()
-        return np.ascontiguousarray(filled, dtype="<i8").tobytes() + s.is_null().to_numpy().tobytes()
+    if dtype.is_float() or dtype.is_integer() or dtype == pl.Boolean:
+        wide = pl.Float64 if dtype.is_float() else pl.Int64
+        kind = "<f8" if dtype.is_float() else "<i8"
+        values = s.cast(wide).fill_null(0).to_numpy()
+        h.update(np.ascontiguousarray(values, dtype=kind).data.cast("B"))
+        if s.null_count():
+            h.update(b"\x00nulls\x00")
+            h.update(np.ascontiguousarray(s.is_null().to_numpy(), dtype=np.uint8).data.cast("B"))
+        return
     text = s.cast(pl.String)
-    return b"".join(b"\x01" if v is None else v.encode() + b"\x00" for v in text.to_list())
+    h.update(b"".join(b"\x01" if v is None else v.encode() + b"\x00" for v in text.to_list()))
 
 
 def fingerprint_data(frame: pl.DataFrame) -> str:
@@ -94,5 +97,7 @@ def fingerprint_data(frame: pl.DataFrame) -> str:
             continue
         s = frame.get_column(name)
         h.update(f"{name}\x00{s.dtype}\x00".encode())
-        h.update(hashlib.sha256(_column_bytes(s)).digest())
+        col = hashlib.sha256()
+        _hash_column(col, s)
+        h.update(col.digest())
     return h.hexdigest()

@@ -140,9 +140,12 @@ def book_arrays(events: pl.DataFrame) -> BookArrays:
             f"events.bid_px_1: crossed book at row {i} (bid {out.best_bid[i]} >= ask {out.best_ask[i]})"
         )
     if "last_update_id" in events.columns:
+        # The venue keys consumed liquidity by update id: use the recorded ids only when they are
+        # strictly increasing (unique); otherwise (e.g. a stream replayed twice) the row number.
         uid = events.get_column("last_update_id").cast(pl.Int64, strict=False)
-        if uid.null_count() == 0:
-            out.update_id = uid.to_numpy().astype(np.int64, copy=False)
+        ids = uid.to_numpy() if uid.null_count() == 0 else None
+        if ids is not None and (ids.size < 2 or bool(np.all(np.diff(ids) > 0))):
+            out.update_id = ids.astype(np.int64, copy=False)
     return out
 
 

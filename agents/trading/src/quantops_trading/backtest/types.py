@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -78,9 +78,12 @@ class BacktestConfig:
         return max(0.0, self.slippage_bps + extra) / 10_000.0
 
 
-@dataclass(frozen=True, slots=True)
-class BacktestOrder:
-    """One filled backtest order: ``ts`` in seconds (epoch), ``side`` ``"buy"``/``"sell"``."""
+class BacktestOrder(NamedTuple):
+    """One filled backtest order: ``ts`` in seconds (epoch), ``side`` ``"buy"``/``"sell"``.
+
+    A NamedTuple (immutable, ~10x cheaper to build than a frozen dataclass): a 1M-bar run can
+    produce tens of thousands of orders, and building them dominated the candle lane's time.
+    """
 
     ts: float
     instrument: str
