@@ -44,7 +44,6 @@ _DNS_TEXT = (
     "nodename nor servname",
     "no address associated with hostname",
     "could not resolve host",
-    "dns",
 )
 
 
