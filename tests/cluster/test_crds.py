@@ -19,7 +19,7 @@ def test_valid_samples_accepted(crds_installed: ControlPlane) -> None:
     for path in sorted(SAMPLES.glob("*.yaml")):
         k("-n", "samples", "apply", "-f", str(path))
     names = k("-n", "samples", "get", "quantops", "-o", "name").stdout.split()
-    assert len(names) == 8
+    assert len(names) == 9  # platform.yaml: 2 RiskPolicies, 2 Strategies, 5 Agents (incl. canary)
     assert "agent.quantops.dev/trader" in names
     # short names and the printer columns are served
     out = k("-n", "samples", "get", "qa").stdout

@@ -168,33 +168,82 @@ def _history_patch(obj: dict[str, Any], history: list[dict[str, Any]]) -> list[d
     return ops
 
 
+def _versioned(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Give entries written before versions existed a version number by position."""
+    out, last = [], 0
+    for h in history:
+        last = int(h.get("version", last + 1))
+        out.append({**h, "version": last})
+    return out
+
+
 def rollback_kube(
     kubectl: str, ns: str, name: str, *, record_only: bool = False, reason: str = ""
 ) -> dict[str, Any]:
+    """``--record``: append the live spec to the history. Otherwise restore the version before it.
+
+    Like the local history, a rollback appends the restored spec as a new version with ``restores``
+    (the version it brought back) and ``rolledBackFrom``, so rolling back twice walks further back
+    (v3 → v2 → v1) instead of flipping between the last two versions.
+    """
     obj = json.loads(_kubectl(kubectl, ns, "get", "strategies.quantops.dev", name, "-o", "json"))
-    history: list[dict[str, Any]] = json.loads(
-        (obj["metadata"].get("annotations") or {}).get(HISTORY_ANNOTATION, "[]")
-    )
+    raw = (obj["metadata"].get("annotations") or {}).get(HISTORY_ANNOTATION, "[]")
+    try:
+        history = _versioned(json.loads(raw))
+    except (ValueError, TypeError, AttributeError) as e:
+        raise RollbackError(f"strategy {ns}/{name}: metadata.annotations[{HISTORY_ANNOTATION}]: {e}") from e
     cur = obj["spec"]
     fp = fingerprint(cur)
-    entry = {"fingerprint": fp, "spec": cur, "at": _now(), "generation": obj["metadata"].get("generation")}
+    gen = obj["metadata"].get("generation")
     if not history or history[-1]["fingerprint"] != fp:
-        history.append(entry)
-    ops = _history_patch(obj, history)
+        version = history[-1]["version"] + 1 if history else 1
+        why = "recorded" if record_only else "recorded before rollback"
+        history.append(
+            {
+                "version": version,
+                "fingerprint": fp,
+                "spec": cur,
+                "at": _now(),
+                "generation": gen,
+                "reason": why,
+            }
+        )
     prev = None
     if not record_only:
-        prev = next((h for h in reversed(history) if h["fingerprint"] != fp), None)
+        last = history[-1]
+        older = history[:-1]
+        if "restores" in last:  # the live spec is itself a rollback: look before what it restored
+            older = [h for h in history if h["version"] < int(last["restores"])]
+        prev = next((h for h in reversed(older) if h["fingerprint"] != fp), None)
         if prev is None:
-            raise RollbackError(f"strategy {ns}/{name}: no earlier spec in {HISTORY_ANNOTATION}")
+            raise RollbackError(
+                f"strategy {ns}/{name}: no earlier spec than v{last['version']} in {HISTORY_ANNOTATION} "
+                "(run `quantops rollback strategy NAME --kube --record` after each apply)"
+            )
+        why = reason or "quantops rollback"
+        history.append(
+            {
+                "version": last["version"] + 1,
+                "fingerprint": prev["fingerprint"],
+                "spec": prev["spec"],
+                "at": _now(),
+                "reason": f"{why}: v{last['version']} → v{prev['version']}",
+                "restores": prev["version"],
+                "rolledBackFrom": last["version"],
+            }
+        )
+    ops = _history_patch(obj, history)
+    if prev is not None:
         ops.append({"op": "replace", "path": "/spec", "value": prev["spec"]})
         reason_path = "/metadata/annotations/quantops.dev~1rollback-reason"
-        ops.append(
-            {"op": "add", "path": reason_path, "value": reason or f"rollback to {prev['fingerprint'][:12]}"}
-        )
+        ops.append({"op": "add", "path": reason_path, "value": history[-1]["reason"]})
     _kubectl(kubectl, ns, "patch", "strategies.quantops.dev", name, "--type=json", "-p", json.dumps(ops))
     return {
         "strategy": name,
         "namespace": ns,
         "recorded": fp,
         "restored": prev["fingerprint"] if prev else None,
+        "fromVersion": history[-1].get("rolledBackFrom"),
+        "toVersion": prev["version"] if prev else None,
+        "spec": prev["spec"] if prev else cur,
     }
