@@ -76,6 +76,7 @@ class PipelineWork(IdleWork):
         self.last: dict[str, Any] = {}
         self.error: str | None = None
         self.skipped = 0
+        self.completed = 0
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="pipeline")
         self._rt: AgentRuntime | None = None
 
@@ -139,6 +140,7 @@ class PipelineWork(IdleWork):
         loop = asyncio.get_running_loop()
         try:
             self.last = await loop.run_in_executor(self._pool, self._cycle)
+            self.completed += 1
             self.error = None
             _emit("pipeline_cycle_done", agent=rt.name, **self.last)
         except Exception as e:
@@ -168,7 +170,7 @@ class PipelineWork(IdleWork):
     def describe(self) -> dict[str, Any]:
         return {
             "state": self.state,
-            "cycles": self.scheduler.cycles,
+            "cycles": self.completed,
             "missed": self.scheduler.missed,
             "skipped": self.skipped,
             "queue": self.queue_length(),
