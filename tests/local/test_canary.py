@@ -146,7 +146,7 @@ def test_canary_passes_on_a_healthy_venue_then_raises_no_go_when_the_venue_fault
 ) -> None:
     p = healthy
     passed = wait_for(lambda: p.audit("CanaryPassed"), 60, "a CanaryPassed record")[0]
-    assert {"signal", "risk+venue", "fill", "unwindrisk+venue", "unwindfill"} <= set(passed["hops"])
+    assert {"signal", "risk+venue", "fill", "unwind.risk+venue", "unwind.fill"} <= set(passed["hops"])
     assert passed["symbol"] == "BTC/USDT" and passed["agent"] == "canary"
     orders = httpx.get(f"{p.venue_url()}/_sim/state", timeout=3).json()["orders"]
     assert orders and all(o["clientOrderId"].startswith("canary") for o in orders)

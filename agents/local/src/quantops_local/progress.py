@@ -9,7 +9,8 @@ local supervisor's in-memory state (no extra HTTP for the supervisor) and each a
 - ``start <agent>`` — done when the agent is Ready (for venue-sim: "loading market data");
 - ``warm-up <trader>`` — done when the trader reports ``state: trading`` and has sent an order or
   its strategies emitted a signal (shown as counts);
-- ``backtests`` — when the pipeline agent's /status reports ``backtests: {done, total}``;
+- ``backtests <pipeline>`` — the pipeline agent's first cycle (backtests, evaluation, promotion),
+  or ``backtests: {done, total}`` when its /status reports that;
 - ``run`` — elapsed of ``--duration``.
 
 It prints the dashboard URL once the supervisor agent reports it. Output goes to stderr so stdout
@@ -65,6 +66,7 @@ async def watch(sup: Supervisor, duration: float | None, console: Console, enabl
     dashboard_shown = False
     warmed: set[str] = set()
     started: set[str] = set()
+    piped: set[str] = set()
     t0 = time.monotonic()
     with progress:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as http:
@@ -98,11 +100,17 @@ async def watch(sup: Supervisor, duration: float | None, console: Console, enabl
                             completed=1 if warm else 0,
                             note=f"{work.get('state', '?')}; decisions {sent}",
                         )
-                    elif role == "pipeline":
-                        bt = (await _agent_status(http, p.port)).get("work", {}).get("backtests")
-                        if isinstance(bt, dict) and bt.get("total"):
-                            if backtests is None:
-                                backtests = progress.add_task("backtests", total=bt["total"], note="")
+                    elif role == "pipeline" and name not in piped:
+                        work = (await _agent_status(http, p.port)).get("work", {})
+                        bt = work.get("backtests")
+                        if backtests is None and ("cycles" in work or isinstance(bt, dict)):
+                            backtests = progress.add_task(f"backtests {name}", total=1, note="")
+                        if backtests is not None and isinstance(bt, dict) and bt.get("total"):
                             progress.update(backtests, total=bt["total"], completed=bt.get("done", 0))
+                        elif backtests is not None and "cycles" in work:  # first pipeline cycle done
+                            cycles = int(work.get("cycles") or 0)
+                            progress.update(backtests, completed=min(cycles, 1), note=str(work.get("state")))
+                            if cycles:
+                                piped.add(name)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(sup.stopping.wait(), 0.5)

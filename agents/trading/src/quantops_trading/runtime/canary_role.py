@@ -54,7 +54,6 @@ __all__ = ["CANARY_PREFIX", "CANARY_STRATEGY", "CanaryFailure", "CanaryPort", "C
 
 CANARY_STRATEGY = "canary"
 CANARY_PREFIX = "canary"
-HOPS = ("signal", "risk", "venue", "fill", "accounting", "unwind")
 
 
 class CanaryFailure(Exception):
@@ -290,7 +289,7 @@ class CanaryWork(IdleWork):
         if decision.action != "sent" or decision.venue_order is None or decision.client_order_id is None:
             why = "; ".join(f"[{r}] {m}" for r, m in decision.reasons) or decision.action
             raise CanaryFailure(tag or "risk", f"gateway did not send: {why}")
-        hops[f"{tag}risk+venue" if tag else "risk+venue"] = round((time.monotonic() - t) * 1000, 1)
+        hops[f"{tag}.risk+venue" if tag else "risk+venue"] = round((time.monotonic() - t) * 1000, 1)
         vo = decision.venue_order
         coid = CanaryPort.mark(decision.client_order_id)
         if vo.client_order_id != coid:
@@ -298,7 +297,7 @@ class CanaryWork(IdleWork):
         if self.log is not None:
             order = to_model_order(req, self.venue).model_copy(update={"client_order_id": coid})
             self.log.append(OrderSubmitted(order=order))
-        fills = await self._hop(f"{tag}fill" if tag else "fill", hops, self._await_fills(vo, qty))
+        fills = await self._hop(f"{tag}.fill" if tag else "fill", hops, self._await_fills(vo, qty))
         self.gateway.order_closed(decision.client_order_id)
         for f in fills:
             self.gateway.on_fill(CANARY_STRATEGY, f)
