@@ -88,7 +88,7 @@ def test_kill_switches_of_the_default_policy_act_inside_the_backtest() -> None:
     res = run_non_candle(_momentum(), EVENTS, CFG, bar_ms=5_000, policy=strict)
     free = run_non_candle(_momentum(), EVENTS, CFG, bar_ms=5_000, policy=LAX)
     assert res.denied > 0 and res.trades < free.trades
-    assert any("gate" in n for n in res.notes)
+    assert any("[gate]" in n and "consecutive_losses" in n for n in res.notes), res.notes
 
 
 def test_future_updates_do_not_change_past_fills() -> None:

@@ -33,6 +33,7 @@ happened (decisions at update ``i`` fill at ``i`` only for bar closes, which are
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from typing import Any
 
@@ -40,6 +41,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from quantops_api import Gate
 from quantops_api.v1alpha1.riskpolicy import RiskPolicySpec
 from quantops_trading.backtest.candle import strategy_fingerprint_of
 from quantops_trading.backtest.fingerprint import fingerprint_data
@@ -301,6 +303,16 @@ class _Sim:
         self.gw.on_price(self.symbol, ref)
         decision = self.gw.evaluate(req)
         if decision.denied:
+            tripped = [
+                f"{scope}:{name}={gate.value}"
+                for scope in self.gw.scopes_of(req)
+                for name, gate in self.gw.switches(scope).items()
+                if gate is not Gate.GO
+            ]
+            if tripped:
+                decision = replace(
+                    decision, reasons=(*decision.reasons, ("kill_switches", ", ".join(tripped)))
+                )
             self.denied += 1
             self.reasons.append(
                 f"update {i}: {side} denied by risk: " + "; ".join(f"[{r}] {m}" for r, m in decision.reasons)
