@@ -170,6 +170,10 @@ def test_31_repeated_warm_rejections_retune_then_retire(tmp_path: Path) -> None:
     assert p.last_snapshot is not None
     assert {"strategy": "w", "action": "skip"}.items() <= next(
         d for d in p.last_snapshot["decisions"] if d.get("strategy") == "w").items()  # fmt: skip
+    # a pipeline with fresh local state (a restarted pod) learns the retirement from the status
+    fresh = _pipeline(tmp_path / "restarted", store, ev, flags, clock=clock)
+    snap = fresh.run_full_pipeline()
+    assert next(d for d in snap["decisions"] if d.get("strategy") == "w")["action"] == "skip"
 
 
 def test_32_33_dead_strategy_is_pruned_after_inactivity_and_leaves_the_leaderboard(tmp_path: Path) -> None:

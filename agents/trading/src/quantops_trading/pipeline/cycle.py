@@ -243,6 +243,9 @@ class Pipeline:
         code_fp = code_fingerprint(spec.entrypoint, params)
         self.memory.first_seen.setdefault(name, now)
         retired = self.memory.retired.get(name)
+        recorded = (status.evidence or {}).get("retired")
+        if retired is None and isinstance(recorded, dict) and recorded.get("fingerprint") == base_fp:
+            retired = self.memory.retired[name] = recorded  # the status remembers what a restart forgot
         if retired and retired["fingerprint"] == base_fp:
             snap.decisions.append(
                 {"strategy": name, "action": "skip", "reason": f"retired: {retired['reason']}"}
@@ -459,8 +462,9 @@ class Pipeline:
                 )
         elif d.action == "promote" or (d.action == "demote" and d.new is Stage.COLD):
             rejections = 0
-        if name in self.memory.retired:
-            evidence["retired"] = self.memory.retired[name]
+        # every key, even when empty: a JSON merge patch on Kubernetes must clear stale ones
+        evidence["retired"] = self.memory.retired.get(name)
+        evidence.setdefault("remediation", None)
         snap.decisions.append({**d.export(), "codeFingerprint": code_fp})
         self._event(
             "PipelineDecision", now, run_id=snap.run_id, strategy=name, action=d.action, old=d.old.value,
