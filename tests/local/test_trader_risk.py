@@ -10,6 +10,8 @@ control-plane transport itself (LocalControl/KubeControl) is not under test here
 * 61: injected venue faults (5xx, slow acks, a frozen book) move ``venue/<name>`` to PAUSE/STOP
   through the execution-health switches, audited, and lift when the fault is gone.
 * 62: clustered losing closes throttle, then PAUSE the cluster, with the regime attached.
+* 60: the live budget allocator writes a BudgetChanged explainability report to the event logs
+  and ``audit.jsonl`` every time the allocation changes, and the gateway uses the new capital.
 """
 
 from __future__ import annotations
@@ -95,6 +97,7 @@ async def live_trader(
     config: dict[str, Any],
     gate: str = "GO",
     venue: dict[str, Any] | None = None,
+    params: dict[str, Any] | None = None,
 ) -> AsyncIterator[Live]:
     state = tmp_path / "state"
     state.mkdir()
@@ -113,7 +116,10 @@ async def live_trader(
                 "snapshotSeconds": 1,
                 **config,
             },
-            {"strategySpecs": {"momo": MOMO}, "riskPolicies": {"global": {**PERMISSIVE, **policy}}},
+            {
+                "strategySpecs": {"momo": {**MOMO, "params": {**MOMO["params"], **(params or {})}}},
+                "riskPolicies": {"global": {**PERMISSIVE, **policy}},
+            },
         )
         rt = AgentRuntime(
             name="trader",
@@ -315,3 +321,40 @@ async def test_62_clustered_losses_throttle_then_pause_the_cluster_in_the_live_l
     between = [d for d in denied if first_throttle <= d["ts_ns"] <= first_pause]
     assert any("[adverse_cluster]" in d["reason"] for d in between)  # throttled before paused
     assert any("gate PAUSE" in d["reason"] for d in denied if d["ts_ns"] > first_pause)
+
+
+async def test_60_live_budget_changes_are_explained_in_the_event_logs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    allocator = {
+        "rebalanceSeconds": 0.3,
+        "minSamples": 1,
+        "minConfidence": 0.5,
+        "maxCalibrationError": 10,
+        "maxShare": 1.0,
+    }
+    async with live_trader(
+        tmp_path,
+        monkeypatch,
+        policy={"riskBudget": 10000},
+        config={"allocator": allocator},
+        params={"confidence_scale": 1e-12},  # any trend is a confident one: the weight is > 0
+    ) as live:
+        gw = live.work.gateway
+        assert gw is not None
+        # no closed trade yet: no evidence, no capital; after the first close: the whole budget
+        await until(lambda: gw.book.capital.get("momo") == Decimal("10000.00"), 60, "momo funded")
+    reports = [e for e in live.risk_events() if e["kind"] == "risk_budget_changed"]
+    assert reports[0]["allocations"] == {"momo": 0.0} and "evidence_penalty" in reports[0]["explanation"]
+    funded = next(r for r in reports if r["allocations"]["momo"] == 10000.0)
+    assert funded["report"]["what_changed"]["momo"] == {"old": 0.0, "new": 10000.0}
+    assert funded["report"]["inputs"]["momo"]["samples"] >= 1
+    assert "momo: 0.00 → 10000.00" in funded["explanation"]
+    # the inputs are the live evidence: the mean confidence of the signals logged before it
+    log = live.strategy_events()
+    at = next(i for i, e in enumerate(log) if e["kind"] == "risk_budget_changed" and e == funded)
+    confs = [float(e["lineage"]["confidence"]) for e in log[:at] if e["kind"] == "signal"][-500:]
+    mean = funded["report"]["inputs"]["momo"]["confidence"]
+    assert mean == pytest.approx(sum(confs) / len(confs), abs=1e-4)  # lineage rounds to 4 places
+    audit = (live.state / "audit.jsonl").read_text()
+    assert '"event": "BudgetChanged"' in audit and "10000.00" in audit

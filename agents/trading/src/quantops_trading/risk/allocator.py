@@ -192,6 +192,12 @@ class BudgetAllocator:
             for s, (o, _) in changes.items()
             if s not in result.allocations
         ]
+        if budget_changed:  # a new budget re-explains every allocation, changed or not
+            lines += [
+                f"- {s}: {a.amount} (unchanged). {a.explanation}"
+                for s, a in result.allocations.items()
+                if s not in changes
+            ]
         event = BudgetChanged(
             ts_ns=ts_ns_of(self.clock()),
             total=float(budget),

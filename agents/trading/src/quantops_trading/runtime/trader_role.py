@@ -25,7 +25,9 @@ automatic decision is audited in the strategy logs, ``eventlogs/risk.sqlite`` an
 and on Kubernetes also published as an Event (and budget changes to the RiskPolicy status).
 
 What it must not do: send an order any way but the gateway, or keep trading once stopping.
-Known gaps: orders go straight to the ccxt client (not ExecutionService, which needs a backup
+Known gaps: the optional allocator (``spec.config.allocator``) sets the capital the drawdown switches
+measure against, but order sizing does not scale with it yet (a zero allocation is reported, not
+enforced); orders go straight to the ccxt client (not ExecutionService, which needs a backup
 venue); the risk book starts flat after a restart (no reconciliation from the event log yet).
 """
 
@@ -551,7 +553,8 @@ class TraderWork(IdleWork):
             return
         result = self.allocator.rebalance(Decimal(str(self.global_policy.risk_budget)), scores)
         for name, amount in result.amounts().items():
-            self.gateway.set_capital(name, amount)
+            if amount > 0:  # known gap: sizing does not scale with capital, so 0 is reported only
+                self.gateway.set_capital(name, amount)
 
     async def _cancel(self, cid: str, reason: str) -> bool:
         assert self.gateway is not None
