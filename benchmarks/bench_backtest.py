@@ -12,7 +12,8 @@ whose ``spread`` is entry-only), all cash in. Candles are a synthetic 1m random 
 files hold at most ~14k bars; the parity tests run on those). Sizes: 100k, 1M, 5M bars and
 20 pairs x 250k bars (``--quick``: 100k and 1M, 4 pairs x 250k). backtesting.py runs at 100k and 1M
 only (it is an event loop in Python: ~25 us/bar, and its stats step is heavy); vectorbt is timed
-after a warm-up call on 1k bars so numba compilation (reported separately) is not counted.
+after a warm-up call on 1k bars with the same number of columns (numba compiles again for
+multi-column input) so compilation (reported as ``warmup_compile_s``) is not counted.
 
 Each (engine, size) runs in its own subprocess: ``wall_s`` is the backtest call only (data
 generation and imports excluded), ``peak_rss_mb`` the process max RSS afterwards and
@@ -113,7 +114,7 @@ def _worker(spec: dict[str, Any]) -> dict[str, Any]:
             return float(value[-1].sum()), int(pf.trades.count().sum())
 
         t = time.perf_counter()
-        run_vbt([synthetic_bars(1_000, seed=1)])
+        run_vbt([synthetic_bars(1_000, seed=1 + p) for p in range(pairs)])  # same column count: 2D recompiles
         out["warmup_compile_s"] = round(time.perf_counter() - t, 3)
         out["base_rss_mb"] = round(_rss_mb(), 1)
         t = time.perf_counter()
@@ -305,6 +306,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "final_equity_rel_diff_lane_vs_vectorbt": abs(lane["final_equity"] / vbt["final_equity"] - 1),
                 "final_equity_rel_diff_lane_vs_numpy": abs(lane["final_equity"] / ref["final_equity"] - 1),
             }
+    lane, vbt, ref = (by.get((e, 250_000, pairs), {}) for e in ("candle_lane", "vectorbt", "numpy_reference"))
+    if "wall_s" in lane and "wall_s" in vbt and "wall_s" in ref:
+        summary[f"{pairs}x250000"] = {
+            "lane_vs_vectorbt_speedup": round(vbt["wall_s"] / lane["wall_s"], 2),
+            "lane_over_numpy_reference": round(lane["wall_s"] / ref["wall_s"], 2),
+            "lane_peak_rss_mb": lane["peak_rss_mb"],
+            "vectorbt_peak_rss_mb": vbt["peak_rss_mb"],
+        }
     one_m = summary.get("1000000", {})
     result = {
         "benchmark": "backtest",
