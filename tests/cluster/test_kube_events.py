@@ -159,3 +159,105 @@ def test_automatic_decisions_become_deduplicated_events_and_status(crds_installe
 
     (alert,) = [e for e in events if e["reason"] == "AlertNOGO"]
     assert alert["regarding"]["kind"] == "RiskPolicy" and "STOP (was GO)" in alert["note"]
+
+
+async def test_trader_on_kubernetes_publishes_its_automatic_decisions(
+    crds_installed: ControlPlane, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The trader as the agent ServiceAccount: a kubectl STOP on the global RiskPolicy reaches it
+    through its own gate watch, the unwind ladder flattens the position on the venue simulator, and
+    an injected 5xx storm trips the venue's circuit switch — each an Event read back from the API."""
+    from quantops_trading.runtime.agent import AgentRuntime
+    from quantops_trading.runtime.control import KubeControl
+    from quantops_trading.runtime.trader_role import TraderWork
+    from quantops_trading.venue.testing import API_KEY, API_SECRET, SimControl, running_venue, sample_config
+
+    plane = crds_installed
+    ns, creds = await asyncio.to_thread(_namespace_as_agent, plane)
+    agent = {"apiVersion": "quantops.dev/v1alpha1", "kind": "Agent", "metadata": {"name": "trader"},
+             "spec": {"role": "trader", "strategies": ["momo"]}}  # fmt: skip
+    await asyncio.to_thread(plane.kubectl, "-n", ns, "apply", "-f", "-", input=json.dumps(agent))
+    monkeypatch.setenv("QUANTOPS_STATE_DIR", str(tmp_path))
+    ladder = [
+        {"style": "aggressive", "afterSeconds": 0, "maxFraction": 0.5},
+        {"style": "market", "afterSeconds": 1, "maxFraction": 1.0},
+    ]
+
+    async def until(pred: Any, within: float, what: str) -> Any:
+        for _ in range(int(within / 0.1)):
+            if got := pred():
+                return got
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"timed out waiting for {what}")
+
+    async with running_venue(sample_config(speed=30.0)) as server:
+        work = TraderWork(
+            {
+                "venueUrl": server.url,
+                "venue": "sim",
+                "apiKey": API_KEY,
+                "apiSecret": API_SECRET,
+                "pollSeconds": 0.2,
+                "notionalPerStrategy": 2000,
+                "expectedEdgeBps": 5000,
+                "unwindStepSeconds": 0.3,
+                "health": {"breakerFailures": 3, "breakerCooldownSeconds": 60},
+            },
+            {
+                "strategySpecs": {
+                    "momo": {
+                        "entrypoint": "quantops_trading.strategies.momentum:Momentum",
+                        "params": {"fast": 2, "slow": 3, "threshold": 0},
+                        "pairs": ["BTC/USDT"],
+                    }
+                },
+                "riskPolicies": {
+                    "global": {
+                        "maxConsecutiveLosses": 1000,
+                        "maxDrawdown": 0.9,
+                        "concentrationCap": 1.0,
+                        "unwindLadder": ladder,
+                    }
+                },
+            },
+        )
+        rt = AgentRuntime(
+            name="trader",
+            role="trader",
+            control=KubeControl(creds, "trader", "0", ["momo"]),
+            work=work,
+            heartbeat_seconds=1.0,
+            port=0,
+        )
+        run = asyncio.create_task(rt.run())
+        try:
+            await until(lambda: work.state == "trading" and work.gateway is not None, 60, "trading")
+            gw = work.gateway
+            assert gw is not None
+            await until(lambda: gw.book.position("momo", "BTC/USDT") != 0, 60, "a position")
+            patch = json.dumps({"spec": {"gate": "STOP"}})
+            await asyncio.to_thread(
+                plane.kubectl, "-n", ns, "patch", "riskpolicy", "global", "--type=merge", "-p", patch
+            )
+            await until(lambda: rt.effective_gate().value == "STOP", 20, "the STOP via the gate watch")
+            await until(lambda: gw.book.position("momo", "BTC/USDT") == 0, 30, "flat")
+            sim = SimControl(str(server.url))
+            await sim.add_fault(kind="server_error", path="/api/v3")
+            await until(lambda: gw.switches("venue/sim").get("connector_circuit"), 30, "circuit PAUSE")
+            await sim.clear_faults()
+            assert work.recorder is not None
+            await work.recorder.drain()
+            assert work.recorder.errors == []
+        finally:
+            rt.request_stop("test done")
+            await asyncio.wait_for(run, 60)
+    events = await asyncio.to_thread(_events, plane, ns)
+    by_reason = {e["reason"]: e for e in events}
+    strategy_uid = (await asyncio.to_thread(get, plane, ns, "strategy", "momo"))["metadata"]["uid"]  # type: ignore[index]
+    started = by_reason["UnwindStarted"]
+    assert started["regarding"]["uid"] == strategy_uid and "agent gate STOP" in started["note"]
+    assert by_reason["UnwindDone"]["regarding"]["name"] == "momo"
+    circuit = [e for e in events if e["reason"] == "AutomaticGateChanged" and "venue/sim" in e["note"]]
+    assert circuit and circuit[0]["regarding"]["kind"] == "Agent" and circuit[0]["type"] == "Warning"
+    assert "execution-health/connector_circuit" in circuit[0]["note"]
+    assert all(e["reportingInstance"] == "trader-0" for e in events)

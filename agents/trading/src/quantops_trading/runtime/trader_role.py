@@ -153,6 +153,7 @@ class TraderWork(IdleWork):
         self.health: VenueHealth | None = None
         self.risk_log: EventLog | None = None
         self.publish: list[Any] = []  # callables taking an automatic-decision event (Kubernetes)
+        self.recorder: Any = None  # KubeEventRecorder on Kubernetes (imported only there)
         a = config.get("allocator")
         self.allocator_s = float(a.get("rebalanceSeconds", 60.0)) if isinstance(a, dict) else 0.0
         self.allocator = (
@@ -257,7 +258,8 @@ class TraderWork(IdleWork):
         if isinstance(rt.control, KubeControl):
             from quantops_trading.observability.kube_events import KubeEventRecorder
 
-            self.publish.append(KubeEventRecorder.for_control(rt.control, rt.name).publish_soon)
+            self.recorder = KubeEventRecorder.for_control(rt.control, rt.name)
+            self.publish.append(self.recorder.publish_soon)
         while not self.markets and not rt.stopping.is_set():
             try:
                 self.markets = await self.client.load_markets()
@@ -595,6 +597,8 @@ class TraderWork(IdleWork):
         if self.risk_log is not None:
             self.risk_log.close()
             self.risk_log = None
+        if self.recorder is not None:
+            await self.recorder.close()  # waits for Events still being written
         if self.client is not None:
             await self.client.close()
 
