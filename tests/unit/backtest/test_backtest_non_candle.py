@@ -232,3 +232,20 @@ def test_a_stream_replayed_twice_still_fills_in_its_second_pass() -> None:
     assert res.trades > once.trades
     assert book_arrays(EVENTS).update_id[0] == EVENTS["last_update_id"][0]
     assert book_arrays(twice).update_id.tolist() == list(range(twice.height))
+
+
+def test_a_calibrated_slippage_model_moves_fills_in_both_lanes() -> None:
+    from quantops_trading.signals.slippage import SlippageModel
+
+    model = SlippageModel(venue="binance", a_bps=20.0, b_bps=0.0, resid_std_bps=1.0, n=10)
+    with_model = BacktestConfig(instrument=SPOT_ID, expected_edge_bps=50.0, slippage_model=model)
+    plain = run_non_candle(_momentum(), EVENTS, CFG, bar_ms=5_000, policy=LAX)
+    slipped = run_non_candle(_momentum(), EVENTS, with_model, bar_ms=5_000, policy=LAX)
+    first = [(a, b) for a, b in zip(plain.orders, slipped.orders, strict=False) if a.bar == b.bar][:4]
+    assert len(first) == 4
+    for a, b in first:
+        move = (b.price / a.price - 1) * 1e4 * (1 if a.side == "buy" else -1)
+        assert 19.0 < move < 21.5  # 20 bp adverse, within a tick of rounding
+    bars = bars_from_book(EVENTS, 5_000)
+    c0, c1 = run_candle(_momentum(), bars, CFG), run_candle(_momentum(), bars, with_model)
+    assert c1.orders[0].price == pytest.approx(c0.orders[0].price * (1 + 20e-4), rel=1e-12)

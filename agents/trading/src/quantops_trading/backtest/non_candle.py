@@ -209,7 +209,7 @@ class _Sim:
             symbol=self.symbol, base=base, quote=self.quote, tick_size=tick, step_size=step, min_qty=step
         )
         fee = Decimal(repr(cfg.fee_rate))
-        venue = VenueConfig(
+        self._venue = venue = VenueConfig(
             name="backtest", symbols=[sc], maker_fee=fee, taker_fee=fee,
             api_keys=[ApiKey(key=_ACCOUNT, secret="-", balances={self.quote: Decimal(repr(cfg.init_cash))})],
             slippage=VenueSlippage(bps=Decimal(repr(cfg.slippage_bps))),
@@ -252,8 +252,21 @@ class _Sim:
         q, b = acct.get(self.quote), acct.get(self.base)
         return (q.free if q else Decimal(0)), (b.free if b else Decimal(0))
 
-    def _buy_order(self, i: int, cash: Decimal) -> tuple[Decimal, Decimal] | None:
-        """(qty, limit price) of a marketable IOC buy spending ``size_fraction`` of cash."""
+    def _slippage_bps(self, i: int, buy: bool, qty: float) -> float:
+        """Flat ``slippage_bps`` plus the calibrated model's prediction for ``qty`` against the
+        visible depth of the side the order consumes; the venue applies it to every fill."""
+        bps = self.cfg.slippage_bps
+        model = self.cfg.slippage_model
+        if model is not None:
+            row, n = self.book.levels[i], self.book.depth
+            depth = float(np.sum(row[2 * n + 1 : 4 * n : 2] if buy else row[1 : 2 * n : 2]))
+            bps += model.predict(qty, depth)
+            slip = VenueSlippage(bps=Decimal(repr(round(bps, 6))))
+            self.engine.cfg = self._venue.model_copy(update={"slippage": slip})
+        return bps
+
+    def _buy_order(self, i: int, cash: Decimal) -> tuple[Decimal, Decimal, float] | None:
+        """(qty, limit price, slippage bps) of a marketable IOC buy spending ``size_fraction`` of cash."""
         row, n = self.book.levels[i], self.book.depth
         f, s = self.cfg.fee_rate, self.cfg.slippage_bps / 1e4
         budget = float(cash) * self.cfg.size_fraction
@@ -268,14 +281,12 @@ class _Sim:
             spent, got = spent + take * cost, got + take
             if take < q:
                 break
-        if self.cfg.slippage_model is not None:
-            depth = float(np.sum(row[2 * n + 1 : 4 * n : 2]))
-            s += self.cfg.slippage_model.predict(got, depth) / 1e4
-        limit = (Decimal(repr(worst)) * Decimal(repr(1 + s))).quantize(self.tick, rounding=ROUND_UP)
+        bps = self._slippage_bps(i, True, got)
+        limit = (Decimal(repr(worst)) * Decimal(repr(1 + bps / 1e4))).quantize(self.tick, rounding=ROUND_UP)
         qty = (Decimal(repr(budget)) / (limit * (1 + Decimal(repr(f))))).quantize(
             self.step, rounding=ROUND_DOWN
         )
-        return (qty, limit) if qty > 0 else None
+        return (qty, limit, bps) if qty > 0 else None
 
     def trade(self, i: int, want_long: bool, confidence: float = 0.5, gap: float = 0.0) -> bool:
         """Try to reach the target at update ``i``; True if the position changed."""
@@ -285,12 +296,13 @@ class _Sim:
             spec = self._buy_order(i, cash)
             if spec is None:
                 return False
-            qty, price = spec
+            qty, price, bps = spec
             side, otype, tif = Side.BUY, OrderType.LIMIT, "IOC"
         else:
             qty = base.quantize(self.step, rounding=ROUND_DOWN)
             if qty <= 0:
                 return False
+            bps = self._slippage_bps(i, False, float(qty))
             side, otype, tif, price = Side.SELL, OrderType.MARKET, "GTC", None
         self._n += 1
         ref = Decimal(repr(float(self.book.best_ask[i] if want_long else self.book.best_bid[i])))
@@ -299,7 +311,7 @@ class _Sim:
             quantity=qty, price=price, confidence=confidence, time_in_force=tif,
         )  # fmt: skip
         edge = self.cfg.expected_edge_bps if self.cfg.expected_edge_bps is not None else abs(gap) * 1e4
-        req = OrderRequest(intent, ref, expected_edge_bps=edge, expected_slippage_bps=self.cfg.slippage_bps)
+        req = OrderRequest(intent, ref, expected_edge_bps=edge, expected_slippage_bps=bps)
         self.gw.on_price(self.symbol, ref)
         decision = self.gw.evaluate(req)
         if decision.denied:
