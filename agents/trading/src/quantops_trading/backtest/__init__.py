@@ -12,8 +12,10 @@ docs/backtesting.md states the execution model and how it differs from vectorbt 
 from quantops_trading.backtest.bars import CandleArrays, bars_from_book, candle_arrays
 from quantops_trading.backtest.candle import run_candle, simulate_targets, strategy_fingerprint_of
 from quantops_trading.backtest.compare import CompareReport, Divergence, compare
+from quantops_trading.backtest.events import BookArrays, book_arrays
 from quantops_trading.backtest.fingerprint import fingerprint_data, fingerprint_strategy
-from quantops_trading.backtest.non_candle import backtest_policy, book_arrays, run_non_candle
+from quantops_trading.backtest.inprocess_venue import InProcessVenue, backtest_policy
+from quantops_trading.backtest.non_candle import run_non_candle
 from quantops_trading.backtest.signals import MaCrossover, SignalFunction, VectorisedStrategy, sma
 from quantops_trading.backtest.types import BacktestConfig, BacktestOrder, BacktestResult
 
@@ -21,9 +23,11 @@ __all__ = [
     "BacktestConfig",
     "BacktestOrder",
     "BacktestResult",
+    "BookArrays",
     "CandleArrays",
     "CompareReport",
     "Divergence",
+    "InProcessVenue",
     "MaCrossover",
     "SignalFunction",
     "VectorisedStrategy",
