@@ -24,15 +24,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
-import polars as pl
-
 from quantops_trading.execution.breaker import BreakerConfig, BreakerState, CircuitBreaker
 from quantops_trading.execution.errors import ExchangeUnavailable, OrderRejected
 from quantops_trading.execution.latency import LatencyTracker
 from quantops_trading.execution.types import Fill, MarketRules, OrderBook, OrderIntent, VenueOrder
-from quantops_trading.features.rolling import rolling_features
 from quantops_trading.risk.health import HealthSnapshot, HealthThresholds
-from quantops_trading.signals.regime import RegimeConfig, detect_regimes
+from quantops_trading.signals.regime import RegimeConfig
 
 __all__ = ["MonitoredClient", "RegimeTracker", "VenueClient", "VenueHealth", "is_dns_failure"]
 
@@ -231,6 +228,11 @@ class RegimeTracker:
         h.append((ts_ms, price))
         regime: str | None = None
         if len(h) >= self.need:
+            import polars as pl  # lazily: agents that never trade should not pay numba's import
+
+            from quantops_trading.features.rolling import rolling_features
+            from quantops_trading.signals.regime import detect_regimes
+
             bars = pl.DataFrame(
                 {
                     "ts_ms": [t for t, _ in h],
