@@ -6,20 +6,27 @@ survives the operator's reconciles. Lowering desiredStage demotes on the next cy
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from controlplane import ControlPlane, free_port
 
+from quantops_trading.pipeline.store import StatusWriteError
+from quantops_trading.runtime.control import KubeCredentials
+from quantops_trading.runtime.strategy_status import KubeStrategyStatus, claim_lease_name
+
 from .conftest import get, unique, wait_for
 
 pytestmark = pytest.mark.cluster
+REPO = Path(__file__).resolve().parents[2]
 
 PARAMS = {"fast": 30, "slow": 120, "threshold": 0.005}
 
@@ -103,3 +110,67 @@ def test_pipeline_agent_patches_strategy_status_on_kubernetes(
         except subprocess.TimeoutExpired:
             proc.kill()
         print((tmp_path / "agent.log").read_text()[-4000:])
+
+
+def _agent_rules() -> list[dict[str, Any]]:
+    spec = importlib.util.spec_from_file_location("gen_chart_pipeline", REPO / "hack" / "gen-chart.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["gen_chart_pipeline"] = mod
+    spec.loader.exec_module(mod)
+    return list(mod.AGENT_RULES)
+
+
+def test_status_writes_and_work_claims_as_the_agent_service_account(crds_installed: ControlPlane) -> None:
+    """With only the chart's agent Role: patch Strategy status (not spec), claim work items by Lease."""
+    plane = crds_installed
+    k = plane.kubectl
+    ns = unique("pipe-rbac")
+    k("create", "namespace", ns)
+    k("-n", ns, "create", "serviceaccount", "quantops-agent")
+    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+            "metadata": {"name": "quantops-agent", "namespace": ns}, "rules": _agent_rules()}  # fmt: skip
+    k("apply", "-f", "-", input=json.dumps(role))
+    k("-n", ns, "create", "rolebinding", "quantops-agent", "--role=quantops-agent",
+      f"--serviceaccount={ns}:quantops-agent")  # fmt: skip
+    token = k("-n", ns, "create", "token", "quantops-agent", "--duration=1h").stdout.strip()
+    sa = f"system:serviceaccount:{ns}:quantops-agent"
+    can = lambda *a: k("auth", "can-i", *a, f"--as={sa}", "-n", ns, check=False).stdout.strip()  # noqa: E731
+    assert can("patch", "strategies.quantops.dev", "--subresource=status") == "yes"
+    assert can("patch", "strategies.quantops.dev") == "no"  # the pipeline never edits a spec
+    momo = {"entrypoint": "quantops_trading.strategies.momentum:Momentum", "params": PARAMS, "pairs": ["A/B"]}
+    obj = {"apiVersion": "quantops.dev/v1alpha1", "kind": "Strategy", "metadata": {"name": "momo"}}
+    _apply(plane, ns, {**obj, "spec": momo})
+    creds = KubeCredentials(plane.server, token, str(plane.ca_file), ns)
+    r1, r2 = KubeStrategyStatus(creds), KubeStrategyStatus(creds)
+    try:
+        [rec] = r1.list_strategies()
+        assert rec.name == "momo" and rec.spec.params == PARAMS and rec.status.stage is None
+        trans = [{"toStage": "WARM", "reason": "test", "at": "2026-12-05T12:00:00Z"}]
+        evidence = {"runId": "r-1", "retired": None}
+        r1.write_status(
+            "momo", {"stage": "WARM", "rejectionCount": 0, "evidence": evidence, "transitions": trans}
+        )
+        st = get(plane, ns, "strategies.quantops.dev", "momo")["status"]  # type: ignore[index]
+        assert (
+            st["stage"] == "WARM"
+            and st["evidence"] == {"runId": "r-1"}
+            and st["transitions"][0]["toStage"] == "WARM"
+        )
+        with pytest.raises(StatusWriteError, match="HTTP 422"):
+            r1.write_status("momo", {"stage": "LUKEWARM"})  # the CRD schema refuses it
+        # claims: one Lease per strategy, first come first served, released = done this round
+        t = time.time()
+        assert r1.claim("momo", "r1", 60, 30, t) == (True, "unclaimed")
+        ok, why = r2.claim("momo", "r2", 60, 30, t + 1)
+        assert not ok and "being evaluated by r1" in why
+        r1.release("momo", "r1", t + 2)
+        ok, why = r2.claim("momo", "r2", 60, 30, t + 3)
+        assert not ok and "evaluated by r1" in why
+        assert r2.claim("momo", "r2", 60, 0, t + 4)[0]  # a new round
+        lease = get(plane, ns, "leases.coordination.k8s.io", claim_lease_name("momo"))
+        assert lease is not None and lease["spec"]["holderIdentity"] == "r2"
+        assert "quantops.dev/agent" not in lease["metadata"].get("labels", {})  # not a heartbeat Lease
+    finally:
+        r1.close()
+        r2.close()

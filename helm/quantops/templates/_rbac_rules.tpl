@@ -23,4 +23,5 @@
 - {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "patch", "delete"]}
 - {"apiGroups": ["quantops.dev"], "resources": ["riskpolicies/status"], "verbs": ["patch"]}
 - {"apiGroups": ["", "events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]}
+- {"apiGroups": ["quantops.dev"], "resources": ["strategies/status"], "verbs": ["patch"]}
 {{- end }}

@@ -122,6 +122,9 @@ class Pipeline:
         paper: PaperSource | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        holder: str = "pipeline",
+        claim_ttl: float = 600.0,
+        claim_fresh: float = 0.0,
     ) -> None:
         self.store, self.evaluator, self.data = store, evaluator, data
         self.flags = flags or RunFlags()
@@ -129,6 +132,7 @@ class Pipeline:
         self.root.mkdir(parents=True, exist_ok=True)
         self.events = events
         self.router, self.paper, self.clock, self.sleep = router, paper, clock, sleep
+        self.holder, self.claim_ttl, self.claim_fresh = holder, claim_ttl, claim_fresh
         self.cache = RunCache(self.root / "runs")
         self.evidence_dir = self.root / "evidence"
         self.memory = _Memory.load(self.root / "memory.json")
@@ -209,8 +213,17 @@ class Pipeline:
             try:
                 if item.path == "candidate":
                     self._candidate(snap, rec, int(item.params["n"]))
-                else:
+                    continue
+                ok, why = self.store.claim(
+                    rec.name, self.holder, self.claim_ttl, self.claim_fresh, self.clock()
+                )
+                if not ok:
+                    snap.decisions.append({"strategy": rec.name, "action": "skip", "reason": f"claim: {why}"})
+                    continue
+                try:
                     self._strategy(snap, rec, policies)
+                finally:
+                    self.store.release(rec.name, self.holder, self.clock())
             except StatusWriteError as e:
                 self._event("StatusWriteFailed", self.clock(), strategy=rec.name, error=str(e))
                 snap.decisions.append({"strategy": rec.name, "action": "error", "reason": str(e)})

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from quantops_api import StrategySpec, StrategyStatus
 from quantops_api.v1alpha1.riskpolicy import RiskPolicySpec
+from quantops_trading.pipeline.claims import ClaimView, may_claim
 
 __all__ = ["MemoryStore", "StatusWriteError", "StrategyRecord", "StrategyStore", "merge_status"]
 
@@ -32,6 +33,11 @@ class StrategyStore(Protocol):
     def list_strategies(self) -> list[StrategyRecord]: ...
     def risk_policies(self) -> dict[str, RiskPolicySpec]: ...
     def write_status(self, name: str, patch: dict[str, Any]) -> None: ...
+    def claim(self, name: str, holder: str, ttl: float, fresh: float, now: float) -> tuple[bool, str]:
+        """Take the work item ``name`` for ``holder`` (see ``pipeline.claims``); (taken, why)."""
+        ...
+
+    def release(self, name: str, holder: str, now: float) -> None: ...
 
 
 def merge_status(old: StrategyStatus, patch: dict[str, Any]) -> StrategyStatus:
@@ -53,6 +59,7 @@ class MemoryStore:
         self.statuses: dict[str, StrategyStatus] = {n: StrategyStatus() for n in records}
         self.policies = dict(policies or {})
         self.writes: list[tuple[str, dict[str, Any]]] = []
+        self.claims: dict[str, ClaimView] = {}
 
     def list_strategies(self) -> list[StrategyRecord]:
         return [StrategyRecord(n, s, self.statuses[n]) for n, s in sorted(self.specs.items())]
@@ -65,3 +72,14 @@ class MemoryStore:
             raise StatusWriteError(f"strategy {name!r} does not exist")
         self.statuses[name] = merge_status(self.statuses[name], patch)
         self.writes.append((name, patch))
+
+    def claim(self, name: str, holder: str, ttl: float, fresh: float, now: float) -> tuple[bool, str]:
+        ok, why = may_claim(self.claims.get(name), holder, now, fresh)
+        if ok:
+            self.claims[name] = ClaimView(holder, now, ttl, holder)
+        return ok, why
+
+    def release(self, name: str, holder: str, now: float) -> None:
+        c = self.claims.get(name)
+        if c is not None and c.holder == holder:
+            self.claims[name] = ClaimView(None, now, c.duration, holder)

@@ -5,7 +5,9 @@ Every ``intervalMinutes`` (``intervalSeconds`` overrides, for tests) plus up to 
 it runs one cycle (``pipeline.cycle.Pipeline``) in a dedicated worker thread, so heartbeats and
 gate watches keep running while backtests compute; cycles never overlap and missed slots are
 logged (``CycleMissed`` in the event log), never stacked. The work queue's length is what this
-agent reports in its heartbeat, so the operator's queue-based autoscaling sizes the pool.
+agent reports in its heartbeat, so the operator's queue-based autoscaling sizes the pool; replicas
+claim each strategy before evaluating it (a Lease per strategy on Kubernetes, ``pipeline.claims``),
+so added replicas take strategies the others have not, and a crashed replica's claim expires.
 
 Config (``spec.config``): ``data`` (pair → candle file, relative to the shared data dir),
 ``flags`` (``RunFlags`` overrides: the run-level feature flags every evidence snapshot exports),
@@ -25,6 +27,7 @@ import concurrent.futures
 import json
 import os
 import random
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -66,6 +69,8 @@ class PipelineWork(IdleWork):
             raise SystemExit("spec.config.data: must map pairs to candle files")
         self.data = CandleFiles({str(k): str(v) for k, v in data.items()})
         interval = float(config.get("intervalSeconds") or float(config.get("intervalMinutes", 15)) * 60)
+        self.interval = interval
+        self.replica = os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
         self.scheduler = CycleScheduler(
             interval, float(config.get("jitterSeconds", 0.0)), random.Random(), log=self._log
         )
@@ -112,6 +117,9 @@ class PipelineWork(IdleWork):
             events=self.events,
             router=router_from_config(self.alerts_cfg, self.state_dir),
             paper=EventLogPaper(self.state_dir / "eventlogs", self.flags.capital),
+            holder=self.replica,
+            claim_ttl=max(60.0, self.interval),
+            claim_fresh=0.8 * self.interval,
         )
 
     def _cycle(self) -> dict[str, Any]:
