@@ -23,7 +23,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from quantops_trading.observability import plots
 from quantops_trading.observability.records import (
     drawdown,
     gate_changes,
@@ -139,6 +138,8 @@ def _per_hour(recs: list[dict[str, Any]]) -> list[float]:
 
 def write(d: Day, out_dir: Path) -> dict[str, Path]:
     """Write ``postmortem-<day>.{html,md}`` and its PNGs into ``out_dir``; returns the paths."""
+    from quantops_trading.observability import plots  # matplotlib: ~1 s to import, only needed here
+
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"postmortem-{d.day.isoformat()}"
     curve = [v for _, v in d.pnl_curve]

@@ -120,6 +120,7 @@ class CanaryWork(IdleWork):
         self.runs = {"passed": 0, "failed": 0, "skipped": 0}
         self.last: dict[str, Any] | None = None
         self._seq = 0
+        self.lock = asyncio.Lock()  # a run in progress finishes before flush closes the client
 
     # -- plumbing -----------------------------------------------------------------------------------
     async def _discover(self, rt: AgentRuntime, http: aiohttp.ClientSession) -> str:
@@ -187,7 +188,10 @@ class CanaryWork(IdleWork):
             (self.state_dir / "canary").mkdir(parents=True, exist_ok=True)
             self.log = EventLog(self.state_dir / "canary" / "canary.sqlite")
             while not rt.stopping.is_set():
-                await self.run_once(rt, http)
+                async with self.lock:
+                    if rt.stopping.is_set():
+                        break
+                    await self.run_once(rt, http)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(rt.stopping.wait(), self.interval_s)
 
@@ -206,6 +210,10 @@ class CanaryWork(IdleWork):
         try:
             await self._round_trip(hops)
         except CanaryFailure as f:
+            if rt.stopping.is_set() or not rt.accepting:  # the agent is shutting down, not the path
+                self.last = {"result": "aborted", "hop": f.hop, "reason": f.reason}
+                self._audit("CanaryAborted", hop=f.hop, reason=f"agent stopping: {f.reason}")
+                return self.last
             self.runs["failed"] += 1
             gate_result = await self._raise_no_go(http, f)
             self.last = {"result": "failed", "hop": f.hop, "reason": f.reason, "gate": gate_result}
@@ -320,6 +328,8 @@ class CanaryWork(IdleWork):
         return 0  # every canary order is marketable and awaited; none is left working
 
     async def flush(self) -> None:
+        with contextlib.suppress(TimeoutError):  # let a run in flight finish (bounded by its hops)
+            await asyncio.wait_for(self.lock.acquire(), 4 * self.hop_timeout_s)
         if self.log is not None:
             self.log.close()
             self.log = None
