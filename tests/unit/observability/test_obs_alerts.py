@@ -150,3 +150,27 @@ def test_router_from_config(tmp_path: Path) -> None:
     assert isinstance(r.channels["s"], WebhookChannel) and r.per_minute == 5
     with pytest.raises(ValueError, match="unknown or unavailable"):
         router_from_config({"channels": {"k": {"type": "kube-events"}}}, tmp_path)
+
+
+class AsyncSink:
+    """Shaped like observability.kube_events.KubeEventRecorder.emit (a coroutine); the real one is
+    exercised against the API server in tests/cluster/test_kube_events.py."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, str, str]] = []
+
+    async def emit(self, involved: str, reason: str, message: str, type_: str) -> None:
+        self.events.append((involved, reason, message, type_))
+
+
+async def test_kube_event_channel_awaits_an_async_sink(tmp_path: Path) -> None:
+    sink = AsyncSink()
+    r = router_from_config({"channels": {"k": {"type": "kube-events"}}}, tmp_path, [sink])
+    alert = Alert(state="NO_GO", severity="critical", scope="RiskPolicy/global", title="STOP (was GO)")
+    assert await r.dispatch(alert) == ["k"]
+    back = Alert(state="GO", severity="info", scope="RiskPolicy/global", title="back to GO")
+    assert await r.dispatch(back) == ["k"]
+    assert sink.events == [
+        ("RiskPolicy/global", "AlertNOGO", "STOP (was GO): ", "Warning"),
+        ("RiskPolicy/global", "AlertGO", "back to GO: ", "Normal"),
+    ]
