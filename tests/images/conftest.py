@@ -79,7 +79,7 @@ def run_container() -> Iterator[Callable[..., Container]]:
 
     yield run
     for cid in started:
-        docker("rm", "-f", cid, check=False)
+        docker("rm", "-f", "-v", cid, check=False)  # -v: with its anonymous volumes
 
 
 def wait_http(url: str, timeout: float = 60.0, container: Container | None = None) -> httpx.Response:

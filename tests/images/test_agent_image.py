@@ -7,7 +7,12 @@ from collections.abc import Callable
 
 from .conftest import Container, Images, docker, wait_http
 
-HARDENED = ["--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL", "--security-opt", "no-new-privileges"]
+# As the operator's pods run it: read-only root, writable /tmp and state volume (an anonymous volume
+# inherits the image directory's owner, uid 10001), no capabilities.
+HARDENED = [
+    "--read-only", "--tmpfs", "/tmp", "-v", "/var/lib/quantops",
+    "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+]  # fmt: skip
 GRACE_SECONDS = 20
 
 
@@ -55,6 +60,9 @@ def test_agent_image_serves_health_and_metrics_non_root_on_a_read_only_root(
     denied = docker("exec", c.cid, "touch", "/opt/quantops/probe", check=False)
     assert denied.returncode != 0 and "Read-only file system" in denied.stderr
     assert docker("exec", c.cid, "touch", "/tmp/probe").returncode == 0  # the tmpfs is writable
+    env = docker("exec", c.cid, "printenv", "QUANTOPS_STATE_DIR").stdout.strip()
+    assert env == "/var/lib/quantops"
+    assert docker("exec", c.cid, "touch", f"{env}/probe").returncode == 0
 
 
 def test_agent_image_exits_gracefully_on_sigterm_within_the_grace_period(

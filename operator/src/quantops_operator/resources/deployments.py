@@ -98,6 +98,7 @@ def pod_template(
             {"name": "QUANTOPS_AGENT", "value": agent.name},
             {"name": "QUANTOPS_ROLE", "value": s.role},
             {"name": "QUANTOPS_CONFIG", "value": "/etc/quantops/config.json"},
+            {"name": "QUANTOPS_STATE_DIR", "value": "/var/lib/quantops"},  # the `state` volume
             {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
             {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
             *(exchange_env(secret) if secret else []),
@@ -108,6 +109,7 @@ def pod_template(
         "volumeMounts": [
             {"name": "config", "mountPath": "/etc/quantops", "readOnly": True},
             {"name": "state", "mountPath": "/var/lib/quantops"},
+            {"name": "tmp", "mountPath": "/tmp"},  # read-only root: HOME and tempfiles live here
         ],
         "securityContext": {
             "allowPrivilegeEscalation": False,
@@ -129,6 +131,7 @@ def pod_template(
         "volumes": [
             {"name": "config", "configMap": {"name": config_map_name(agent.name)}},
             {"name": "state", "emptyDir": {}},
+            {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}},
         ],
     }
     annotations = {ANN_RESTARTED_AT: restarted_at} if restarted_at else {}
