@@ -253,3 +253,33 @@ def test_23_pool_budget_follows_candidate_acceptance_and_the_queue_is_reported(t
     budget = list(_events(tmp_path, "PoolBudgetChanged"))
     assert [(e["old"], e["new"]) for e in budget] == [(None, 3), (3, 5)]
     assert len(p.queue) == 0
+
+
+def test_34_35_warm_to_hot_in_a_cycle_needs_splits_and_paper_inside_the_envelope(tmp_path: Path) -> None:
+    import math
+
+    clock = Clock()
+    store = MemoryStore({"in": spec(), "out": spec("CCC/BBB")}, POLICY)
+    for n in ("in", "out"):
+        _at_stage(store, n, Stage.WARM, 30, clock.t)
+    logs = tmp_path / "eventlogs"
+    logs.mkdir()
+    t0 = clock.t - 9 * 3600
+    # 8 h of paper = 96 five-minute bars; the profile's backtest makes ≈ exp(0.0005·96) - 1 per 96 bars
+    for name, growth in (("in", math.exp(0.0005 * 96)), ("out", 1.30)):
+        with EventLog(logs / f"{name}.sqlite") as log:
+            for i, eq in enumerate([10_000.0, 10_000.0 * growth]):
+                log.append({"kind": "PnlSnapshot", "ts_ns": int((t0 + i * 8 * 3600) * 1e9), "strategy": name,
+                            "pnl": eq - 10_000, "equity": eq})  # fmt: skip
+    ev = ProfileEvaluator({"in": Profile(), "out": Profile()})
+    p = _pipeline(tmp_path, store, ev, clock=clock, paper=EventLogPaper(logs, 10_000.0))
+    p.run_full_pipeline()
+    good, bad = store.statuses["in"], store.statuses["out"]
+    assert good.stage is Stage.HOT, good.evidence["decision"]
+    checks = good.evidence["checks"]
+    assert (
+        checks["validation"]["passed"] and len(checks["validation"]["splits"]) == 4
+    )  # crossSplits default 4
+    assert checks["envelope"]["passed"] and checks["envelope"]["envelope"]["window_bars"] == 96
+    assert bad.stage is Stage.WARM and bad.rejection_count == 1
+    assert "outside backtest envelope" in bad.evidence["decision"]["reason"]

@@ -325,3 +325,22 @@ def test_27_unmet_evidence_thresholds_raise_routed_alerts(tmp_path: Path) -> Non
     assert asyncio.run(router.dispatch(w[0])) == ["file"]
     rec = json.loads((tmp_path / "alerts.jsonl").read_text())
     assert rec["scope"] == "Strategy/s" and rec["state"] == "NO_GO"
+
+
+def test_30_64_governor_replay_orders_carry_the_fingerprint_and_the_realised_edge() -> None:
+    from quantops_trading.pipeline.evaluator import OrderRecord
+
+    orders = (
+        OrderRecord(1.0, "A/B@backtest", "buy", 2.0, 100.0),
+        OrderRecord(2.0, "A/B@backtest", "sell", 2.0, 102.0),
+        OrderRecord(3.0, "A/B@backtest", "buy", 1.0, 100.0),
+        OrderRecord(4.0, "A/B@backtest", "sell", 1.0, 101.0),
+    )
+    ev = Evaluation("0123456789abcdef", "d", 10, 2, 0.0, 0.0, 0.0, 0.0, (), orders)
+    assert ev.round_trip_edge_bps() == pytest.approx(150.0)  # (200 + 100) / 2 bps
+    sims = ev.sim_orders("s", slippage_bps=3.0)
+    assert [o.request.intent.intent_id for o in sims] == [f"0123456789ab-{n}" for n in range(4)]
+    assert [o.request.intent.reduce_only for o in sims] == [False, True, False, True]
+    assert all(o.request.expected_edge_bps == pytest.approx(150.0) for o in sims)
+    assert all(o.request.expected_slippage_bps == 3.0 for o in sims)
+    assert Evaluation.from_json(ev.to_json()) == ev  # what the dedup cache stores

@@ -76,14 +76,15 @@ class Evaluation:
         """Orders as the risk governor's replay input (market orders priced at their fill).
 
         Each entry carries the backtest's realised mean round-trip edge as its expected edge (the
-        fee guard judges it against fees + slippage + margin); exits are reduce-only.
+        fee guard judges it against fees + slippage + margin); exits are reduce-only. Intent ids
+        start with the code fingerprint (30), so a governor breach names the exact code + params.
         """
         edge = self.round_trip_edge_bps()
         out = []
         for n, o in enumerate(self.orders):
             intent = OrderIntent(
                 strategy_id=strategy_id,
-                intent_id=f"bt-{n}",
+                intent_id=f"{self.strategy_fingerprint[:12] or 'bt'}-{n}",
                 symbol=o.instrument,
                 side=Side.BUY if o.side == "buy" else Side.SELL,
                 type=OrderType.MARKET,
