@@ -35,6 +35,7 @@ NS = "qe2e"
 RELEASE = "e2e"
 FULLNAME = "e2e-quantops"
 SAMPLES = REPO / "crds" / "samples" / "platform.yaml"
+EXCHANGE_SECRET = "e2e-exchange-keys"  # prod values: keys from an existing Secret, by name
 
 
 def _sample_agents() -> list[str]:
@@ -61,6 +62,7 @@ def installed(crds_installed: ControlPlane, cluster_helm: Helm) -> Iterator[Cont
     cluster_helm(
         "install", RELEASE, str(CHART), "-n", NS, "--wait", "--timeout", "120s",
         "--set", "crds.enabled=false", "--set", "operator.resyncSeconds=1",
+        "--set", f"exchange.existingSecret={EXCHANGE_SECRET}",
     )  # fmt: skip
     try:
         yield plane
@@ -113,8 +115,9 @@ def test_install_samples_ready_then_a_gate_flip_takes_effect(
     dep = get(plane, NS, "deployment", FULLNAME)
     assert dep is not None and condition(dep, "Available").get("status") == "True"
     container = dep["spec"]["template"]["spec"]["containers"][0]
-    image = next(e["value"] for e in container["env"] if e["name"] == "QUANTOPS_AGENT_IMAGE")
-    monkeypatch.setenv("QUANTOPS_AGENT_IMAGE", image)  # what the chart gives the operator container
+    chart_env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
+    for key in ("QUANTOPS_AGENT_IMAGE", "QUANTOPS_EXCHANGE_SECRET"):
+        monkeypatch.setenv(key, chart_env[key])  # what the chart gives the operator container
     as_operator, as_agent = _as(plane, FULLNAME), _as(plane, "quantops-agent")
     agents = _sample_agents()
     assert "trader" in agents
@@ -132,6 +135,16 @@ def test_install_samples_ready_then_a_gate_flip_takes_effect(
 
         wait_for(lambda: not ready(), 120, f"every sample Agent Ready ({agents})")
         assert proc.poll() is None
+        # The chart's exchange.existingSecret reaches the trader pods as secretKeyRef env, no others.
+        for a in agents:
+            dep_a = get(plane, NS, "deployment", f"{a}-agent") or {}
+            ctr = dep_a["spec"]["template"]["spec"]["containers"][0]
+            refs = {
+                e["valueFrom"]["secretKeyRef"]["name"]
+                for e in ctr["env"]
+                if "secretKeyRef" in e.get("valueFrom", {})
+            }
+            assert refs == ({EXCHANGE_SECRET} if a == "trader" else set()), (a, refs)
         lease = get(plane, NS, "lease", "trader-trader-e2e-0")
         assert lease is not None and lease["spec"]["holderIdentity"], "the trader's own heartbeat Lease"
 
