@@ -24,27 +24,39 @@ _LEVEL = re.compile(r"^(bid|ask)_(px|qty)_(\d+)$")
 
 
 class BookArrays:
-    """The L2 stream as numpy: ``levels[i]`` = [bid px, qty]×n then [ask px, qty]×n (venue layout)."""
+    """The L2 stream: ``ts_ms``, ``update_id`` and the top of book as numpy, the full depth lazily.
 
-    __slots__ = ("depth", "levels", "ts_ms", "update_id")
+    ``levels_row(i)`` = [bid px, qty]×n then [ask px, qty]×n (the venue simulator's layout) of one
+    update, read when an order needs it; ``levels`` converts the whole depth (n×4n floats — 640 MB
+    for 1M top-20 updates) only for callers that walk every update's book.
+    """
+
+    __slots__ = ("_frame", "_levels", "best_ask", "best_bid", "depth", "ts_ms", "update_id")
 
     def __init__(
-        self, ts_ms: npt.NDArray[np.int64], update_id: npt.NDArray[np.int64], levels: FloatArray
+        self, ts_ms: npt.NDArray[np.int64], update_id: npt.NDArray[np.int64], frame: pl.DataFrame
     ) -> None:
-        self.ts_ms, self.update_id, self.levels = ts_ms, update_id, levels
-        self.depth = levels.shape[1] // 4
-
-    @property
-    def best_bid(self) -> FloatArray:
-        return self.levels[:, 0]
-
-    @property
-    def best_ask(self) -> FloatArray:
-        return self.levels[:, 2 * self.depth]
+        self.ts_ms, self.update_id, self._frame = ts_ms, update_id, frame
+        self.depth = frame.width // 4
+        self.best_bid: FloatArray = frame.get_column("bid_px_1").to_numpy()
+        self.best_ask: FloatArray = frame.get_column("ask_px_1").to_numpy()
+        self._levels: FloatArray | None = None
 
     @property
     def mid(self) -> FloatArray:
-        return (self.levels[:, 0] + self.levels[:, 2 * self.depth]) / 2.0
+        return (self.best_bid + self.best_ask) / 2.0
+
+    def levels_row(self, i: int) -> FloatArray:
+        if self._levels is not None:
+            row: FloatArray = self._levels[i]
+            return row
+        return np.asarray(self._frame.row(i), dtype=np.float64)
+
+    @property
+    def levels(self) -> FloatArray:
+        if self._levels is None:
+            self._levels = self._frame.to_numpy().astype(np.float64, copy=False)
+        return self._levels
 
 
 def book_arrays(events: pl.DataFrame) -> BookArrays:
@@ -75,7 +87,7 @@ def book_arrays(events: pl.DataFrame) -> BookArrays:
         if bad.any():
             i = int(bad.arg_true()[0])
             raise ValueError(f"events.{c}: missing or non-positive at row {i} ({s[i]!r})")
-    levels = num.fill_null(0.0).fill_nan(0.0).to_numpy().astype(np.float64, copy=False)
+    levels = num.fill_null(0.0).fill_nan(0.0)
     try:
         ts = events.get_column("ts_ms").cast(pl.Int64, strict=True).to_numpy()
     except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError) as e:

@@ -92,11 +92,9 @@ class InProcessVenue:
         )  # fmt: skip
         self.start_ms = int(book.ts_ms[0])
         self.clock = ReplayClock(speed=0.0)
-        md = MarketData(
-            sc, book=(book.ts_ms, book.update_id, book.levels), candles=None, trades=None, offset_ms=0
-        )
+        self._sc = sc
         self.engine = MatchingEngine(
-            venue, {self.symbol: md}, self.clock, lambda: self.start_ms + self.clock.elapsed_ms
+            venue, {self.symbol: self._market(0)}, self.clock, lambda: self.start_ms + self.clock.elapsed_ms
         )
         self.now_s = self.start_ms / 1000.0
         self.gw = RiskGateway(
@@ -114,11 +112,20 @@ class InProcessVenue:
         self.qty = 0.0
         self._n = 0
 
+    def _market(self, i: int) -> MarketData:
+        """The venue's market data holding just update ``i`` (its book id keeps the engine's memory
+        of liquidity already taken from that update)."""
+        b = self.book
+        row = b.levels_row(i)[None, :]
+        return MarketData(self._sc, book=(b.ts_ms[i : i + 1], b.update_id[i : i + 1], row), candles=None,
+                          trades=None, offset_ms=0)  # fmt: skip
+
     def at(self, i: int) -> None:
-        """Move the engine's replay clock to update ``i``."""
+        """Move the engine's replay clock and book to update ``i``."""
         ts = int(self.book.ts_ms[i])
         self.clock.step(ts - self.start_ms - self.clock.elapsed_ms)
         self.now_s = ts / 1000.0
+        self.engine.markets[self.symbol] = self._market(i)
 
     def mark(self, price: float) -> None:
         self.gw.on_price(self.symbol, Decimal(repr(price)))
@@ -134,7 +141,7 @@ class InProcessVenue:
         bps = self.cfg.slippage_bps
         model = self.cfg.slippage_model
         if model is not None:
-            row, n = self.book.levels[i], self.book.depth
+            row, n = self.book.levels_row(i), self.book.depth
             depth = float(np.sum(row[2 * n + 1 : 4 * n : 2] if buy else row[1 : 2 * n : 2]))
             bps += model.predict(qty, depth)
             slip = VenueSlippage(bps=Decimal(repr(round(bps, 6))))
@@ -143,7 +150,7 @@ class InProcessVenue:
 
     def _buy_order(self, i: int, cash: Decimal) -> tuple[Decimal, Decimal, float] | None:
         """(qty, limit price, slippage bps) of a marketable IOC buy spending ``size_fraction`` of cash."""
-        row, n = self.book.levels[i], self.book.depth
+        row, n = self.book.levels_row(i), self.book.depth
         f, s = self.cfg.fee_rate, self.cfg.slippage_bps / 1e4
         budget = float(cash) * self.cfg.size_fraction
         spent, got, worst = 0.0, 0.0, float(row[2 * n])
