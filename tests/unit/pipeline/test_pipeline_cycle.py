@@ -283,3 +283,52 @@ def test_34_35_warm_to_hot_in_a_cycle_needs_splits_and_paper_inside_the_envelope
     assert checks["envelope"]["passed"] and checks["envelope"]["envelope"]["window_bars"] == 96
     assert bad.stage is Stage.WARM and bad.rejection_count == 1
     assert "outside backtest envelope" in bad.evidence["decision"]["reason"]
+
+
+def test_missing_data_is_skipped_and_unloadable_code_loses_its_stage(tmp_path: Path) -> None:
+    from quantops_trading.pipeline.data import CandleFiles
+
+    clock = Clock()
+    store = MemoryStore(
+        {"ok": spec("NEO/BTC", desiredStage="WARM"), "nodata": spec("ZZZ/BTC"),
+         "broken": spec("NEO/BTC", entrypoint="no.such.module:Gone")},
+        POLICY,
+    )  # fmt: skip
+    _at_stage(store, "broken", Stage.WARM, 10, clock.t)
+    files = {
+        "NEO/BTC": "candles/bittrex_NEO-BTC_5m_2017-09-05_2017-09-25.csv.gz",
+        "ZZZ/BTC": "candles/nope.csv.gz",
+    }
+    ev = ProfileEvaluator({"ok": Profile(), "nodata": Profile(), "broken": Profile()})
+    events = EventLog(tmp_path / "pipeline.sqlite")
+    p = Pipeline(store=store, evaluator=ev, data=CandleFiles(files), state_dir=tmp_path, flags=FLAGS,
+                 events=events, clock=clock, sleep=lambda s: None)  # fmt: skip
+    snap = p.run_full_pipeline()
+    assert store.statuses["ok"].stage is Stage.WARM  # the others' problems do not stop the cycle
+    skip = next(d for d in snap["decisions"] if d.get("strategy") == "nodata")
+    assert (
+        skip["action"] == "skip"
+        and "nope.csv.gz" in skip["reason"]
+        and store.statuses["nodata"].stage is None
+    )
+    assert _events(tmp_path, "DataUnavailable")[0]["pair"] == "ZZZ/BTC"
+    broken = store.statuses["broken"]
+    assert broken.stage is Stage.COLD and "unusable" in broken.transitions[-1].reason
+    assert "no.such.module" in broken.transitions[-1].reason
+
+
+def test_pipeline_role_config_errors_name_the_field(tmp_path: Path) -> None:
+    import pytest
+
+    from quantops_trading.runtime.pipeline_role import PipelineWork
+
+    with pytest.raises(SystemExit, match=r"spec\.config\.flags\.feeRate"):
+        PipelineWork({"flags": {"feeRate": 3}}, tmp_path)
+    with pytest.raises(SystemExit, match=r"spec\.config\.intervalMinutes"):
+        PipelineWork({"intervalMinutes": -1}, tmp_path)
+    with pytest.raises(SystemExit, match=r"spec\.config\.jitterSeconds"):
+        PipelineWork({"intervalSeconds": 10, "jitterSeconds": 30}, tmp_path)
+    with pytest.raises(SystemExit, match=r"spec\.config\.data"):
+        PipelineWork({"data": ["NEO/BTC"]}, tmp_path)
+    w = PipelineWork({"intervalSeconds": 5, "data": {"NEO/BTC": "x.csv"}}, tmp_path)
+    assert w.queue_length() == 0 and w.describe()["cycles"] == 0 and w.interval == 5.0

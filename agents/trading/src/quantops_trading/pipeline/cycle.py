@@ -253,8 +253,17 @@ class Pipeline:
         name, spec, status = rec.name, rec.spec, rec.status
         stage = status.stage or Stage.COLD
         params, base_fp = self._params(rec)
-        code_fp = code_fingerprint(spec.entrypoint, params)
         self.memory.first_seen.setdefault(name, now)
+        try:
+            code_fp = code_fingerprint(spec.entrypoint, params)
+        except (ValueError, TypeError) as e:  # code that cannot be found cannot keep a stage
+            why = f"unusable: {e}"
+            d = StageDecision(
+                name, "reject" if stage is Stage.COLD else "demote", stage, Stage.COLD, why, base_fp
+            )
+            snap.inputs[name] = {"entrypoint": spec.entrypoint, "params": params, "fingerprint": base_fp}
+            self._record(snap, rec, d, None, None, "", "", {}, now)
+            return
         retired = self.memory.retired.get(name)
         recorded = (status.evidence or {}).get("retired")
         if retired is None and isinstance(recorded, dict) and recorded.get("fingerprint") == base_fp:
@@ -278,7 +287,13 @@ class Pipeline:
                 {"strategy": name, "action": "skip", "reason": reason, "fingerprint": base_fp}
             )
             return
-        bars = self.data.bars(pair)
+        try:
+            bars = self.data.bars(pair)
+        except (OSError, ValueError, KeyError) as e:  # the pipeline's data problem, not the strategy's
+            why = f"data for {pair} unavailable: {e}"
+            snap.decisions.append({"strategy": name, "action": "skip", "reason": why, "fingerprint": base_fp})
+            self._event("DataUnavailable", now, strategy=name, pair=pair, reason=str(e), fingerprint=base_fp)
+            return
         snap.data.setdefault(pair, {
             "source": self.data.source(pair), "fingerprint": data_fingerprint(bars), "bars": bars.height,
             "first": int(bars["ts_ms"][0]), "last": int(bars["ts_ms"][-1]),
@@ -523,12 +538,16 @@ class Pipeline:
             return
         params, _ = self._params(rec)
         rng = random.Random(f"{self.flags.seed}|{snap.run_id}|{rec.name}|{n}")
-        variants = propose_variants(rec.spec.entrypoint, params, 1, rng)
-        if not variants:
+        try:
+            variants = propose_variants(rec.spec.entrypoint, params, 1, rng)
+            if not variants:
+                return
+            cand = variants[0]
+            fp = code_fingerprint(rec.spec.entrypoint, cand)
+            bars = self.data.bars(pair)
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            snap.candidates.append({"parent": rec.name, "error": f"{type(e).__name__}: {e}"})
             return
-        cand = variants[0]
-        fp = code_fingerprint(rec.spec.entrypoint, cand)
-        bars = self.data.bars(pair)
         row: dict[str, Any] = {"parent": rec.name, "params": cand, "fingerprint": fp}
         fast = self._evaluate(
             snap,

@@ -71,9 +71,12 @@ class PipelineWork(IdleWork):
         interval = float(config.get("intervalSeconds") or float(config.get("intervalMinutes", 15)) * 60)
         self.interval = interval
         self.replica = os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
-        self.scheduler = CycleScheduler(
-            interval, float(config.get("jitterSeconds", 0.0)), random.Random(), log=self._log
-        )
+        try:
+            self.scheduler = CycleScheduler(
+                interval, float(config.get("jitterSeconds", 0.0)), random.Random(), log=self._log
+            )
+        except ValueError as e:
+            raise SystemExit(f"spec.config.{e}") from e
         self.alerts_cfg = dict(config.get("alerts") or {})
         self.pipeline: Pipeline | None = None
         self.events: EventLog | None = None
