@@ -83,6 +83,9 @@ class Supervisor:
     version: int = 0
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     speed: float | None = None  # `quantops up --speed`: replay factor for every venue-sim agent
+    # Until its first heartbeat an agent may take this long (imports, loading market data on a busy
+    # laptop) — the local twin of a startupProbe; after it, staleAfterSeconds applies as before.
+    startup_grace_seconds: float = 30.0
 
     def __post_init__(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -340,7 +343,10 @@ class Supervisor:
                 continue
             exited = p.process.returncode is not None
             since = p.started_at or now
-            grace_over = (now - since).total_seconds() > spec.backoff.stale_after_seconds
+            limit = spec.backoff.stale_after_seconds
+            if p.last_heartbeat is None:
+                limit = max(limit, self.startup_grace_seconds)
+            grace_over = (now - since).total_seconds() > limit
             stale = heartbeat_stale(p.last_heartbeat, now, spec.backoff.stale_after_seconds)
             if exited or (stale and grace_over):
                 why = (
