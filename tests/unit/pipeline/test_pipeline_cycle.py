@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -125,7 +126,9 @@ def test_29_exported_flags_reproduce_a_run_exactly(tmp_path: Path) -> None:
     profiles = lambda: {"good": Profile(), "bad": Profile(sharpe=0.2)}  # noqa: E731
     a = _pipeline(tmp_path / "a", mk(), ProfileEvaluator(profiles()), flags).run_full_pipeline()
     again = load_flags(Path(_events(tmp_path / "a", "PipelineRunRecorded")[0]["path"]))
-    b = _pipeline(tmp_path / "b", mk(), ProfileEvaluator(profiles()), again).run_full_pipeline()
+    later = Clock(time.time() + 86_400)  # reproduced a day later: wall time must not matter
+    b = _pipeline(tmp_path / "b", mk(), ProfileEvaluator(profiles()), again, clock=later).run_full_pipeline()
+    assert a["runId"] != b["runId"]
 
     def strip(s: dict[str, Any]) -> str:
         return json.dumps(

@@ -537,7 +537,8 @@ class Pipeline:
         if pair is None:
             return
         params, _ = self._params(rec)
-        rng = random.Random(f"{self.flags.seed}|{snap.run_id}|{rec.name}|{n}")
+        # seeded by flags + cycle number, never wall time: an exported run repeats exactly (29)
+        rng = random.Random(f"{self.flags.seed}|{self.memory.runs}|{rec.name}|{n}")
         try:
             variants = propose_variants(rec.spec.entrypoint, params, 1, rng)
             if not variants:
