@@ -348,3 +348,49 @@ def test_demo_ctrl_c_is_graceful_and_loses_nothing(tmp_path: Path) -> None:
     events = _events(up.state / "eventlogs" / "fast-momo.sqlite")
     assert any(e.get("kind") == "order_submitted" for e in events)
     assert any(e["event"] == "PostmortemWritten" for e in audit)
+
+
+def test_postmortem_command_rewrites_the_report_from_a_state_dir(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    (state / "eventlogs").mkdir(parents=True)
+    day = dt.date(2024, 8, 8)
+    at = dt.datetime(2024, 8, 8, 10, tzinfo=dt.UTC).isoformat()
+    gate = {"at": at, "event": "GateChanged", "scope": "RiskPolicy/global", "old": "GO", "new": "STOP"}
+    (state / "audit.jsonl").write_text(json.dumps({**gate, "reason": "drill", "who": "cli"}) + "\n")
+    res = subprocess.run(
+        [*QUANTOPS, "--state-dir", str(state), "postmortem", "--day", day.isoformat()],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert res.returncode == 0, res.stderr
+    paths = {k: Path(v) for k, v in json.loads(res.stdout).items()}
+    assert paths["md"] == state / "postmortems" / "postmortem-2024-08-08.md"
+    assert "RiskPolicy/global: GO → STOP (drill, by cli)" in paths["md"].read_text()
+    _png_with_content(paths["gates"])
+    bad = subprocess.run(
+        [*QUANTOPS, "--state-dir", str(state), "postmortem", "--day", "08/08/2024"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 2 and "--day: '08/08/2024' is not a date" in bad.stderr
+    missing = subprocess.run(
+        [*QUANTOPS, "--state-dir", str(tmp_path / "nowhere"), "postmortem"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert missing.returncode == 2 and "audit.jsonl not found" in missing.stderr
+
+
+def test_up_rejects_bad_speed_and_duration(tmp_path: Path) -> None:
+    up = [*QUANTOPS, "--state-dir", str(tmp_path), "up", "-f", str(HERE / "platform-demo.yaml")]
+    for flag, value in (("--speed", "0"), ("--duration", "-5")):
+        res = subprocess.run(
+            [*up, flag, value],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert res.returncode == 2 and f"{flag}: must be > 0" in res.stderr
