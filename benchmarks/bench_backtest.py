@@ -15,7 +15,7 @@ only (it is an event loop in Python: ~25 us/bar, and its stats step is heavy); v
 after a warm-up call on 1k bars with the same number of columns (numba compiles again for
 multi-column input) so compilation (reported as ``warmup_compile_s``) is not counted.
 
-Each (engine, size) runs in its own subprocess: ``wall_s`` is the best of 3 calls of the backtest
+Each (engine, size) runs in its own subprocess: ``wall_s`` is the best of 5 calls of the backtest
 (1 for backtesting.py at 1M; all in ``wall_s_all``; data generation and imports excluded — the
 machine is shared, so the minimum is the least noisy figure), ``peak_rss_mb`` the process max RSS
 afterwards and ``base_rss_mb`` the RSS before the first call, so ``peak - base`` is what it added.
@@ -175,7 +175,7 @@ def _worker(spec: dict[str, Any]) -> dict[str, Any]:
         raise SystemExit(f"unknown engine {engine!r}")
     out["base_rss_mb"] = round(_rss_mb(), 1)
     walls = []
-    for _ in range(int(spec.get("repeats", 3))):
+    for _ in range(int(spec.get("repeats", 5))):
         t = time.perf_counter()
         final, trades = run()
         walls.append(time.perf_counter() - t)
@@ -309,7 +309,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for engine in engines:
             if engine == "backtesting_py" and n > 1_000_000:
                 continue
-            repeats = 1 if engine == "backtesting_py" and n >= 1_000_000 else 3
+            repeats = 1 if engine == "backtesting_py" and n >= 1_000_000 else 5
             runs.append(_spawn({"engine": engine, "bars": n, "repeats": repeats}))
     for engine in engines[:-1]:
         runs.append(_spawn({"engine": engine, "bars": 250_000, "pairs": pairs}))
