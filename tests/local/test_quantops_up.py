@@ -304,6 +304,10 @@ def test_demo_runs_at_speed_stops_by_itself_and_leaves_a_verified_record(tmp_pat
     assert [t for t in submitted if t < flip_ns], "orders before the flip"
     late = [t for t in submitted if t > flip_ns + 1_000_000_000]
     assert late == [], f"{len(late)} orders sent more than 1 s after the STOP flip"
+    stopped_by_gate = [
+        e for e in events if e.get("kind") == "order_denied" and e["ts_ns"] > flip_ns and "gate" in e["rule"]
+    ]
+    assert stopped_by_gate, "the trader kept deciding after the flip and the gate denied it"
     assert any(e.get("kind") == "order_filled" for e in events)
     assert not [e for e in audit if e["event"] == "CanaryFailed"]
     verified = next(e for e in audit if e["event"] == "EventLogsVerified")

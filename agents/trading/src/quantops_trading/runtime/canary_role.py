@@ -29,7 +29,7 @@ import dataclasses
 import json
 import os
 import time
-from decimal import ROUND_UP, Decimal
+from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +112,7 @@ class CanaryWork(IdleWork):
         # The canary pays fees on purpose (its "edge" is evidence, not PnL); declaring an edge lets
         # the fee guard pass while every other risk rule still applies.
         self.edge_bps = float(config.get("expectedEdgeBps", 10000.0))
+        self.slippage = Decimal(str(config.get("slippageBps", 100)))
         self.agent, self.venue_url, self.venue = "", "", ""
         self.client: CcxtExecutionClient | None = None
         self.gateway: RiskGateway | None = None
@@ -260,14 +261,23 @@ class CanaryWork(IdleWork):
             rules.step_size, rounding=ROUND_UP
         )
         before = self.gateway.book.position(CANARY_STRATEGY, self.symbol)
-        await self._leg(Side.BUY, qty, book.asks[0][0], sig, hops, "")
+        await self._leg(Side.BUY, qty, self._marketable(Side.BUY, book.asks[0][0], rules), sig, hops, "")
         after = self.gateway.book.position(CANARY_STRATEGY, self.symbol)
         if after - before != qty:
             raise CanaryFailure("accounting", f"position moved {after - before}, expected {qty}")
         book = await self._hop("unwind", {}, self.client.fetch_order_book(self.symbol, 5))
-        await self._leg(Side.SELL, qty, book.bids[0][0], sig, hops, "unwind")
+        price = self._marketable(Side.SELL, book.bids[0][0], rules)
+        await self._leg(Side.SELL, qty, price, sig, hops, "unwind")
         if self.gateway.book.position(CANARY_STRATEGY, self.symbol) != before:
             raise CanaryFailure("unwind", "the canary did not end flat")
+
+    def _marketable(self, side: Side, touch: Decimal, rules: MarketRules) -> Decimal:
+        """A limit through the touch by ``slippageBps``: it still fills if the book moved meanwhile
+        (a fast replay moves it a lot), but never at any price (no market orders)."""
+        k = self.slippage / Decimal(10000)
+        if side is Side.BUY:
+            return (touch * (1 + k)).quantize(rules.tick_size, rounding=ROUND_UP)
+        return (touch * (1 - k)).quantize(rules.tick_size, rounding=ROUND_DOWN)
 
     async def _leg(
         self, side: Side, qty: Decimal, price: Decimal, sig: Signal, hops: dict[str, float], tag: str
@@ -305,7 +315,13 @@ class CanaryWork(IdleWork):
         if self.log is not None:
             order = to_model_order(req, self.venue).model_copy(update={"client_order_id": coid})
             self.log.append(OrderSubmitted(order=order))
-        fills = await self._hop(f"{tag}.fill" if tag else "fill", hops, self._await_fills(vo, qty))
+        try:
+            fills = await self._hop(f"{tag}.fill" if tag else "fill", hops, self._await_fills(vo, qty))
+        except CanaryFailure:
+            with contextlib.suppress(TradingError):  # leave nothing working on the venue
+                await self.gateway.cancel(CANARY_STRATEGY, vo.symbol, decision.client_order_id)
+            self.gateway.order_closed(decision.client_order_id)
+            raise
         self.gateway.order_closed(decision.client_order_id)
         for f in fills:
             self.gateway.on_fill(CANARY_STRATEGY, f)
