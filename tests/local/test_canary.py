@@ -188,3 +188,29 @@ def test_canary_fails_closed_when_the_ccxt_path_is_broken(bad_secret: Platform) 
     assert failed["hop"] in ("venue", "risk+venue") and "signature" in failed["reason"].lower()
     assert not p.audit("CanaryPassed")
     wait_for(lambda: p.status()["gates"]["RiskPolicy/global"] == "PAUSE", 10, "global PAUSE")
+
+
+def test_canary_ids_and_prices_are_venue_safe() -> None:
+    from decimal import Decimal
+
+    from quantops_trading.execution.client_ids import CLIENT_ID_PATTERN, client_order_id, is_ours
+    from quantops_trading.execution.types import MarketRules, Side
+    from quantops_trading.runtime.canary_role import CanaryPort, CanaryWork
+
+    coid = client_order_id("canary", "1700000000000-1")
+    marked = CanaryPort.mark(coid)
+    assert marked.startswith("canary") and marked.endswith(coid[2:]) and len(marked) <= 36
+    assert CLIENT_ID_PATTERN.match(marked) and not is_ours(marked)  # strategies' reconciliation skips it
+    rules = MarketRules(
+        symbol="BTC/USDT",
+        base="BTC",
+        quote="USDT",
+        tick_size=Decimal("0.01"),
+        step_size=Decimal("0.00001"),
+        min_qty=Decimal("0.00001"),
+        min_notional=Decimal("5"),
+    )
+    work = CanaryWork({"slippageBps": 100})
+    assert work._marketable(Side.BUY, Decimal("60000.00"), rules) == Decimal("60600.00")
+    assert work._marketable(Side.SELL, Decimal("60000.00"), rules) == Decimal("59400.00")
+    assert work._marketable(Side.BUY, Decimal("1.01"), rules) == Decimal("1.03")  # rounds away: still crosses
