@@ -255,7 +255,7 @@ async def test_trader_on_kubernetes_publishes_its_automatic_decisions(
     by_reason = {e["reason"]: e for e in events}
     strategy_uid = (await asyncio.to_thread(get, plane, ns, "strategy", "momo"))["metadata"]["uid"]  # type: ignore[index]
     started = by_reason["UnwindStarted"]
-    assert started["regarding"]["uid"] == strategy_uid and "agent gate STOP" in started["note"]
+    assert started["regarding"]["uid"] == strategy_uid and "gate STOP on global" in started["note"]
     assert by_reason["UnwindDone"]["regarding"]["name"] == "momo"
     circuit = [e for e in events if e["reason"] == "AutomaticGateChanged" and "venue/sim" in e["note"]]
     assert circuit and circuit[0]["regarding"]["kind"] == "Agent" and circuit[0]["type"] == "Warning"

@@ -12,7 +12,9 @@ Every start, child, denial, venue reject, completion and interruption is an ``Un
 event, and :meth:`UnwindLadder.interrupt` stops it at once (a human takes over, or the stress is
 gone); :meth:`UnwindLadder.abort` also cancels the working child. Children are rounded down to the
 venue's ``step_size``; a remainder below ``min_qty`` is dust and ends the ladder. ``on_child`` lets
-the runner (the trader) track each child's venue order so its fills reach the book.
+the runner (the trader) track each child's venue order so its fills reach the book, and ``sync``
+books the fills of the child just cancelled before the next one is sized (else a child that filled
+since the last poll would be sold twice).
 
 What it must not do: bypass the gateway, or flip a position (children never exceed what is held).
 """
@@ -53,6 +55,7 @@ class UnwindLadder:
         step_size: Decimal = _STEP,
         min_qty: Decimal = Decimal(0),
         on_child: Callable[[Decision], None] | None = None,
+        sync: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         ladder = rungs if rungs is not None else gateway.policies(strategy)[0].unwind_ladder
         if not ladder:
@@ -65,6 +68,7 @@ class UnwindLadder:
         self.step_size = step_size if step_size > 0 else _STEP
         self.min_qty = min_qty
         self.on_child = on_child
+        self.sync = sync
         self.reason = reason
         self.started_at = gateway.clock()
         self.steps: list[UnwindStep] = []
@@ -139,6 +143,8 @@ class UnwindLadder:
         if self.interrupted or self.done:
             return None
         await self._cancel_working()
+        if self.sync is not None:  # book what the cancelled child filled before sizing the next
+            await self.sync()
         remaining = self.remaining
         if abs(remaining) < max(self.min_qty, self.step_size) or remaining == 0:
             self.done = True

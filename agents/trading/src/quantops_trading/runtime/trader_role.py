@@ -482,7 +482,7 @@ class TraderWork(IdleWork):
         if self.gateway.gate_epoch != self._epoch:
             self._epoch = self.gateway.gate_epoch
             await self._enforce_scopes()
-        await self._unwind("severe stress")
+        await self._unwind("stopped position")
         if self.allocator is not None and time.monotonic() - self._last_alloc >= self.allocator_s:
             self._rebalance()
 
@@ -525,6 +525,7 @@ class TraderWork(IdleWork):
                     step_size=rules.step_size if rules else Decimal("0.00000001"),
                     min_qty=rules.min_qty if rules else Decimal(0),
                     on_child=functools.partial(self._track_child, strategy),
+                    sync=self._sync,
                 )
                 self.ladders[key] = lad
                 self._ladder_at[key] = 0.0
