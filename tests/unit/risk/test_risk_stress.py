@@ -120,3 +120,23 @@ async def test_62_clustered_losses_throttle_then_pause_the_cluster() -> None:
     clock.advance(700)
     gw.apply(det.tick(clock()))
     assert gw.scope_gate("regime/trend") is Gate.GO and not det.throttled
+
+
+async def test_58_fills_of_the_cancelled_child_are_booked_before_the_next_child_is_sized() -> None:
+    gw, client, clock = gateway(permissive(unwind_ladder=LADDER))
+    gw.on_fill("alpha", fill("buy", "4", "100"))
+    gw.set_gate("global", Gate.STOP, actor="ops", reason="stress")
+    venue_fills: list[str] = []  # what the venue filled but the runner has not polled yet
+
+    async def sync() -> None:
+        while venue_fills:
+            gw.on_fill("alpha", fill("sell", venue_fills.pop(), "100"))
+
+    ladder = UnwindLadder(gw, "alpha", "BTC/USDT", sync=sync, step_size=Decimal("0.001"))
+    await ladder.step()
+    assert client.created[-1][0].quantity == Decimal(1)  # 25% of 4
+    venue_fills.append("1")  # the passive child filled between two polls
+    clock.advance(120)
+    await ladder.step()  # market rung: everything that is left — 3, not 4
+    assert client.created[-1][0].quantity == Decimal(3)
+    assert ladder.steps[-1].remaining == "3"
