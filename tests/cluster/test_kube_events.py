@@ -240,7 +240,9 @@ async def test_trader_on_kubernetes_publishes_its_automatic_decisions(
                 plane.kubectl, "-n", ns, "patch", "riskpolicy", "global", "--type=merge", "-p", patch
             )
             await until(lambda: rt.effective_gate().value == "STOP", 20, "the STOP via the gate watch")
-            await until(lambda: gw.book.position("momo", "BTC/USDT") == 0, 30, "flat")
+            await until(
+                lambda: gw.book.position("momo", "BTC/USDT") == 0 and not work.ladders, 30, "flat, done"
+            )
             sim = SimControl(str(server.url))
             await sim.add_fault(kind="server_error", path="/api/v3")
             await until(lambda: gw.switches("venue/sim").get("connector_circuit"), 30, "circuit PAUSE")
