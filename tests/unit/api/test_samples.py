@@ -14,9 +14,9 @@ from samples import invalid_samples, valid_docs
 def test_valid_platform_parses() -> None:
     objs = parse_all(valid_docs())
     kinds = [o.kind for o in objs]
-    assert kinds.count("Agent") == 4 and kinds.count("Strategy") == 2 and kinds.count("RiskPolicy") == 2
+    assert kinds.count("Agent") == 5 and kinds.count("Strategy") == 2 and kinds.count("RiskPolicy") == 2
     roles = {o.spec.role for o in objs if isinstance(o, Agent)}
-    assert roles == {"venue-sim", "trader", "pipeline", "supervisor"}
+    assert roles == {"venue-sim", "trader", "pipeline", "supervisor", "canary"}
     assert any(isinstance(o, RiskPolicy) and o.name == "global" for o in objs)
     assert all(isinstance(o, Agent | Strategy | RiskPolicy) for o in objs)
 
