@@ -76,7 +76,8 @@ def _hash_column(h: Any, s: pl.Series) -> None:
     if dtype.is_float() or dtype.is_integer() or dtype == pl.Boolean:
         wide = pl.Float64 if dtype.is_float() else pl.Int64
         kind = "<f8" if dtype.is_float() else "<i8"
-        values = s.cast(wide).fill_null(0).to_numpy()
+        same = s.dtype == wide and not s.null_count()
+        values = s.to_numpy() if same else s.cast(wide).fill_null(0).to_numpy()
         h.update(np.ascontiguousarray(values, dtype=kind).data.cast("B"))
         if s.null_count():
             h.update(b"\x00nulls\x00")
