@@ -117,9 +117,13 @@ def run_non_candle(
             held = target
 
     last_target: float | None = None
+    # Python lists: the per-bar loop below reads scalars, which numpy hands out slowly.
+    o_l, h_l, l_l, c_l, v_l = o.tolist(), hi.tolist(), lo.tolist(), c.tolist(), vol.tolist()
+    close_ms, start_l, end_l = (bar_open_ms + bar_ms).tolist(), starts.tolist(), ends.tolist()
+    last_ts = book.ts_ms[ends - 1].tolist()
     for j in range(nbars):
         if on_book:
-            for i in range(int(starts[j]), int(ends[j])):
+            for i in range(start_l[j], end_l[j]):
                 if pending is not None:
                     act(i, pending[0], pending[1])
                     pending = None
@@ -127,28 +131,17 @@ def run_non_candle(
                 t = _target_of(outs, None)
                 if t is not None and t != last_target:
                     pending, last_target = (t, outs), t
-        outputs: list[Output] = list(
-            strategy.on_bar(
-                Bar(
-                    cfg.instrument,
-                    int(bar_open_ms[j]) + bar_ms,
-                    float(o[j]),
-                    float(hi[j]),
-                    float(lo[j]),
-                    float(c[j]),
-                    float(vol[j]),
-                )
-            )
-        )
+        bar = Bar(cfg.instrument, close_ms[j], o_l[j], h_l[j], l_l[j], c_l[j], v_l[j])
+        outputs: list[Output] = list(strategy.on_bar(bar))
         t = _target_of(outputs, None)
         if sim.qty > 0:
-            sim.now_s = float(book.ts_ms[ends[j] - 1]) / 1000.0
-            sim.mark(float(c[j]))
-        equity[j] = sim.cash + sim.qty * float(c[j])
+            sim.now_s = last_ts[j] / 1000.0
+            sim.mark(c_l[j])
+        equity[j] = sim.cash + sim.qty * c_l[j]
         if t is not None and t != last_target:
             last_target = t
             if j + 1 < nbars:  # the bar closes when the next bucket's first update arrives
-                act(int(starts[j + 1]), t, outputs)
+                act(start_l[j + 1], t, outputs)
     final = float(equity[-1])
     notes = tuple(sim.reasons[:20])
     return BacktestResult(
