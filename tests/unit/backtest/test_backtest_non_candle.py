@@ -247,3 +247,20 @@ def test_a_calibrated_slippage_model_moves_fills_in_both_lanes() -> None:
     bars = bars_from_book(EVENTS, 5_000)
     c0, c1 = run_candle(_momentum(), bars, CFG), run_candle(_momentum(), bars, with_model)
     assert c1.orders[0].price == pytest.approx(c0.orders[0].price * (1 + 20e-4), rel=1e-12)
+
+
+@pytest.mark.parametrize("cash", [10_000.0, 300_000.0, 5_000_000.0])
+def test_reading_only_the_levels_an_order_needs_fills_exactly_like_the_full_book(
+    cash: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The in-process venue hands the engine just the levels an order reaches (+1); small, multi-
+    level and larger-than-the-book orders must fill exactly as against all 20 levels."""
+    from quantops_trading.backtest.inprocess_venue import InProcessVenue
+
+    cfg = BacktestConfig(instrument=SPOT_ID, expected_edge_bps=50.0, slippage_bps=3.0, init_cash=cash)
+    big = LAX.model_copy(update={"risk_budget": cash})
+    cut = run_non_candle(_momentum(), EVENTS, cfg, bar_ms=5_000, policy=big)
+    monkeypatch.setattr(InProcessVenue, "_levels_for", lambda self, i, buy, qty: self.book.depth)
+    full = run_non_candle(_momentum(), EVENTS, cfg, bar_ms=5_000, policy=big)
+    assert cut.orders and cut.orders == full.orders
+    np.testing.assert_array_equal(cut.equity, full.equity)

@@ -112,20 +112,30 @@ class InProcessVenue:
         self.qty = 0.0
         self._n = 0
 
-    def _market(self, i: int) -> MarketData:
-        """The venue's market data holding just update ``i`` (its book id keeps the engine's memory
-        of liquidity already taken from that update)."""
-        b = self.book
-        row = b.levels_row(i)[None, :]
-        return MarketData(self._sc, book=(b.ts_ms[i : i + 1], b.update_id[i : i + 1], row), candles=None,
-                          trades=None, offset_ms=0)  # fmt: skip
+    def _market(self, i: int, levels: int | None = None) -> MarketData:
+        """The venue's market data holding just update ``i`` with its first ``levels`` levels per
+        side (the order at hand never reaches beyond them; converting all 20 to ``Decimal`` was
+        most of an order's cost). Its book id keeps the engine's memory of liquidity taken."""
+        b, n = self.book, self.book.depth
+        row = b.levels_row(i)
+        k = n if levels is None else max(1, min(n, levels))
+        if k < n:
+            row = np.concatenate((row[: 2 * k], row[2 * n : 2 * n + 2 * k]))
+        return MarketData(self._sc, book=(b.ts_ms[i : i + 1], b.update_id[i : i + 1], row[None, :]),
+                          candles=None, trades=None, offset_ms=0)  # fmt: skip
+
+    def _levels_for(self, i: int, buy: bool, qty: float) -> int:
+        """Levels of the side an order of ``qty`` consumes, plus one spare; all when it exceeds them."""
+        row, n = self.book.levels_row(i), self.book.depth
+        sizes = row[2 * n + 1 : 4 * n : 2] if buy else row[1 : 2 * n : 2]
+        reach = int(np.searchsorted(np.cumsum(sizes), qty * (1 + 1e-9))) + 1
+        return n if reach >= n else reach + 1
 
     def at(self, i: int) -> None:
-        """Move the engine's replay clock and book to update ``i``."""
+        """Move the engine's replay clock to update ``i``."""
         ts = int(self.book.ts_ms[i])
         self.clock.step(ts - self.start_ms - self.clock.elapsed_ms)
         self.now_s = ts / 1000.0
-        self.engine.markets[self.symbol] = self._market(i)
 
     def mark(self, price: float) -> None:
         self.gw.on_price(self.symbol, Decimal(repr(price)))
@@ -213,6 +223,7 @@ class InProcessVenue:
                 f"update {i}: {side} denied by risk: " + "; ".join(f"[{r}] {m}" for r, m in decision.reasons)
             )
             return False
+        self.engine.markets[self.symbol] = self._market(i, self._levels_for(i, want_long, float(qty)))
         try:
             order = self.engine.place(
                 _ACCOUNT,
