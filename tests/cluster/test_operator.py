@@ -253,3 +253,25 @@ def test_agent_naming_a_missing_strategy_is_not_deployed(crds_installed: Control
     wait_for(lambda: condition(get(plane, ns, "agent", name), "Ready").get("reason") == "StrategyNotFound")
     assert "no-such-strategy" in condition(get(plane, ns, "agent", name), "StrategiesResolved")["message"]
     assert get(plane, ns, "deployment", f"{name}-agent") is None
+
+
+def test_config_change_rolls_the_agent_pods(crds_installed: ControlPlane, operator: str) -> None:
+    """Agents read spec.config once at start: the operator must roll the pods when it changes."""
+    plane, ns = crds_installed, operator
+    name = unique("cfg")
+    apply_agent(plane, ns, name, config={"pollSeconds": 1})
+
+    def template_annotations() -> dict[str, str]:
+        dep = get(plane, ns, "deployment", f"{name}-agent") or {}
+        return dict(dep.get("spec", {}).get("template", {}).get("metadata", {}).get("annotations") or {})
+
+    first = wait_for(lambda: template_annotations().get("quantops.dev/config-hash"), what="config hash")
+    patch = json.dumps({"spec": {"config": {"pollSeconds": 2}}})
+    plane.kubectl("-n", ns, "patch", "agent", name, "--type=merge", "-p", patch)
+    second = wait_for(
+        lambda: (h := template_annotations().get("quantops.dev/config-hash")) != first and h,
+        what="a new config hash on the pod template",
+    )
+    cm = get(plane, ns, "configmap", f"{name}-config") or {}
+    assert json.loads(cm["data"]["config.json"])["config"] == {"pollSeconds": 2}
+    assert second != first

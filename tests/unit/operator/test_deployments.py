@@ -9,7 +9,7 @@ import pytest
 
 from quantops_api import Agent
 from quantops_operator.resources import deployments
-from quantops_operator.resources.names import ANN_RESTARTED_AT, ANN_TEMPLATE_HASH
+from quantops_operator.resources.names import ANN_CONFIG_HASH, ANN_RESTARTED_AT, ANN_TEMPLATE_HASH
 
 
 def make_agent(**spec: Any) -> Agent:
@@ -75,11 +75,21 @@ def test_template_hash_changes_with_operator_default_image_and_restart_annotatio
         {"backoff": {"initialSeconds": 5}},
         {"recoveryHoldSeconds": 99},
         {"dependsOn": ["feed"]},
-        {"config": {"k": "v"}},  # goes to the ConfigMap, not the pod template
     ],
 )
 def test_template_hash_unchanged_by_non_template_fields(other: dict[str, Any]) -> None:
     assert thash(make_agent(**other)) == thash(make_agent())
+
+
+def test_config_change_rolls_the_pods() -> None:
+    """Agents read their config once at start, so a new spec.config must change the pod template."""
+    base, changed = make_agent(config={"k": "v"}), make_agent(config={"k": "w"})
+    assert thash(base) != thash(changed)
+    assert thash(base) == thash(make_agent(config={"k": "v"}))
+    tpl = deployments.pod_template(changed, "img", None)["metadata"]["annotations"]
+    data = deployments.config_map(changed)["data"]
+    assert tpl[ANN_CONFIG_HASH] == deployments.template_hash(data)
+    assert json.loads(data["config.json"])["config"] == {"k": "w"}
 
 
 def test_replica_count_does_not_change_template_hash() -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 from quantops_api import Agent
 from quantops_operator.resources.names import (
+    ANN_CONFIG_HASH,
     ANN_RESTARTED_AT,
     ANN_TEMPLATE_HASH,
     LABEL_AGENT,
@@ -134,7 +135,11 @@ def pod_template(
             {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}},
         ],
     }
-    annotations = {ANN_RESTARTED_AT: restarted_at} if restarted_at else {}
+    # Agents read their config once at start: a config change must roll the pods, so the rendered
+    # ConfigMap's hash is part of the template (and so of the template hash).
+    annotations = {ANN_CONFIG_HASH: template_hash(config_map(agent)["data"])}
+    if restarted_at:
+        annotations[ANN_RESTARTED_AT] = restarted_at
     return {"metadata": {"labels": _labels(agent), "annotations": annotations}, "spec": spec}
 
 
