@@ -128,7 +128,8 @@ async def live_trader(
             work=work,
             api_loss_grace_seconds=1e9,
         )
-        rt.gates.update({"Agent/trader": gate})
+        # A HOT strategy trades live; the gate watch would carry this with the gates (stages).
+        rt.gates.update({"Agent/trader": gate}, {"momo": {"stage": "HOT", "desiredStage": "HOT"}})
         task = asyncio.create_task(work.run(rt))
         live = Live(rt, work, server, SimControl(server.url), state)
         try:

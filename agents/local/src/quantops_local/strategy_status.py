@@ -9,13 +9,16 @@ audit record (``StrategyStatusChanged``: who, old → new stage, the decision's 
 Routes: ``GET /api/strategies`` → specs, statuses and RiskPolicy specs (what the pipeline needs);
 ``POST /api/strategies/{name}/status`` with ``{"patch": {...wire status...}, "who": "..."}``
 (top-level JSON merge: a ``null`` removes a field). A bad patch is a 400 naming the field.
+:meth:`StrategyStatusBook.stages_for` is what the supervisor adds to an agent's ``/api/gates``
+long-poll, and ``listeners`` (awaited after every write) wake that long-poll, so a trader applies a
+stage change at once (docs/pipeline.md "Stages in the trader").
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +48,18 @@ class StrategyStatusBook:
             for name, wire in saved.items():
                 if name in self.statuses:
                     self.statuses[name] = StrategyStatus.model_validate(wire)
+        self.listeners: list[Callable[[], Awaitable[None]]] = []
+
+    def stages_for(self, names: list[str]) -> dict[str, dict[str, str | None]]:
+        """``{"stage": status.stage, "desiredStage": spec.desiredStage}`` of each named Strategy."""
+        out: dict[str, dict[str, str | None]] = {}
+        for n in names:
+            st, s = self.statuses.get(n), self.strategies.get(n)
+            out[n] = {
+                "stage": st.stage.value if st is not None and st.stage is not None else None,
+                "desiredStage": s.spec.desired_stage.value if s is not None else None,
+            }
+        return out
 
     def view(self) -> dict[str, Any]:
         return {n: s.to_wire() for n, s in sorted(self.statuses.items())}
@@ -118,6 +133,8 @@ class StrategyStatusBook:
                 return web.json_response({"error": str(e.args[0])}, status=404)
             except ValueError as e:
                 return web.json_response({"error": str(e)}, status=400)
+            for notify in self.listeners:
+                await notify()
             return web.json_response({"name": name, "status": new.to_wire()})
 
         return [

@@ -101,6 +101,7 @@ class Supervisor:
         self._changed = asyncio.Condition()
         self.audit_path = self.state_dir / "audit.jsonl"
         self.strategy_status = StrategyStatusBook(self.strategies, self.policies, self.state_dir, self.audit)
+        self.strategy_status.listeners.append(self._bump)  # a stage change wakes the gate long-polls
 
     # -- audit ------------------------------------------------------------------------------------
     def audit(self, kind: str, **fields: Any) -> None:
@@ -112,6 +113,11 @@ class Supervisor:
         print(json.dumps(rec, default=str), flush=True)
 
     # -- gates --------------------------------------------------------------------------------------
+    async def _bump(self) -> None:
+        async with self._changed:
+            self.version += 1
+            self._changed.notify_all()
+
     def gates_for(self, agent: str) -> dict[str, str]:
         a = self.agents[agent]
         keys = [f"Agent/{agent}", "RiskPolicy/global"] + [f"Strategy/{s}" for s in a.spec.strategies]
@@ -174,7 +180,9 @@ class Supervisor:
                 async with self._changed:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._changed.wait(), 25)
-            return web.json_response({"version": self.version, "gates": self.gates_for(agent)})
+            stages = self.strategy_status.stages_for(list(self.agents[agent].spec.strategies))
+            body = {"version": self.version, "gates": self.gates_for(agent), "stages": stages}
+            return web.json_response(body)
 
         async def set_gate(req: web.Request) -> web.Response:
             body = await req.json()

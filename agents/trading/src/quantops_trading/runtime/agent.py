@@ -167,7 +167,7 @@ class AgentRuntime:
         while not self.stopping.is_set():
             try:
                 async for snap in self.control.watch_gates():
-                    self.gates.update(snap.gates)
+                    self.gates.update(snap.gates, snap.stages)
                     delay = 0.2
                     await self._apply_gate()
             except ControlUnavailable as e:

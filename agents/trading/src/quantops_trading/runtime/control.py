@@ -39,6 +39,8 @@ class GateSnapshot:
 
     gates: dict[str, str] = field(default_factory=dict)
     version: str = ""
+    stages: dict[str, dict[str, str | None]] | None = None
+    """Per strategy ``{"stage": status.stage, "desiredStage": spec.desiredStage}``; None: not reported."""
 
 
 class Control(Protocol):
@@ -90,10 +92,19 @@ class LocalControl:
                 raise ControlUnavailable(str(e)) from e
             data = r.json()
             version = str(data["version"])
-            yield GateSnapshot(dict(data["gates"]), version)
+            stages = data.get("stages")  # absent from a supervisor that predates stages
+            yield GateSnapshot(dict(data["gates"]), version, dict(stages) if stages is not None else None)
 
     async def close(self) -> None:
         await self._http.aclose()
+
+
+def _stage_view(obj: dict[str, Any]) -> dict[str, str | None]:
+    """What the trader needs of a Strategy object: the pipeline's stage and the owner's ceiling."""
+    return {
+        "stage": (obj.get("status") or {}).get("stage"),
+        "desiredStage": (obj.get("spec") or {}).get("desiredStage", "COLD"),
+    }
 
 
 @dataclass(frozen=True)
@@ -207,6 +218,7 @@ class KubeControl:
         base = f"/apis/quantops.dev/v1alpha1/namespaces/{self._ns}"
         wanted = self._paths()
         gates: dict[str, str] = {}
+        stages: dict[str, dict[str, str | None]] = {}
         versions: dict[str, str] = {}
         for plural, kind in (("agents", "Agent"), ("strategies", "Strategy"), ("riskpolicies", "RiskPolicy")):
             r = await self._req("GET", f"{base}/{plural}")
@@ -218,7 +230,11 @@ class KubeControl:
                 key = f"{kind}/{item['metadata']['name']}"
                 if key in wanted:
                     gates[key] = item["spec"].get("gate", "GO")
-        yield GateSnapshot(dict(gates), "list")
+                    if kind == "Strategy":
+                        stages[item["metadata"]["name"]] = _stage_view(item)
+        for s in self.strategies:  # a Strategy that does not exist (yet) has no stage: fail closed
+            stages.setdefault(s, {"stage": None, "desiredStage": None})
+        yield GateSnapshot(dict(gates), "list", {k: dict(v) for k, v in stages.items()})
         # One watch stream per type, merged; a closed stream is an outage the runtime handles.
         queue: asyncio.Queue[tuple[str, dict[str, Any]] | Exception] = asyncio.Queue()
 
@@ -255,9 +271,21 @@ class KubeControl:
                 if ev.get("type") == "BOOKMARK" or key not in wanted:
                     continue
                 new = "GO" if ev["type"] == "DELETED" else obj.get("spec", {}).get("gate", "GO")
-                if gates.get(key) != new:
-                    gates[key] = new
-                    yield GateSnapshot(dict(gates), obj.get("metadata", {}).get("resourceVersion", ""))
+                changed = gates.get(key) != new
+                gates[key] = new
+                if kind == "Strategy":
+                    name = key.removeprefix("Strategy/")
+                    view: dict[str, str | None] = {"stage": None, "desiredStage": None}
+                    if ev["type"] != "DELETED":
+                        view = _stage_view(obj)
+                    changed = changed or stages.get(name) != view
+                    stages[name] = view
+                if changed:
+                    yield GateSnapshot(
+                        dict(gates),
+                        obj.get("metadata", {}).get("resourceVersion", ""),
+                        {k: dict(v) for k, v in stages.items()},
+                    )
         finally:
             for t in tasks:
                 t.cancel()

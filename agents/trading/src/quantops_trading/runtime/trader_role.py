@@ -11,7 +11,19 @@ door to the venue, which reads the agent's gates (``rt.gates``): STOP/PAUSE/CHEC
 there and re-checked at send; PAUSE/STOP also cancel working orders. Orders, denials, fills,
 cancels, signals and PnL go to ``$QUANTOPS_STATE_DIR/eventlogs/<strategy>.sqlite``; PnL and risk
 utilisation also to the audit stream the dashboard reads. A strategy whose symbols the venue does
-not list is skipped (``strategy_skipped``). Without ``spec.config.apiKey/apiSecret`` nothing trades.
+not list is skipped (``strategy_skipped``). Exchange keys come from
+:func:`~quantops_trading.adapters.ccxt.credentials.load_credentials`: ``spec.config.apiKey/apiSecret``,
+else ``$QUANTOPS_EXCHANGE_API_KEY/_SECRET`` (what the operator injects from the exchange Secret), else
+the files in ``$QUANTOPS_EXCHANGE_CREDENTIALS_DIR``; without keys nothing trades.
+
+Stages (docs/pipeline.md "Stages in the trader"): each strategy's stage comes with the gate snapshot
+(``rt.gates.stage_of``: ``status.stage`` capped by ``spec.desiredStage``; unknown → WARM, fail
+closed) and is applied before every tick as a ``stage`` switch on the ``strategy/<name>`` scope of
+the gateway: COLD → STOP (not run at all, working orders cancelled), WARM → CHECK (the gateway
+records ``WouldBeOrder`` paper decisions, nothing reaches the venue; live working orders
+cancelled), HOT → no restriction. Every applied change is a ``StageApplied`` audit event. Every
+live order's ``OrderSubmitted.lineage`` carries the strategy's code hash, params fingerprint and
+stage (roadmap 30).
 
 Risk in the live loop (roadmap 58, 61, 62): every venue call goes through
 :class:`~quantops_trading.risk.livefeed.MonitoredClient`, whose breaker, DNS, telemetry-freshness and
@@ -47,17 +59,19 @@ from typing import Any
 import aiohttp
 from pydantic import BaseModel
 
-from quantops_api import Gate, StrategySpec
+from quantops_api import Gate, Stage, StrategySpec
 from quantops_api.v1alpha1.riskpolicy import RiskPolicySpec
 from quantops_trading.adapters.ccxt import CcxtExecutionClient, make_binance
+from quantops_trading.adapters.ccxt.credentials import load_credentials
 from quantops_trading.execution.breaker import BreakerConfig
 from quantops_trading.execution.client_ids import client_order_id
-from quantops_trading.execution.errors import OrderNotFound, TradingError
+from quantops_trading.execution.errors import ConfigurationError, OrderNotFound, TradingError
 from quantops_trading.execution.types import Fill, MarketRules, OrderBook, OrderStatus, Side
 from quantops_trading.model.events import GateChanged, OrderCancelled, OrderFilled, OrderSubmitted
 from quantops_trading.model.ids import ClientOrderId, InstrumentId
 from quantops_trading.model.orders import Fill as ModelFill
 from quantops_trading.model.orders import LiquiditySide, OrderSide
+from quantops_trading.pipeline.fingerprint import code_fingerprint, spec_fingerprint
 from quantops_trading.risk import RiskGateway, concentration_heatmap
 from quantops_trading.risk.allocator import AllocatorConfig, BudgetAllocator, StrategyScore
 from quantops_trading.risk.events import (
@@ -70,7 +84,7 @@ from quantops_trading.risk.events import (
 )
 from quantops_trading.risk.gateway import Decision
 from quantops_trading.risk.health import AdverseClusterDetector, HealthThresholds, health_actions
-from quantops_trading.risk.killswitches import GLOBAL, pair_scope, strategy_scope
+from quantops_trading.risk.killswitches import GLOBAL, SwitchAction, pair_scope, strategy_scope
 from quantops_trading.risk.livefeed import MonitoredClient, RegimeTracker, VenueHealth
 from quantops_trading.risk.unwind import UnwindLadder, stopped_positions
 from quantops_trading.runtime.agent import AgentRuntime, IdleWork
@@ -81,7 +95,31 @@ from quantops_trading.strategy import Bar, BookSnapshot, Intent, Signal
 from quantops_trading.strategy.loader import LoadedStrategy, load_from_spec
 
 CONSERVATIVE = RiskPolicySpec(max_gross_exposure=5000, max_pair_exposure=2000, cash_floor=1000)
-AUTOMATIC = (GateChanged, KillSwitchTripped, UnwindStep, BudgetChanged, StageDemoted, ClusterThrottled)
+STAGE_GATE: dict[Stage, Gate | None] = {Stage.COLD: Gate.STOP, Stage.WARM: Gate.CHECK, Stage.HOT: None}
+"""The ``stage`` switch each stage puts on its strategy's gateway scope."""
+
+
+class StageApplied(BaseModel):
+    """The trader started running a strategy at another stage (audited like every automatic decision)."""
+
+    kind: str = "trader_stage_applied"
+    ts_ns: int
+    strategy_id: str
+    old: str | None
+    new: str
+    reason: str
+    cancelled: int = 0
+
+
+AUTOMATIC = (
+    GateChanged,
+    KillSwitchTripped,
+    UnwindStep,
+    BudgetChanged,
+    StageDemoted,
+    ClusterThrottled,
+    StageApplied,
+)
 """Automatic decisions: also to ``audit.jsonl``, ``eventlogs/risk.sqlite`` and Kubernetes Events."""
 
 
@@ -181,12 +219,15 @@ class TraderWork(IdleWork):
         self.working: dict[str, _Working] = {}
         self.by_venue_id: dict[str, tuple[str, str]] = {}
         self.seen: set[str] = set()
-        self.counts = {"submitted": 0, "denied": 0, "filled": 0, "cancelled": 0, "rejected": 0}
+        self.counts = {"submitted": 0, "denied": 0, "filled": 0, "cancelled": 0, "rejected": 0, "paper": 0}
+        self.stages: dict[str, Stage] = {}  # the stage each loaded strategy currently runs at
+        self.lineage: dict[str, dict[str, str | int]] = {}  # roadmap 30: what every live order carries
         self.markets: dict[str, MarketRules] = {}
         self.client: CcxtExecutionClient | MonitoredClient | None = None
         self.gateway: RiskGateway | None = None
         self.lock = asyncio.Lock()
         self._seq, self._last_snap, self._pending = 0, 0.0, 0
+        self.ticks = 0  # completed ticks (status; lets a test wait for "N ticks and nothing sent")
 
     async def _discover(self, rt: AgentRuntime) -> str:
         control = os.environ.get("QUANTOPS_CONTROL_URL", "")
@@ -238,15 +279,24 @@ class TraderWork(IdleWork):
     async def run(self, rt: AgentRuntime) -> None:
         self.agent, self.venue_url = rt.name, await self._discover(rt)
         self.venue = self.venue or str(self.cfg.get("venue") or "venue")  # venueUrl given directly
-        key, secret = self.cfg.get("apiKey"), self.cfg.get("apiSecret")
-        if not self.venue_url or not key or not secret:
+        try:
+            creds = load_credentials(str(self.cfg.get("apiKey") or ""), str(self.cfg.get("apiSecret") or ""))
+            missing = creds.missing()
+        except ConfigurationError as e:  # an unreadable credentials dir
+            creds, missing = None, [str(e)]
+        if not self.venue_url or creds is None or missing:
             self.state = "idle: " + (
-                "no venue found" if not self.venue_url else "no spec.config.apiKey/apiSecret"
+                "no venue found"
+                if not self.venue_url
+                else "no exchange credentials (spec.config.apiKey/apiSecret, $QUANTOPS_EXCHANGE_API_KEY/"
+                f"_SECRET or $QUANTOPS_EXCHANGE_CREDENTIALS_DIR): missing {', '.join(missing)}"
             )
             _emit("trader_idle", agent=rt.name, reason=self.state)
             await rt.stopping.wait()
             return
-        self.client = CcxtExecutionClient(make_binance(self.venue_url, str(key), str(secret)), self.venue)
+        self.client = CcxtExecutionClient(
+            make_binance(self.venue_url, creds.api_key, creds.secret), self.venue
+        )
         self.health = VenueHealth(
             self.venue,
             self.thresholds,
@@ -280,6 +330,10 @@ class TraderWork(IdleWork):
                 continue
             self.loaded[name] = loaded
             self.logs[name] = EventLog(self.state_dir / "eventlogs" / f"{name}.sqlite")
+            self.lineage[name] = {
+                "strategyHash": code_fingerprint(spec.entrypoint, spec.params),
+                "paramsFingerprint": spec_fingerprint(spec.entrypoint, spec.params),
+            }
         self.gateway = RiskGateway(
             self.client,
             self.global_policy,
@@ -290,12 +344,15 @@ class TraderWork(IdleWork):
         for name, pol in self.own_policies.items():
             self.gateway.update_policy(pol, name)
         rt.on_gate.append(self._on_gate)
+        async with self.lock:
+            await self._apply_stages(rt)  # before the first tick: nothing runs at a stage not yet applied
         self.state = "trading"
         _emit("trader_started", agent=rt.name, venue=self.venue_url, strategies=list(self.loaded))
         while not rt.stopping.is_set():
             try:
                 async with self.lock:
                     if rt.accepting:
+                        await self._apply_stages(rt)
                         await self._tick(rt)
             except Exception as e:  # contained: a bad tick must not end trading for good
                 _emit("trader_tick_failed", error=f"{type(e).__name__}: {e}")
@@ -328,8 +385,8 @@ class TraderWork(IdleWork):
                 inst, ts, *(tuple((float(p), float(q)) for p, q in s) for s in (book.bids, book.asks))
             )
             for name, loaded in list(self.loaded.items()):
-                if symbol not in self.specs[name].pairs:
-                    continue
+                if symbol not in self.specs[name].pairs or self.stages.get(name) is Stage.COLD:
+                    continue  # COLD is backtest only: not run live at all
                 outs = loaded.bar(Bar(inst, ts, m, m, m, m)) + loaded.book(snap)
                 if loaded.failure is not None:
                     self.skipped[name] = loaded.failure.message
@@ -347,6 +404,7 @@ class TraderWork(IdleWork):
                     self._pending -= 1
         if time.monotonic() - self._last_snap >= self.snapshot_s:
             self._snapshot()
+        self.ticks += 1
 
     async def _act(self, name: str, symbol: str, out: Signal | Intent, book: OrderBook, mid: Decimal) -> None:
         assert self.gateway is not None
@@ -372,11 +430,16 @@ class TraderWork(IdleWork):
             self.logs[name].append({"kind": "order_rejected", "ts_ns": time.time_ns(), "reason": str(e)})
             self.gateway.order_closed(client_order_id(name, req.intent.intent_id))  # not working
             return
+        if d.action == "recorded":  # CHECK (a WARM stage or a CHECK gate): a paper decision, logged
+            self.counts["paper"] += 1
+            del self.gateway.would_be[:-1000]  # the event log keeps them; the list is only a view
         if d.action != "sent" or d.venue_order is None or d.client_order_id is None:
             return
         self.counts["submitted"] += 1
         vo, cid = d.venue_order, d.client_order_id
-        self.logs[name].append(OrderSubmitted(order=to_model_order(req, self.venue)))
+        stage = self.stages.get(name)
+        lineage = {**self.lineage.get(name, {}), "stage": stage.value if stage else "", "clientOrderId": cid}
+        self.logs[name].append(OrderSubmitted(order=to_model_order(req, self.venue), lineage=lineage))
         self.by_venue_id[vo.venue_order_id] = (name, cid)
         if vo.status is OrderStatus.OPEN:
             self.working[cid] = _Working(name, symbol, intent.reduce_only, time.time())
@@ -472,6 +535,36 @@ class TraderWork(IdleWork):
                         await self._cancel(cid, f"gate {gate.value} from {source}")
             if self.gateway is not None:
                 await self._unwind(f"agent gate {gate.value} from {source}")
+
+    async def _apply_stages(self, rt: AgentRuntime) -> None:
+        """Bring every loaded strategy to the stage its Strategy object says (see the module doc)."""
+        assert self.gateway is not None
+        for name in list(self.loaded):
+            new, why = rt.gates.stage_of(name, self.specs[name].desired_stage.value)
+            old = self.stages.get(name)
+            if new is old:
+                continue
+            self.stages[name] = new
+            self.gateway.apply(
+                [SwitchAction(strategy_scope(name), "stage", STAGE_GATE[new], f"stage {new.value}: {why}")],
+                actor="stage",
+            )
+            cancelled = 0
+            if new is not Stage.HOT:  # paper or backtest only: no live order of it may stay working
+                for cid, w in list(self.working.items()):
+                    if w.strategy == name:
+                        cancelled += await self._cancel(cid, f"stage {new.value}: {why}")
+            self._audit_sink(
+                StageApplied(
+                    ts_ns=time.time_ns(),
+                    strategy_id=name,
+                    old=old.value if old else None,
+                    new=new.value,
+                    reason=why,
+                    cancelled=cancelled,
+                )
+            )
+            _emit("stage_applied", agent=rt.name, strategy=name, old=old, new=new.value, reason=why)
 
     # -- risk in the live loop (58, 60, 61, 62) ----------------------------------------------------
     async def _risk_housekeeping(self) -> None:
@@ -617,6 +710,8 @@ class TraderWork(IdleWork):
             "strategies": sorted(self.loaded),
             "skipped": self.skipped,
             "orders": dict(self.counts),
+            "stages": {n: st.value for n, st in sorted(self.stages.items())},
+            "ticks": self.ticks,
             "working": len(self.working),
             "killSwitches": {
                 sc: {k: g.value for k, g in self.gateway.switches(sc).items()}
