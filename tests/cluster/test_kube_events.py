@@ -177,6 +177,16 @@ async def test_trader_on_kubernetes_publishes_its_automatic_decisions(
     agent = {"apiVersion": "quantops.dev/v1alpha1", "kind": "Agent", "metadata": {"name": "trader"},
              "spec": {"role": "trader", "strategies": ["momo"]}}  # fmt: skip
     await asyncio.to_thread(plane.kubectl, "-n", ns, "apply", "-f", "-", input=json.dumps(agent))
+    momo = {"entrypoint": "quantops_trading.strategies.momentum:Momentum",
+            "params": {"fast": 2, "slow": 3, "threshold": 0}, "pairs": ["BTC/USDT"], "desiredStage": "HOT"}
+    strategy = {"apiVersion": "quantops.dev/v1alpha1", "kind": "Strategy", "metadata": {"name": "momo"},
+                "spec": momo}  # fmt: skip
+    await asyncio.to_thread(plane.kubectl, "-n", ns, "apply", "-f", "-", input=json.dumps(strategy))
+    # Promoted (what the pipeline writes): the trader trades only HOT strategies live.
+    await asyncio.to_thread(
+        plane.kubectl, "-n", ns, "patch", "strategy", "momo", "--subresource=status", "--type=merge",
+        "-p", json.dumps({"status": {"stage": "HOT"}}),
+    )  # fmt: skip
     monkeypatch.setenv("QUANTOPS_STATE_DIR", str(tmp_path))
     ladder = [
         {"style": "aggressive", "afterSeconds": 0, "maxFraction": 0.5},
@@ -204,13 +214,7 @@ async def test_trader_on_kubernetes_publishes_its_automatic_decisions(
                 "health": {"breakerFailures": 3, "breakerCooldownSeconds": 60},
             },
             {
-                "strategySpecs": {
-                    "momo": {
-                        "entrypoint": "quantops_trading.strategies.momentum:Momentum",
-                        "params": {"fast": 2, "slow": 3, "threshold": 0},
-                        "pairs": ["BTC/USDT"],
-                    }
-                },
+                "strategySpecs": {"momo": momo},
                 "riskPolicies": {
                     "global": {
                         "maxConsecutiveLosses": 1000,

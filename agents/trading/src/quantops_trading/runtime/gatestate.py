@@ -68,7 +68,7 @@ class GateState:
     def stage_of(self, strategy: str, desired_default: str | None = None) -> tuple[Stage, str]:
         """The stage to apply; ``desired_default`` is the spec's desiredStage the agent started with."""
         seen = self.stages.get(strategy, {})
-        return resolve_stage(seen.get("stage"), seen.get("desiredStage", desired_default))
+        return resolve_stage(seen.get("stage"), seen.get("desiredStage") or desired_default)
 
     def api_lost(self) -> bool:
         return self.last_contact is None or self.clock() - self.last_contact > self.grace_seconds
