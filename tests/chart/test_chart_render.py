@@ -166,7 +166,8 @@ def test_samples_toggle(helm: Helm) -> None:
     assert find(helm.objects(), "Agent") == []
     objs = helm.objects(values="ci/dev-values.yaml")
     agents = find(objs, "Agent")
-    assert {a["metadata"]["name"] for a in agents} == {"venue-sim", "trader", "pipeline", "supervisor", "canary"}
+    names = {a["metadata"]["name"] for a in agents}
+    assert names == {"venue-sim", "trader", "pipeline", "supervisor", "canary"}
     for obj in agents + find(objs, "Strategy") + find(objs, "RiskPolicy"):
         assert obj["metadata"]["annotations"]["helm.sh/hook"] == "post-install"
         assert obj["metadata"]["namespace"] == "quantops"
