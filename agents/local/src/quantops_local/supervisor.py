@@ -99,6 +99,7 @@ class Supervisor:
                 self.gates[f"{kind}/{name}"] = Gate(obj.spec.gate)
         self.procs = {n: Proc(a) for n, a in self.agents.items()}
         self._changed = asyncio.Condition()
+        self._closing = False
         self.audit_path = self.state_dir / "audit.jsonl"
         self.strategy_status = StrategyStatusBook(self.strategies, self.policies, self.state_dir, self.audit)
         self.strategy_status.listeners.append(self._bump)  # a stage change wakes the gate long-polls
@@ -176,7 +177,7 @@ class Supervisor:
             if agent not in self.agents:
                 return web.json_response({"error": f"unknown agent {agent!r}"}, status=404)
             since = req.query.get("since", "")
-            if since == str(self.version):
+            if since == str(self.version) and not self._closing:
                 async with self._changed:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._changed.wait(), 25)
@@ -211,6 +212,15 @@ class Supervisor:
             ]
         )
         app.add_routes(self.strategy_status.routes())  # the pipeline's Strategy status writes
+
+        async def release_long_polls(_: web.Application) -> None:
+            # aiohttp waits for running handlers on shutdown: answer the gate long-polls now
+            # instead of holding the stop for up to their 25 s wait.
+            self._closing = True
+            async with self._changed:
+                self._changed.notify_all()
+
+        app.on_shutdown.append(release_long_polls)
         return app
 
     def status(self) -> dict[str, Any]:

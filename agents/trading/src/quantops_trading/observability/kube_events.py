@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import ssl
 import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -96,15 +95,7 @@ class KubeEventRecorder:
         instance: str,
         controller: str = "quantops.dev/risk-engine",
     ) -> None:
-        verify: ssl.SSLContext | bool = (
-            ssl.create_default_context(cafile=creds.ca_file) if creds.ca_file else True
-        )
-        self._http = httpx.AsyncClient(
-            base_url=creds.server,
-            verify=verify,
-            headers={"Authorization": f"Bearer {creds.token}"},
-            timeout=httpx.Timeout(10.0, connect=2.0),
-        )
+        self._http = httpx.AsyncClient(**creds.http_options())
         self.ns, self.agent = creds.namespace, agent
         self.instance, self.controller = instance[:128], controller
         self.series: dict[tuple[str, str, str, str, str], tuple[str, int]] = {}

@@ -114,6 +114,18 @@ class KubeCredentials:
     ca_file: str | None
     namespace: str
 
+    def http_options(self) -> dict[str, Any]:
+        """httpx client options every API caller of an agent shares (TLS, token, bounded timeouts)."""
+        verify: ssl.SSLContext | bool = True
+        if self.ca_file:
+            verify = ssl.create_default_context(cafile=self.ca_file)
+        return {
+            "base_url": self.server,
+            "verify": verify,
+            "headers": {"Authorization": f"Bearer {self.token}"},
+            "timeout": httpx.Timeout(10.0, connect=2.0),
+        }
+
     @classmethod
     def discover(cls) -> KubeCredentials:
         """In-cluster service account, else the kubeconfig in $KUBECONFIG (token auth)."""
@@ -154,15 +166,7 @@ class KubeControl:
 
     def __init__(self, creds: KubeCredentials, agent: str, replica: str, strategies: list[str]) -> None:
         self.creds, self.agent, self.replica, self.strategies = creds, agent, replica, strategies
-        verify: ssl.SSLContext | bool = (
-            ssl.create_default_context(cafile=creds.ca_file) if creds.ca_file else True
-        )
-        self._http = httpx.AsyncClient(
-            base_url=creds.server,
-            verify=verify,
-            headers={"Authorization": f"Bearer {creds.token}"},
-            timeout=httpx.Timeout(10.0, connect=2.0),
-        )
+        self._http = httpx.AsyncClient(**creds.http_options())
         self._lease = f"{agent}-{replica}"[:63]
         self._ns = creds.namespace
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import ssl
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -110,15 +109,7 @@ class KubeStrategyStatus:
     """Strategies and RiskPolicies of one namespace; status written through the status subresource."""
 
     def __init__(self, creds: KubeCredentials) -> None:
-        verify: ssl.SSLContext | bool = (
-            ssl.create_default_context(cafile=creds.ca_file) if creds.ca_file else True
-        )
-        self._http = httpx.Client(
-            base_url=creds.server,
-            verify=verify,
-            headers={"Authorization": f"Bearer {creds.token}"},
-            timeout=httpx.Timeout(10.0, connect=2.0),
-        )
+        self._http = httpx.Client(**creds.http_options())
         self.base = f"/apis/quantops.dev/v1alpha1/namespaces/{creds.namespace}"
 
     def _get(self, plural: str) -> list[dict[str, Any]]:
