@@ -177,8 +177,12 @@ async def test_trader_on_kubernetes_publishes_its_automatic_decisions(
     agent = {"apiVersion": "quantops.dev/v1alpha1", "kind": "Agent", "metadata": {"name": "trader"},
              "spec": {"role": "trader", "strategies": ["momo"]}}  # fmt: skip
     await asyncio.to_thread(plane.kubectl, "-n", ns, "apply", "-f", "-", input=json.dumps(agent))
-    momo = {"entrypoint": "quantops_trading.strategies.momentum:Momentum",
-            "params": {"fast": 2, "slow": 3, "threshold": 0}, "pairs": ["BTC/USDT"], "desiredStage": "HOT"}
+    momo = {
+        "entrypoint": "quantops_trading.strategies.momentum:Momentum",
+        "params": {"fast": 2, "slow": 3, "threshold": 0},
+        "pairs": ["BTC/USDT"],
+        "desiredStage": "HOT",
+    }
     strategy = {"apiVersion": "quantops.dev/v1alpha1", "kind": "Strategy", "metadata": {"name": "momo"},
                 "spec": momo}  # fmt: skip
     await asyncio.to_thread(plane.kubectl, "-n", ns, "apply", "-f", "-", input=json.dumps(strategy))

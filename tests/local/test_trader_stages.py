@@ -238,6 +238,34 @@ async def test_warm_records_paper_decisions_and_sends_nothing_to_the_venue(
         assert "order_submitted" not in kinds(events)
 
 
+async def test_warm_paper_trades_on_the_live_book_into_its_own_positions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The evidence the pipeline's envelope check (35) reads: paper fills and paper PnL snapshots."""
+    async with live_trader(tmp_path, monkeypatch, stage="WARM") as live:
+        await until(lambda: live.work.counts["paperFilled"] >= 2, 60, "paper fills")
+        await until(
+            lambda: any(e.get("paper") for e in live.events() if e["kind"] == "PnlSnapshot"), 30, "paper PnL"
+        )
+        assert await live.venue_orders() == []  # paper never reaches the venue
+        assert live.work.gateway is not None and live.work.paper is not None
+        assert live.work.gateway.book.holdings == {}  # no live position either
+        events = live.events()
+        fills = [e for e in events if e["kind"] == "paper_fill"]
+        would_be = {e["intent_id"] for e in events if e["kind"] == "risk_would_be_order"}
+        net = 0
+        for f in fills:
+            assert f["strategy_id"] == "momo" and f["liquidity"] == "taker"  # aggressive: at the best
+            assert f["lineage"]["stage"] == "WARM"
+            assert f["lineage"]["paramsFingerprint"] == spec_fingerprint(ENTRYPOINT, PARAMS)
+            qty, px = float(f["quantity"]), float(f["price"])
+            assert float(f["fee"]) == pytest.approx(qty * px * 0.001)  # the default 10 bps paper fee
+            net += qty if f["side"] == "buy" else -qty
+        assert len(would_be) >= len({f["client_order_id"] for f in fills})  # each fill had a decision
+        assert float(live.work.paper.position("momo", SYMBOL)) == pytest.approx(net)
+        assert live.work.describe()["orders"]["paperFilled"] == len(fills)
+
+
 async def test_unknown_stage_trades_paper_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     async with live_trader(tmp_path, monkeypatch, stage=None) as live:
         await until(lambda: live.work.counts["paper"] >= 2, 60, "paper decisions")

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from pipeline_support import FrameData, Profile, ProfileEvaluator, bars, spec
 
 from quantops_api import Stage, StrategyStatus
@@ -208,6 +209,20 @@ def _pnl_log(path: Path, pnls: list[float], t0: float) -> None:
         for i, pnl in enumerate(pnls):
             log.append({"kind": "PnlSnapshot", "ts_ns": int((t0 + i * 600) * 1e9), "strategy": "s",
                         "pnl": pnl, "equity": 10_000 + pnl})  # fmt: skip
+
+
+def test_35_the_warm_stage_paper_fills_count_as_its_paper_trades(tmp_path: Path) -> None:
+    """The trader's paper desk writes ``paper_fill`` at WARM: the envelope check must see them."""
+    with EventLog(tmp_path / "s.sqlite") as log:
+        log.append({"kind": "PnlSnapshot", "ts_ns": 1, "strategy": "s", "pnl": 0.0, "equity": 10_000.0})
+        for i in range(2):
+            log.append({"kind": "paper_fill", "ts_ns": 2 + i, "strategy_id": "s", "price": "1"})
+        log.append({"kind": "risk_would_be_order", "ts_ns": 5, "strategy_id": "s"})
+        log.append({"kind": "PnlSnapshot", "ts_ns": 3_600_000_000_001, "strategy": "s", "pnl": 100.0,
+                    "equity": 10_100.0, "paper": True})  # fmt: skip
+    r = EventLogPaper(tmp_path, 10_000.0).paper("s", 0)
+    assert r is not None and r.trades == 2 and r.hours == 1.0
+    assert r.total_return == pytest.approx(0.01) and r.realised_pnl == 100.0
 
 
 def test_63_realised_loss_demotes_hot_to_warm_to_cold_with_audit(tmp_path: Path) -> None:

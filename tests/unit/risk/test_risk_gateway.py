@@ -13,6 +13,7 @@ from risk_support import fill, gateway, permissive, req
 
 from quantops_api import Gate
 from quantops_api.v1alpha1.riskpolicy import RiskPolicySpec
+from quantops_trading.execution.types import Side
 from quantops_trading.runtime.gatestate import GateState
 from quantops_trading.storage.eventlog import EventLog
 
@@ -23,6 +24,23 @@ async def test_go_sends_check_records_and_nothing_reaches_the_venue() -> None:
     gw.set_gate("global", Gate.CHECK, actor="test", reason="dry run")
     d = await gw.submit(req())
     assert d.action == "recorded" and len(client.created) == 1 and len(gw.would_be) == 1
+
+
+async def test_a_paper_strategy_under_check_is_judged_on_its_paper_positions() -> None:
+    """WARM: a paper exit reduces the paper position (no reduce-only/fee-guard denial); live unchanged."""
+    from quantops_trading.risk.book import RiskBook
+
+    gw, client, _ = gateway()
+    gw.set_gate("strategy/alpha", Gate.CHECK, actor="stage", reason="WARM")
+    exit_ = req("sell", "1", reduce_only=True, edge=None)
+    assert (await gw.submit(exit_)).denied  # judged on the live book: nothing to reduce
+    paper = RiskBook()
+    paper.note_fill("alpha", "BTC/USDT", Side.BUY, Decimal(2), Decimal(100), Decimal(0), 0.0)
+    gw.paper_books["alpha"] = paper
+    assert (await gw.submit(req("sell", "1", reduce_only=True, edge=None))).action == "recorded"
+    assert gw.book.position("alpha", "BTC/USDT") == 0 and client.created == []
+    gw.set_gate("strategy/alpha", Gate.GO, actor="stage", reason="HOT")  # live again: the live book
+    assert (await gw.submit(req("sell", "1", reduce_only=True, edge=None))).denied
 
 
 async def test_pause_lets_only_reducing_reduce_only_orders_through() -> None:

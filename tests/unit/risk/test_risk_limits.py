@@ -8,6 +8,7 @@ from pathlib import Path
 from risk_support import fill, gateway, permissive, req
 
 from quantops_api import Gate
+from quantops_trading.risk import OrderRequest
 from quantops_trading.risk.heatmap import concentration_heatmap, render, render_html
 
 
@@ -133,6 +134,20 @@ async def test_66_fee_guard_needs_edge_over_fees_plus_slippage() -> None:
     assert (await gw.submit(req(edge=None))).reasons[0][0] == "fee_guard"
     gw.on_fill("alpha", fill("buy", "1", "100"))
     assert not (await gw.submit(req("sell", "1", edge=None))).denied  # exits are never fee-guarded
+
+
+async def test_66_a_limit_priced_through_the_mid_pays_the_taker_fee() -> None:
+    """A GTC limit at the opposite best executes at once: it is judged with the taker fee."""
+    policy = permissive(fee_guard={"maker_fee_bps": 2, "taker_fee_bps": 10, "min_edge_over_cost_bps": 1})
+    gw, _, _ = gateway(policy)
+    mid = Decimal("100")
+    buy_at_ask = OrderRequest(req(price="100.05", market=False).intent, mid, expected_edge_bps=5.0)
+    sell_at_bid = OrderRequest(req("sell", price="99.95", market=False).intent, mid, expected_edge_bps=5.0)
+    buy_at_bid = OrderRequest(req(price="99.95", market=False).intent, mid, expected_edge_bps=5.0)
+    assert buy_at_ask.is_taker and sell_at_bid.is_taker and not buy_at_bid.is_taker
+    assert "fee 10.0" in (await gw.submit(buy_at_ask)).reasons[0][1]  # taker 10+1 = 11 > 5
+    assert (await gw.submit(sell_at_bid)).denied
+    assert not (await gw.submit(buy_at_bid)).denied  # resting at our own best: maker 2+1 = 3 < 5
 
 
 def test_56_heatmap_png_is_a_real_image_whose_cells_carry_the_shares(tmp_path: Path) -> None:

@@ -111,6 +111,30 @@ def test_strat_meanrev_enters_beyond_entry_and_exits_inside_exit() -> None:
     assert all((o.value < 0) == (o.attribution["zscore"] > 0) for o in entries)
 
 
+def test_strat_meanrev_entries_claim_the_move_back_to_the_exit_band_as_edge() -> None:
+    """edge_bps = (|z| - exitZ) · std / close, recomputed here from the window the strategy saw."""
+    ladder = [100.0 + 0.1 * (i % 5) for i in range(59)]
+    closes = [*ladder, 103.0]  # a spike far above the window: z > entryZ, fade it
+    out = run(_meanrev(), [Bar(ETH, i * 60_000, c, c, c, c) for i, c in enumerate(closes)])
+    (sig,) = [o for o in out if isinstance(o, Signal)]
+    assert sig.reason == "fade rich" and sig.value == -1.0
+    mean = sum(closes) / 60
+    std = (sum((x - mean) ** 2 for x in closes) / 59) ** 0.5
+    z = (103.0 - mean) / std
+    assert sig.attribution["zscore"] == pytest.approx(z)
+    assert sig.attribution["edge_bps"] == pytest.approx((z - 0.5) * std / 103.0 * 1e4)
+    flat = [o for o in run(_meanrev(), bars(ETH_BTC_1M, ETH)) if isinstance(o, Signal) and o.value == 0]
+    assert flat and all(o.attribution["edge_bps"] == 0.0 for o in flat)  # nothing to capture when flat
+
+
+def test_trader_edge_is_the_strategy_s_own_else_the_trend_gap() -> None:
+    from quantops_trading.runtime.trader_role import expected_edge_bps
+
+    assert expected_edge_bps({"edge_bps": -12.5, "gap": 0.5}) == 12.5
+    assert expected_edge_bps({"gap": -0.0007}) == pytest.approx(7.0)
+    assert expected_edge_bps({"zscore": 3.0}) == 0.0
+
+
 def test_strat_spread_trades_both_legs_opposite_and_unwinds() -> None:
     out = [o for o in run(_spread(), merged_books()) if isinstance(o, Intent)]
     assert len(out) >= 4 and len(out) % 2 == 0

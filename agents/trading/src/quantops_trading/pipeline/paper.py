@@ -1,7 +1,8 @@
 """WARM-stage paper results, read from the trader's per-strategy event log.
 
 Why it exists: envelope checks (35) and realised-loss demotion (63) need what the strategy did on
-live data. The trader appends ``PnlSnapshot`` (pnl, equity) and ``order_filled`` events to
+live data. The trader appends ``PnlSnapshot`` (pnl, equity; paper ones at WARM), ``order_filled``
+and, at WARM, ``paper_fill`` events (runtime/paper_desk.py) to
 ``<state>/eventlogs/<strategy>.sqlite``; this reads them through a read-only SQLite connection (the
 trader owns the writer) and never writes.
 """
@@ -37,15 +38,15 @@ class EventLogPaper:
             try:
                 rows = con.execute(
                     "SELECT ts_ns, kind, payload FROM events"
-                    " WHERE ts_ns >= ? AND kind IN (?, ?) ORDER BY seq",
-                    (since_ns, "PnlSnapshot", "order_filled"),
+                    " WHERE ts_ns >= ? AND kind IN (?, ?, ?) ORDER BY seq",
+                    (since_ns, "PnlSnapshot", "order_filled", "paper_fill"),
                 ).fetchall()
             finally:
                 con.close()
         except sqlite3.Error:
             return None
         snaps = [(ts, json.loads(p)) for ts, k, p in rows if k == "PnlSnapshot"]
-        fills = sum(1 for _, k, _ in rows if k == "order_filled")
+        fills = sum(1 for _, k, _ in rows if k in ("order_filled", "paper_fill"))
         if len(snaps) < 2:
             return None
         eq = np.array([float(p["equity"]) for _, p in snaps])

@@ -59,7 +59,13 @@ class OrderRequest:
 
     @property
     def is_taker(self) -> bool:
-        return self.intent.type is OrderType.MARKET or self.intent.time_in_force in ("IOC", "FOK")
+        """Market, IOC/FOK, or a limit priced through the reference (mid): it takes liquidity."""
+        i = self.intent
+        if i.type is OrderType.MARKET or i.time_in_force in ("IOC", "FOK"):
+            return True
+        if i.price is None:
+            return False
+        return i.price > self.reference_price if i.side is Side.BUY else i.price < self.reference_price
 
 
 @dataclass(slots=True)

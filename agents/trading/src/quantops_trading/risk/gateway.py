@@ -115,6 +115,9 @@ class RiskGateway:
             self.rules = (*self.rules, cluster)
         self.gate_state = gate_state
         self.book = RiskBook()
+        # Strategies paper-trading (WARM) are judged under CHECK on their own paper positions, so a
+        # paper exit reduces a paper position and paper entries count paper exposure.
+        self.paper_books: dict[str, RiskBook] = {}
         self.returns = ReturnHistory(policy.var.window)
         self.losses = ks.ConsecutiveLosses()
         self.denials: list[OrderDenied] = []
@@ -220,8 +223,8 @@ class RiskGateway:
         self.audit(event)
 
     # -- pre-trade -------------------------------------------------------------------------------
-    def reduces(self, req: OrderRequest) -> bool:
-        pos = self.book.position(req.strategy, req.pair)
+    def reduces(self, req: OrderRequest, book: RiskBook | None = None) -> bool:
+        pos = (book if book is not None else self.book).position(req.strategy, req.pair)
         if pos == 0:
             return False
         opposite = (pos > 0) != (req.intent.side is Side.BUY)
@@ -239,14 +242,15 @@ class RiskGateway:
         now = self.clock()
         self.apply(self.losses.tick(now))
         gate = self.gate_for(req)
-        reduces = self.reduces(req)
+        book = self.paper_books.get(req.strategy, self.book) if gate is Gate.CHECK else self.book
+        reduces = self.reduces(req, book)
         reasons: list[tuple[str, str]] = []
         why = self._gate_reason(gate, req, reduces)
         if why is not None:
             reasons.append(("gate", why))
         if not req.unwind:
             ctx = CheckContext(
-                self.book, self.policies(req.strategy), self.returns, now, reduces, self.client.venue
+                book, self.policies(req.strategy), self.returns, now, reduces, self.client.venue
             )
             for rule in self.rules:
                 if reduces and not rule.applies_to_reducing:

@@ -21,9 +21,12 @@ Stages (docs/pipeline.md "Stages in the trader"): each strategy's stage comes wi
 closed) and is applied before every tick as a ``stage`` switch on the ``strategy/<name>`` scope of
 the gateway: COLD → STOP (not run at all, working orders cancelled), WARM → CHECK (the gateway
 records ``WouldBeOrder`` paper decisions, nothing reaches the venue; live working orders
-cancelled), HOT → no restriction. Every applied change is a ``StageApplied`` audit event. Every
-live order's ``OrderSubmitted.lineage`` carries the strategy's code hash, params fingerprint and
-stage (roadmap 30).
+cancelled), HOT → no restriction. A WARM strategy's would-be orders are then paper-traded by the
+:class:`PaperDesk` on the book just fetched (``spec.config.paper``: ``makerFeeBps``/``takerFeeBps``,
+default 10): ``paper_fill`` events, its own paper positions (which size its next orders) and paper
+``PnlSnapshot`` records (``paper: true``) — the evidence the pipeline's envelope check (35) reads.
+Every applied change is a ``StageApplied`` audit event. Every live order's
+``OrderSubmitted.lineage`` carries the strategy's code hash, params fingerprint and stage (30).
 
 Risk in the live loop (roadmap 58, 61, 62): every venue call goes through
 :class:`~quantops_trading.risk.livefeed.MonitoredClient`, whose breaker, DNS, telemetry-freshness and
@@ -89,6 +92,7 @@ from quantops_trading.risk.livefeed import MonitoredClient, RegimeTracker, Venue
 from quantops_trading.risk.unwind import UnwindLadder, stopped_positions
 from quantops_trading.runtime.agent import AgentRuntime, IdleWork
 from quantops_trading.runtime.control import KubeControl
+from quantops_trading.runtime.paper_desk import PaperDesk, PaperFilled
 from quantops_trading.signals.regime import RegimeConfig
 from quantops_trading.storage.eventlog import EventLog
 from quantops_trading.strategy import Bar, BookSnapshot, Intent, Signal
@@ -121,6 +125,14 @@ AUTOMATIC = (
     StageApplied,
 )
 """Automatic decisions: also to ``audit.jsonl``, ``eventlogs/risk.sqlite`` and Kubernetes Events."""
+
+
+def expected_edge_bps(attribution: dict[str, float]) -> float:
+    """The edge an order claims for the fee guard (66): the strategy's own ``edge_bps`` if it gives
+    one, else the trend gap of a momentum signal (``|gap|`` in bps), else none (0)."""
+    if "edge_bps" in attribution:
+        return abs(float(attribution["edge_bps"]))
+    return abs(float(attribution.get("gap", 0.0))) * 1e4
 
 
 def _emit(kind: str, **fields: Any) -> None:
@@ -219,7 +231,13 @@ class TraderWork(IdleWork):
         self.working: dict[str, _Working] = {}
         self.by_venue_id: dict[str, tuple[str, str]] = {}
         self.seen: set[str] = set()
-        self.counts = {"submitted": 0, "denied": 0, "filled": 0, "cancelled": 0, "rejected": 0, "paper": 0}
+        self.counts = {
+            "submitted": 0, "denied": 0, "filled": 0, "cancelled": 0, "rejected": 0, "paper": 0,
+            "paperFilled": 0,
+        }  # fmt: skip
+        p = dict(config.get("paper") or {})
+        self.paper_fees = tuple(Decimal(str(p.get(k, 10))) / 10_000 for k in ("makerFeeBps", "takerFeeBps"))
+        self.paper: PaperDesk | None = None
         self.stages: dict[str, Stage] = {}  # the stage each loaded strategy currently runs at
         self.lineage: dict[str, dict[str, str | int]] = {}  # roadmap 30: what every live order carries
         self.markets: dict[str, MarketRules] = {}
@@ -316,6 +334,8 @@ class TraderWork(IdleWork):
             except TradingError as e:
                 _emit("trader_venue_unavailable", error=str(e))
                 await asyncio.sleep(1.0)
+        maker, taker = self.paper_fees
+        self.paper = PaperDesk(self.venue, self.markets, taker_fee=taker, maker_fee=maker)
         (self.state_dir / "eventlogs").mkdir(parents=True, exist_ok=True)
         self.risk_log = EventLog(self.state_dir / "eventlogs" / "risk.sqlite")
         for name, spec in self.specs.items():
@@ -377,6 +397,9 @@ class TraderWork(IdleWork):
                 continue
             mid = (book.bids[0][0] + book.asks[0][0]) / 2
             self.gateway.on_price(symbol, mid)
+            if self.paper is not None:
+                for pf in await self.paper.on_book(book, mid):
+                    self._on_paper_fill(pf)
             inst = f"{symbol}@{self.venue}"
             ts = book.timestamp_ms or int(time.time() * 1000)
             self.regimes.add(symbol, ts, float(mid))
@@ -414,15 +437,19 @@ class TraderWork(IdleWork):
                 await self._cancel(cid, "repricing a stale working order")
         if mine:
             return
+        if self.paper is not None and self.stages.get(name) is Stage.WARM:
+            for cid in self.paper.working_for(name, symbol):
+                if time.time() - self.paper.working[cid].placed_at >= self.reprice_s:
+                    await self.paper.cancel(cid)
+            if self.paper.working_for(name, symbol):
+                return
         intent = out if isinstance(out, Intent) else self._size(name, symbol, out, book, mid)
         if intent is None:
             return
         self._seq += 1
         req = intent.to_order_request(name, f"{int(time.time() * 1000)}-{self._seq}", mid)
-        edge = self.edge_bps if self.edge_bps is not None else abs(intent.attribution.get("gap", 0.0)) * 1e4
-        req = dataclasses.replace(
-            req, expected_edge_bps=float(edge), regime=self.regimes.current.get(symbol)
-        )
+        edge = self.edge_bps if self.edge_bps is not None else expected_edge_bps(intent.attribution)
+        req = dataclasses.replace(req, expected_edge_bps=float(edge), regime=self.regimes.current.get(symbol))
         try:
             d = await self.gateway.submit(req)
         except TradingError as e:
@@ -433,6 +460,11 @@ class TraderWork(IdleWork):
         if d.action == "recorded":  # CHECK (a WARM stage or a CHECK gate): a paper decision, logged
             self.counts["paper"] += 1
             del self.gateway.would_be[:-1000]  # the event log keeps them; the list is only a view
+            if self.paper is not None and self.stages.get(name) is Stage.WARM:
+                lineage = {**self.lineage.get(name, {}), "stage": Stage.WARM.value}
+                cid = client_order_id(name, req.intent.intent_id)
+                for pf in await self.paper.place(req.intent, cid, lineage):
+                    self._on_paper_fill(pf)
         if d.action != "sent" or d.venue_order is None or d.client_order_id is None:
             return
         self.counts["submitted"] += 1
@@ -449,7 +481,8 @@ class TraderWork(IdleWork):
     def _size(self, name: str, symbol: str, sig: Signal, book: OrderBook, mid: Decimal) -> Intent | None:
         assert self.gateway is not None
         rules = self.markets[symbol]
-        pos = self.gateway.book.position(name, symbol)
+        paper = self.paper if self.stages.get(name) is Stage.WARM else None
+        pos = (paper or self.gateway.book).position(name, symbol)
         delta = Decimal(str(sig.value)) * self.notional[name] / mid - pos
         qty = abs(delta).quantize(rules.step_size, rounding=ROUND_DOWN)
         if qty < rules.min_qty or qty * mid < rules.min_notional:
@@ -511,6 +544,27 @@ class TraderWork(IdleWork):
         if name in self.loaded:
             self.loaded[name].fill(mf)
 
+    def _on_paper_fill(self, pf: PaperFilled) -> None:
+        """A WARM strategy's paper fill: to its log and to the strategy, like a live fill."""
+        self.counts["paperFilled"] += 1
+        name = pf.strategy_id
+        if name in self.logs:
+            self.logs[name].append(pf)
+        if name in self.loaded:
+            self.loaded[name].fill(
+                ModelFill(
+                    client_order_id=ClientOrderId(pf.client_order_id),
+                    trade_id=f"paper-{self.counts['paperFilled']}",
+                    instrument_id=InstrumentId(f"{pf.symbol}@{self.venue}"),
+                    side=OrderSide(pf.side),
+                    price=Decimal(pf.price),
+                    quantity=Decimal(pf.quantity),
+                    fee=Decimal(pf.fee),
+                    liquidity=LiquiditySide(pf.liquidity),
+                    ts_ns=pf.ts_ns,
+                )
+            )
+
     def _snapshot(self) -> None:
         assert self.gateway is not None
         self._last_snap = time.monotonic()
@@ -518,8 +572,12 @@ class TraderWork(IdleWork):
         gross = book.gross_exposure()
         util: dict[str, float] = {}
         for name, log in self.logs.items():
-            pnl, equity = book.pnl(name), book.equity(name, cap)
-            rec = {"strategy": name, "pnl": float(pnl), "equity": float(equity)}
+            paper = self.paper is not None and self.stages.get(name) is Stage.WARM
+            own = self.paper.positions if paper and self.paper else book
+            pnl, equity = own.pnl(name), own.equity(name, book.capital.get(name, cap))
+            rec: dict[str, Any] = {"strategy": name, "pnl": float(pnl), "equity": float(equity)}
+            if paper:
+                rec["paper"] = True
             log.append({"kind": "PnlSnapshot", "ts_ns": time.time_ns(), **rec})
             self._write_audit("PnlSnapshot", **rec)
             exp = sum(abs(h.qty) * book.mark(p, h.avg) for (s, p), h in book.holdings.items() if s == name)
@@ -550,6 +608,12 @@ class TraderWork(IdleWork):
                 actor="stage",
             )
             cancelled = 0
+            if old is Stage.WARM and self.paper is not None:  # paper orders belong to the WARM stage
+                for cid in self.paper.working_for(name):
+                    await self.paper.cancel(cid)
+            self.gateway.paper_books.pop(name, None)
+            if new is Stage.WARM and self.paper is not None:  # judged on its paper positions
+                self.gateway.paper_books[name] = self.paper.positions
             if new is not Stage.HOT:  # paper or backtest only: no live order of it may stay working
                 for cid, w in list(self.working.items()):
                     if w.strategy == name:
@@ -713,6 +777,7 @@ class TraderWork(IdleWork):
             "stages": {n: st.value for n, st in sorted(self.stages.items())},
             "ticks": self.ticks,
             "working": len(self.working),
+            "paperWorking": len(self.paper.working) if self.paper is not None else 0,
             "killSwitches": {
                 sc: {k: g.value for k, g in self.gateway.switches(sc).items()}
                 for sc in [

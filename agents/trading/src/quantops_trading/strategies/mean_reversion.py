@@ -10,7 +10,9 @@ Rule, per instrument, on every closed bar once ``window`` closes are known:
   same definition as the ``zscore`` feature in ``features.rolling``);
 * flat → short when ``z > entryZ``, flat → long when ``z < -entryZ``;
 * in a position → flat once ``|z| < exitZ`` (hysteresis between entry and exit bands);
-* ``confidence = |z| / (|z| + entryZ)`` on entries and holds, ``1 - |z| / exitZ`` capped on exits.
+* ``confidence = |z| / (|z| + entryZ)`` on entries and holds, ``1 - |z| / exitZ`` capped on exits;
+* ``edge_bps`` in the attribution, in a position: the move back to the exit band,
+  ``(|z| - exitZ) · std / close`` in bps (0 when flat) — what the fee guard (66) weighs against costs.
 
 What it must not do: use any close after the current bar (it keeps only a ring of past closes),
 or size the position (``signals.sizing`` does that).
@@ -63,8 +65,9 @@ class MeanReversion(Strategy):
         self.p = params
         self._state: dict[str, _State] = {}
 
-    def _zscore(self, st: _State, close: float) -> float | None:
-        """Exact z of ``close`` in the ring (fsum, no running sums: no drift, no history dependence)."""
+    def _zscore(self, st: _State, close: float) -> tuple[float, float] | None:
+        """Exact (z, std) of ``close`` in the ring (fsum, no running sums: no drift, no history
+        dependence)."""
         n = self.p.window
         st.closes.append(close)
         if len(st.closes) < n:
@@ -72,16 +75,17 @@ class MeanReversion(Strategy):
         mean = math.fsum(st.closes) / n
         var = math.fsum((x - mean) ** 2 for x in st.closes) / (n - 1)
         if var <= (1e-12 * mean) ** 2:
-            return 0.0  # flat window (e.g. runs of zero-volume bars): nothing to fade
-        return (close - mean) / math.sqrt(var)
+            return 0.0, 0.0  # flat window (e.g. runs of zero-volume bars): nothing to fade
+        return (close - mean) / math.sqrt(var), math.sqrt(var)
 
     def on_bar(self, bar: Bar, **kwargs: Any) -> Sequence[Output]:
         st = self._state.get(bar.instrument_id)
         if st is None:
             st = self._state[bar.instrument_id] = _State(deque(maxlen=self.p.window))
-        z = self._zscore(st, bar.close)
-        if z is None:
+        zs = self._zscore(st, bar.close)
+        if zs is None:
             return ()
+        z, std = zs
         entry, exit_ = self.p.entry_z, self.p.exit_z
         reason = "hold"
         if st.position == 0.0 and z > entry:
@@ -94,13 +98,15 @@ class MeanReversion(Strategy):
             confidence = abs(z) / (abs(z) + entry)
         else:
             confidence = min(1.0, max(0.0, 1.0 - abs(z) / entry))
+        in_position = st.position != 0.0 and bar.close > 0
+        edge = max(0.0, abs(z) - exit_) * std / bar.close * 1e4 if in_position else 0.0
         return [
             Signal(
                 instrument_id=InstrumentId(bar.instrument_id),
                 ts_ms=bar.ts_ms,
                 value=st.position,
                 confidence=confidence,
-                attribution={"zscore": z, "entry_z": entry, "exit_z": exit_},
+                attribution={"zscore": z, "entry_z": entry, "exit_z": exit_, "edge_bps": edge},
                 reason=reason,
             )
         ]
