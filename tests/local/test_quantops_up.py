@@ -334,6 +334,37 @@ def test_demo_runs_at_speed_stops_by_itself_and_leaves_a_verified_record(tmp_pat
     assert "Dashboard: http://127.0.0.1:" in log and "postmortem: " in log
 
 
+def test_the_readme_demo_on_the_sample_manifests_trades_live_and_on_paper(tmp_path: Path) -> None:
+    """The README's faster demo, unchanged: btc-momentum (seeded HOT) fills on the venue through the
+    risk gateway (fee guard at the venue's fees), eth-meanrev (WARM) fills on paper only."""
+    state = tmp_path / "state"
+    sample = HERE.parents[1] / "crds" / "samples" / "platform.yaml"
+    cmd = [*QUANTOPS, "--state-dir", str(state), "up", "-f", str(sample)]
+    cmd += ["--speed", "600", "--duration", "400"]  # the README's flags; Ctrl-C once both are seen
+    proc = subprocess.Popen(cmd, stdout=(tmp_path / "up.log").open("wb"), stderr=subprocess.STDOUT)
+    up = Up(state, proc)
+    try:
+        wait_for(lambda: (state / "supervisor.json").exists(), 30)
+
+        def both() -> dict[str, int] | None:  # btc-momentum warms up for 48 polls first
+            orders: dict[str, int] = up.agent_view("trader")["work"]["orders"]
+            return orders if orders["filled"] > 0 and orders["paperFilled"] > 0 else None
+
+        wait_for(both, 240, step=1.0)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        rc = proc.wait(timeout=120)
+    assert rc == 0
+    verified = next(e for e in up.audit() if e["event"] == "EventLogsVerified")
+    assert verified["broken"] == {}
+    live = _events(state / "eventlogs" / "btc-momentum.sqlite")
+    assert any(e.get("kind") == "order_filled" for e in live)
+    assert all(e["lineage"]["stage"] == "HOT" for e in live if e.get("kind") == "order_submitted")
+    paper = _events(state / "eventlogs" / "eth-meanrev.sqlite")
+    assert any(e.get("kind") == "paper_fill" for e in paper)
+    assert not [e for e in paper if e.get("kind") in ("order_submitted", "order_filled")]
+
+
 def test_demo_ctrl_c_is_graceful_and_loses_nothing(tmp_path: Path) -> None:
     up = _demo(tmp_path, "--speed", "300", "--duration", "600")
     try:
