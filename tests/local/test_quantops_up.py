@@ -128,6 +128,15 @@ def test_venue_sim_agent_serves_the_exchange_to_ccxt(up: Up) -> None:
     assert used == pytest.approx(10.0 * 1.001)  # notional plus the reserved 0.1 % fee
 
 
+def test_status_table_shows_each_strategy_s_desired_and_applied_stage(up: Up) -> None:
+    res = up.cli("status")
+    assert res.returncode == 0, res.stderr
+    head, _, table = res.stdout.partition("\nSTRATEGY")
+    assert "AGENT" in head and "DESIRED" in table and "STAGE" in table
+    row = next(line.split() for line in table.splitlines() if line.startswith("demo "))
+    assert row[:3] == ["demo", "HOT", "HOT"]  # spec.desiredStage, status.stage
+
+
 def test_gate_flip_reaches_agent_within_a_second(up: Up) -> None:
     assert up.agent_view("trader")["gate"] == "GO"
     t0 = time.monotonic()

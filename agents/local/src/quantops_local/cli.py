@@ -110,6 +110,15 @@ def cmd_status(ns: argparse.Namespace) -> int:
             f"{a['restarts']:<10}{a['reason']}: {a['message']}"
         )
     print("\nGATES: " + ", ".join(f"{k}={v}" for k, v in sorted(data["gates"].items())))
+    strategies = httpx.get(f"{_url(ns.state_dir)}/api/strategies", timeout=5).json()["strategies"]
+    if strategies:
+        print(f"\n{'STRATEGY':<24}{'DESIRED':<9}{'STAGE':<7}{'SINCE':<22}LAST DECISION")
+    for s in strategies:
+        st = s["status"]
+        since = str((st.get("transitions") or [{}])[-1].get("at", ""))[:19]
+        why = ((st.get("evidence") or {}).get("decision") or {}).get("reason", "")
+        stage = st.get("stage") or "-"
+        print(f"{s['name']:<24}{s['spec'].get('desiredStage', '-'):<9}{stage:<7}{since:<22}{why}")
     return 0
 
 
