@@ -10,9 +10,14 @@ import pytest
 from quantops_api import Gate, Stage, Strategy, StrategyStatus
 from quantops_api.meta import get_condition
 from quantops_operator.reconcile.strategy import (
+    POLICY_OWNED,
+    STRATEGY_INITIAL,
+    STRATEGY_OWNED,
     PolicyView,
     applicable_policies,
     fingerprint,
+    owned_status_patch,
+    policy_status,
     strategy_status,
 )
 
@@ -128,3 +133,27 @@ def test_strategy_status_no_event_when_gate_unchanged_and_idempotent() -> None:
     )
     assert event == ""
     assert second == first  # conditions keep their lastTransitionTime
+
+
+def test_operator_status_patch_never_reverts_what_the_pipeline_wrote() -> None:
+    """The operator's view is stale: the pipeline demoted HOT → WARM after the operator read it."""
+    stale = make_strategy(status=StrategyStatus(stage=Stage.HOT, effective_gate=Gate.GO))
+    status, _ = strategy_status(stale, POLICIES, T0)
+    demotion = {"fromStage": "HOT", "toStage": "WARM", "reason": "loss", "at": "2030"}
+    live = {"stage": "WARM", "rejectionCount": 3, "evidence": {"decision": {"reason": "realised loss"}},
+            "transitions": [demotion]}  # fmt: skip
+    patch = owned_status_patch(status.to_wire(), live, STRATEGY_OWNED, STRATEGY_INITIAL)
+    assert set(patch) == {"conditions", "effectiveGate", "observedGeneration", "fingerprint"}
+    assert not {"stage", "rejectionCount", "evidence", "transitions"} & set(patch)
+    # a fresh Strategy gets its initial stage; an unchanged one gets no patch at all
+    fresh = owned_status_patch(status.to_wire(), {}, STRATEGY_OWNED, STRATEGY_INITIAL)
+    assert fresh["stage"] == "HOT" and fresh["rejectionCount"] == 0 and "evidence" not in fresh
+    done = {**live, **patch}
+    assert owned_status_patch(status.to_wire(), done, STRATEGY_OWNED, STRATEGY_INITIAL) == {}
+
+
+def test_operator_policy_patch_keeps_the_trader_s_budget_report() -> None:
+    raw = {"effectiveGate": "GO", "lastBudgetChange": {"reason": "rebalance", "at": "2030"}}
+    new = policy_status(None, Gate.PAUSE, 3, T0).to_wire()
+    patch = owned_status_patch(new, raw, POLICY_OWNED)
+    assert patch["effectiveGate"] == "PAUSE" and "lastBudgetChange" not in patch

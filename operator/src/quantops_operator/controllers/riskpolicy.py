@@ -8,7 +8,7 @@ from typing import Any
 import kopf
 
 from quantops_api import Gate, RiskPolicyStatus
-from quantops_operator.reconcile.strategy import policy_status
+from quantops_operator.reconcile.strategy import POLICY_OWNED, owned_status_patch, policy_status
 
 POLICIES = ("quantops.dev", "v1alpha1", "riskpolicies")
 
@@ -22,6 +22,6 @@ async def policy_changed(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
     status = policy_status(
         old, Gate(body["spec"].get("gate", "GO")), body["metadata"].get("generation"), dt.datetime.now(dt.UTC)
     )
-    new = status.to_wire()
-    if new != raw:
-        patch.status.update(new)
+    changes = owned_status_patch(status.to_wire(), raw, POLICY_OWNED)
+    if changes:  # never the trader's lastBudgetChange from a possibly stale view
+        patch.status.update(changes)

@@ -9,7 +9,13 @@ import kopf
 
 from quantops_api import Gate, Strategy
 from quantops_operator.bodies import model_input
-from quantops_operator.reconcile.strategy import PolicyView, strategy_status
+from quantops_operator.reconcile.strategy import (
+    STRATEGY_INITIAL,
+    STRATEGY_OWNED,
+    PolicyView,
+    owned_status_patch,
+    strategy_status,
+)
 from quantops_operator.settings import RESYNC_SECONDS
 
 STRATEGIES = ("quantops.dev", "v1alpha1", "strategies")
@@ -32,9 +38,11 @@ async def reconcile_strategy(body: kopf.Body, patch: kopf.Patch, policy_views: k
     status, event = strategy_status(strategy, policies, dt.datetime.now(dt.UTC))
     if event:
         kopf.event(body, type="Normal", reason="EffectiveGateChanged", message=event)
-    new = status.to_wire()
-    if new != dict(body.get("status") or {}):
-        patch.status.update(new)
+    changes = owned_status_patch(
+        status.to_wire(), dict(body.get("status") or {}), STRATEGY_OWNED, STRATEGY_INITIAL
+    )
+    if changes:  # never the pipeline's stage/transitions/evidence from a possibly stale view
+        patch.status.update(changes)
 
 
 @kopf.on.resume(*STRATEGIES)

@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from quantops_api import Condition, Gate, RiskPolicyStatus, Stage, Strategy, StrategyStatus
 from quantops_api.meta import set_condition
@@ -95,6 +96,27 @@ def strategy_status(
         }
     )
     return status, event
+
+
+STRATEGY_OWNED = ("conditions", "effectiveGate", "observedGeneration", "fingerprint")
+STRATEGY_INITIAL = ("stage", "rejectionCount")
+POLICY_OWNED = ("conditions", "effectiveGate", "observedGeneration")
+
+
+def owned_status_patch(
+    new: dict[str, Any], raw: dict[str, Any], owned: tuple[str, ...], initial: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """The status merge patch the operator may send: only the fields it owns that changed, plus
+    ``initial`` fields while still unset.
+
+    Why: the status is shared — the pipeline writes ``stage``, ``transitions`` and ``evidence`` on
+    Strategies, the trader ``lastBudgetChange`` on RiskPolicies. The operator's view of the object
+    can be stale; patching every field from it would silently revert a pipeline demotion or a budget
+    report written in between. So it never sends a field it does not own once that field is set.
+    """
+    out = {k: new[k] for k in owned if k in new and new[k] != raw.get(k)}
+    out.update({k: new[k] for k in initial if raw.get(k) is None and new.get(k) is not None})
+    return out
 
 
 def policy_status(
