@@ -71,6 +71,16 @@ def test_34_35_warm_to_hot_needs_validation_and_envelope() -> None:
     assert decide_warm("s", "fp", spec(desiredStage="WARM"), GOOD, val, env, 30.0).action == "hold"
 
 
+def test_31_a_re_tuned_strategy_is_held_at_warm_not_promoted_with_params_it_does_not_run() -> None:
+    sp = spec()
+    val = ValidationReport("walk_forward", True, "4/4")
+    env = EnvelopeCheck(True, "inside", None)
+    d = decide_warm("s", "fp", sp, GOOD, val, env, 30.0, retuned={"fast": 7, "slow": 40})
+    assert (d.action, d.new) == ("hold", Stage.WARM)
+    assert "{'fast': 7, 'slow': 40}" in d.reason and "spec.params" in d.reason
+    assert decide_warm("s", "fp", sp, GOOD, val, env, 30.0, retuned=None).action == "promote"
+
+
 def test_63_realised_loss_demotes_one_stage_at_a_time() -> None:
     lim = DemotionThresholds(0.05, 0.10)
     loss = PaperResult(10.0, 20, -0.06, 0.07, -600.0, 10_000)

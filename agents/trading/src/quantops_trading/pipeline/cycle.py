@@ -53,6 +53,7 @@ from quantops_trading.pipeline.leaderboard import Leaderboard
 from quantops_trading.pipeline.paper import PaperSource
 from quantops_trading.pipeline.pool import PoolScaler, propose_variants
 from quantops_trading.pipeline.promotion import (
+    RETUNE_HOLD,
     StageDecision,
     decide_cold,
     decide_desired,
@@ -435,7 +436,12 @@ class Pipeline:
                         "passed": env.passed, "reason": env.reason,
                         "envelope": env.envelope.__dict__ if env.envelope else None,
                     }  # fmt: skip
-            return decide_warm(name, base_fp, spec, full, validation, env, hours)
+            params = snap.inputs[name]["params"]
+            retuned = params if params != dict(spec.params) else None
+            d = decide_warm(name, base_fp, spec, full, validation, env, hours, retuned)
+            if d.action == "hold" and d.reason.startswith(RETUNE_HOLD):  # a spec change must apply it
+                self._event("RetuneAwaitingApply", now, strategy=name, params=retuned, reason=d.reason)
+            return d
         return StageDecision(name, "hold", stage, stage, "HOT: no demotion trigger", base_fp)
 
     @staticmethod

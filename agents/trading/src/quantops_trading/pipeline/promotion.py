@@ -15,6 +15,7 @@ decision carries the strategy fingerprint. What each step needs (ARCHITECTURE "G
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
@@ -31,7 +32,15 @@ from quantops_trading.risk.lifecycle import (
     decide_demotion,
 )
 
-__all__ = ["ORDER", "StageDecision", "decide_cold", "decide_desired", "decide_loss", "decide_warm"]
+__all__ = [
+    "ORDER",
+    "RETUNE_HOLD",
+    "StageDecision",
+    "decide_cold",
+    "decide_desired",
+    "decide_loss",
+    "decide_warm",
+]
 
 ORDER = {Stage.COLD: 0, Stage.WARM: 1, Stage.HOT: 2}
 Action = Literal["promote", "demote", "hold", "reject"]
@@ -104,6 +113,9 @@ def decide_cold(
     )  # fmt: skip
 
 
+RETUNE_HOLD = "eligible for HOT with the re-tuned params"
+
+
 def decide_warm(
     name: str,
     fp: str,
@@ -112,7 +124,11 @@ def decide_warm(
     validation: ValidationReport | None,
     envelope: EnvelopeCheck | None,
     warm_hours: float,
+    retuned: Mapping[str, Any] | None = None,
 ) -> StageDecision:
+    """``retuned``: the re-tuned params (31) the evidence was earned with, when they differ from
+    ``spec.params``. The trader runs ``spec.params``, so such a strategy is held, not promoted: HOT
+    would trade params no backtest, validation or paper run vouched for."""
     w = Stage.WARM
     if spec.desired_stage is not Stage.HOT:
         return _d(name, fp, "hold", w, w, f"desiredStage is {spec.desired_stage.value}")
@@ -134,6 +150,12 @@ def decide_warm(
         )
     if not pol.auto_promote:
         return _d(name, fp, "hold", w, w, "eligible for HOT but autoPromote is false")
+    if retuned:
+        return _d(
+            name, fp, "hold", w, w,
+            f"{RETUNE_HOLD} {dict(retuned)}, but the trader runs spec.params "
+            f"{dict(spec.params)}: set spec.params to the re-tuned ones to promote",
+        )  # fmt: skip
     return _d(
         name, fp, "promote", w, Stage.HOT, f"evidence {why}; {validation.reason}; {envelope.reason}",
         evidence=True, validation=True, envelope=True,
