@@ -129,7 +129,7 @@ async def live_trader(
     keys_in_config: bool = True,
 ) -> AsyncIterator[Live]:
     state = tmp_path / "state"
-    state.mkdir()
+    state.mkdir(exist_ok=True)  # a second trader on the same state: a restart
     monkeypatch.setenv("QUANTOPS_STATE_DIR", str(state))
     (tmp_path / "platform.yaml").write_text(manifest(stage, desired))
     sup = Supervisor(load([tmp_path / "platform.yaml"]), state)
@@ -343,3 +343,30 @@ async def test_live_stage_changes_via_the_supervisor_take_effect(
         assert audited == applied
         status = [e for e in live.audit() if e["event"] == "StrategyStatusChanged"]
         assert [e["new"] for e in status] == ["HOT", "COLD"]  # the supervisor audited the writes too
+
+
+# -- a restart resumes from the logged positions ------------------------------------------------------
+async def test_a_restarted_trader_resumes_from_the_positions_in_its_event_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sizing is target − position: a trader restarted believing it was flat would buy it all again."""
+    async with live_trader(tmp_path, monkeypatch, stage="HOT") as live:
+        gw = live.work.gateway
+        assert gw is not None
+        await until(lambda: gw.book.position("momo", SYMBOL) != 0, 60, "a live position")
+    logged = live.events()
+    net = sum(
+        (1 if e["fill"]["side"] == "buy" else -1) * float(e["fill"]["quantity"])
+        for e in logged
+        if e["kind"] == "order_filled"
+    )
+    assert net != 0
+    async with live_trader(tmp_path, monkeypatch, stage="HOT") as again:
+        events = again.events()
+        restored = [e for e in events if e["kind"] == "positions_restored"]
+        assert len(restored) == 1
+        assert restored[0]["fills"] == sum(e["kind"] == "order_filled" for e in logged)
+        assert float(restored[0]["positions"]["live"][SYMBOL]) == pytest.approx(net)
+        # restored before the first tick: every order the new trader sent came after it
+        at = events.index(restored[0])
+        assert all(e["kind"] != "order_submitted" for e in events[len(logged) : at])

@@ -43,7 +43,8 @@ What it must not do: send an order any way but the gateway, or keep trading once
 Known gaps: the optional allocator (``spec.config.allocator``) sets the capital the drawdown switches
 measure against, but order sizing does not scale with it yet (a zero allocation is reported, not
 enforced); orders go straight to the ccxt client (not ExecutionService, which needs a backup
-venue); the risk book starts flat after a restart (no reconciliation from the event log yet).
+venue); after a restart positions are rebuilt from the strategies' own event logs (not reconciled
+with the venue's balances).
 """
 
 from __future__ import annotations
@@ -363,6 +364,7 @@ class TraderWork(IdleWork):
         )
         for name, pol in self.own_policies.items():
             self.gateway.update_policy(pol, name)
+        self._restore_positions()
         rt.on_gate.append(self._on_gate)
         async with self.lock:
             await self._apply_stages(rt)  # before the first tick: nothing runs at a stage not yet applied
@@ -543,6 +545,37 @@ class TraderWork(IdleWork):
             self.logs[name].append(OrderFilled(fill=mf))
         if name in self.loaded:
             self.loaded[name].fill(mf)
+
+    def _restore_positions(self) -> None:
+        """Positions from each strategy's own event log, before the first tick.
+
+        Why: sizing is target-based (target − position), so a restarted trader that believed it was
+        flat would buy its whole position a second time. Live fills rebuild the gateway's book (their
+        trade ids are marked seen), paper fills the paper book; each restore is logged.
+        """
+        assert self.gateway is not None and self.paper is not None
+        for name, log in self.logs.items():
+            counts = {"order_filled": 0, "paper_fill": 0}
+            for e in log.entries():
+                if e.kind not in counts:
+                    continue
+                d = e.data()
+                f = d["fill"] if e.kind == "order_filled" else d
+                symbol = f["symbol"] if e.kind == "paper_fill" else f["instrument_id"].rsplit("@", 1)[0]
+                book = self.gateway.book if e.kind == "order_filled" else self.paper.positions
+                qty, px, fee = (Decimal(str(f[k])) for k in ("quantity", "price", "fee"))
+                book.note_fill(name, symbol, Side(f["side"]), qty, px, fee, int(f["ts_ns"]) / 1e9)
+                if e.kind == "order_filled":
+                    self.seen.add(str(f["trade_id"]))
+                counts[e.kind] += 1
+            if any(counts.values()):
+                held = {
+                    kind: {p: str(h.qty) for (s, p), h in b.holdings.items() if s == name}
+                    for kind, b in (("live", self.gateway.book), ("paper", self.paper.positions))
+                }
+                rec = {"fills": counts["order_filled"], "paperFills": counts["paper_fill"], "positions": held}
+                log.append({"kind": "positions_restored", "ts_ns": time.time_ns(), "strategy_id": name} | rec)
+                _emit("positions_restored", agent=self.agent, strategy=name, **rec)
 
     def _on_paper_fill(self, pf: PaperFilled) -> None:
         """A WARM strategy's paper fill: to its log and to the strategy, like a live fill."""
