@@ -200,9 +200,10 @@ class Exchange(_Values):
     existingSecret: str = Field(
         "",
         description="Name of an existing Secret in the release namespace holding the exchange API keys. "
-        "The chart never creates it: create it out of band. The agent Role may `get` exactly this Secret "
-        "and the operator receives its name as QUANTOPS_EXCHANGE_SECRET and gives trader pods its `apiKey` "
-        "and `secret` entries as secretKeyRef env (QUANTOPS_EXCHANGE_API_KEY, QUANTOPS_EXCHANGE_API_SECRET).",
+        "The chart never creates it: create it out of band. The operator receives its name as "
+        "QUANTOPS_EXCHANGE_SECRET and gives trader pods its `apiKey` and `secret` entries as secretKeyRef "
+        "env (QUANTOPS_EXCHANGE_API_KEY, QUANTOPS_EXCHANGE_API_SECRET); no Role may read it "
+        "(the kubelet does).",
         examples=["quantops-exchange-keys"],
     )
 
