@@ -366,3 +366,45 @@ async def test_60_live_budget_changes_are_explained_in_the_event_logs(
     assert mean == pytest.approx(sum(confs) / len(confs), abs=1e-4)  # lineage rounds to 4 places
     audit = (live.state / "audit.jsonl").read_text()
     assert '"event": "BudgetChanged"' in audit and "10000.00" in audit
+
+
+async def test_52_a_strategy_given_no_budget_only_reduces_once_it_has_evidence(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """minConfidence 0.99: momo's weight is 0. It explores at its notional until its first closed
+    trade (minSamples 1); from then on the zero allocation caps its target: it only flattens."""
+    allocator = {
+        "rebalanceSeconds": 0.3,
+        "minSamples": 1,
+        "minConfidence": 0.99,
+        "maxCalibrationError": 10,
+        "maxShare": 1.0,
+    }
+    async with live_trader(
+        tmp_path, monkeypatch, policy={"riskBudget": 10000}, config={"allocator": allocator}
+    ) as live:
+        work, gw = live.work, live.work.gateway
+        assert gw is not None
+        await until(lambda: "exploring" in work.describe()["budgets"]["momo"]["why"], 30, "exploring")
+        await until(lambda: work._closes.get("momo"), 90, "a first closed trade")
+        budget = work.describe()["budgets"]["momo"]
+        assert Decimal(budget["cap"]) == 0 and budget["why"].startswith("allocated")
+        await until(lambda: gw.book.position("momo", SYMBOL) == 0 and not work.working, 60, "flat")
+        ticks = work.ticks
+        await until(lambda: work.ticks >= ticks + 20, 60, "20 more ticks")
+        assert gw.book.position("momo", SYMBOL) == 0  # signals kept coming; nothing re-entered
+    events = live.strategy_events()
+    pos, closed_at = Decimal(0), None
+    for i, e in enumerate(events):
+        if e["kind"] == "order_filled":
+            f = e["fill"]
+            new = pos + (1 if f["side"] == "buy" else -1) * Decimal(f["quantity"])
+            if pos != 0 and abs(new) < abs(pos) and closed_at is None:
+                closed_at = i
+            pos = new
+    assert closed_at is not None
+    before = [e for e in events[:closed_at] if e["kind"] == "order_submitted"]
+    after = [e for e in events[closed_at:] if e["kind"] == "order_submitted"]
+    assert before and not before[0]["order"]["reduce_only"]  # it did trade while exploring
+    assert all(e["order"]["reduce_only"] for e in after)  # afterwards only reductions
+    assert sum(e["kind"] == "signal" for e in events[closed_at:]) >= 20

@@ -39,10 +39,14 @@ stepped every ``unwindStepSeconds``; a gate back to GO/PAUSE aborts it (child ca
 automatic decision is audited in the strategy logs, ``eventlogs/risk.sqlite`` and ``audit.jsonl``,
 and on Kubernetes also published as an Event (and budget changes to the RiskPolicy status).
 
+Budgets (52, 60): with ``spec.config.allocator`` every rebalance sets the capital the drawdown
+switches measure against and caps the strategy's target notional at its allocation; a strategy
+given nothing only reduces. Exception, so evidence can ever accrue: while a strategy has fewer
+closed trades than ``minSamples`` (weight 0 for lack of evidence alone) it trades its configured
+notional — ``describe()["budgets"]`` says which applies.
+
 What it must not do: send an order any way but the gateway, or keep trading once stopping.
-Known gaps: the optional allocator (``spec.config.allocator``) sets the capital the drawdown switches
-measure against, but order sizing does not scale with it yet (a zero allocation is reported, not
-enforced); orders go straight to the ccxt client (not ExecutionService, which needs a backup
+Known gaps: orders go straight to the ccxt client (not ExecutionService, which needs a backup
 venue); after a restart positions are rebuilt from the strategies' own event logs (not reconciled
 with the venue's balances).
 """
@@ -221,6 +225,7 @@ class TraderWork(IdleWork):
             else None
         )
         self._last_alloc = 0.0
+        self._budget: dict[str, Decimal] = {}  # the last allocation per strategy (52)
         self._confidences: dict[str, list[float]] = {}
         self._closes: dict[str, list[bool]] = {}
         self._epoch = 0
@@ -485,7 +490,9 @@ class TraderWork(IdleWork):
         rules = self.markets[symbol]
         paper = self.paper if self.stages.get(name) is Stage.WARM else None
         pos = (paper or self.gateway.book).position(name, symbol)
-        delta = Decimal(str(sig.value)) * self.notional[name] / mid - pos
+        cap, _ = self.budget_cap(name)
+        notional = self.notional[name] if cap is None else min(self.notional[name], cap)
+        delta = Decimal(str(sig.value)) * notional / mid - pos
         qty = abs(delta).quantize(rules.step_size, rounding=ROUND_DOWN)
         if qty < rules.min_qty or qty * mid < rules.min_notional:
             return None
@@ -746,8 +753,18 @@ class TraderWork(IdleWork):
             return
         result = self.allocator.rebalance(Decimal(str(self.global_policy.risk_budget)), scores)
         for name, amount in result.amounts().items():
-            if amount > 0:  # known gap: sizing does not scale with capital, so 0 is reported only
+            self._budget[name] = amount  # caps sizing (see budget_cap)
+            if amount > 0:
                 self.gateway.set_capital(name, amount)
+
+    def budget_cap(self, name: str) -> tuple[Decimal | None, str]:
+        """The most notional ``name`` may target now, and why (None = no cap)."""
+        if self.allocator is None or name not in self._budget:
+            return None, "no allocator" if self.allocator is None else "not allocated yet"
+        amount, closes = self._budget[name], len(self._closes.get(name) or [])
+        if amount == 0 and closes < self.allocator.config.min_samples:
+            return None, f"exploring: {closes} closed trades < minSamples {self.allocator.config.min_samples}"
+        return amount, f"allocated {amount}"
 
     async def _cancel(self, cid: str, reason: str) -> bool:
         assert self.gateway is not None
@@ -810,6 +827,11 @@ class TraderWork(IdleWork):
             "stages": {n: st.value for n, st in sorted(self.stages.items())},
             "ticks": self.ticks,
             "working": len(self.working),
+            "budgets": {
+                n: {"cap": None if c is None else str(c), "why": why}
+                for n in sorted(self.loaded)
+                for c, why in [self.budget_cap(n)]
+            },
             "paperWorking": len(self.paper.working) if self.paper is not None else 0,
             "killSwitches": {
                 sc: {k: g.value for k, g in self.gateway.switches(sc).items()}
