@@ -349,7 +349,7 @@ def test_the_readme_demo_on_the_sample_manifests_trades_live_and_on_paper(tmp_pa
     state = tmp_path / "state"
     sample = HERE.parents[1] / "crds" / "samples" / "platform.yaml"
     cmd = [*QUANTOPS, "--state-dir", str(state), "up", "-f", str(sample)]
-    cmd += ["--speed", "600", "--duration", "400"]  # the README's flags; Ctrl-C once both are seen
+    cmd += ["--speed", "600", "--duration", "400", "--fresh"]  # the README's flags; Ctrl-C once both seen
     proc = subprocess.Popen(cmd, stdout=(tmp_path / "up.log").open("wb"), stderr=subprocess.STDOUT)
     up = Up(state, proc)
     try:
@@ -438,3 +438,34 @@ def test_up_rejects_bad_speed_and_duration(tmp_path: Path) -> None:
             timeout=60,
         )
         assert res.returncode == 2 and f"{flag}: must be > 0" in res.stderr
+
+
+def test_fresh_moves_the_previous_state_aside_and_refuses_a_running_one(tmp_path: Path) -> None:
+    import datetime as _dt
+
+    from quantops_local.cli import StateInUse, archive_state
+
+    state = tmp_path / "state"
+    (state / "eventlogs").mkdir(parents=True)
+    (state / "eventlogs" / "momo.sqlite").write_bytes(b"old run")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (state / "supervisor.json").write_text(json.dumps({"url": "http://127.0.0.1:9", "pid": dead.pid}))
+    kept = archive_state(state, _dt.datetime(2030, 1, 2, 3, 4, 5, tzinfo=_dt.UTC))
+    assert kept == tmp_path / "state.20300102T030405Z"
+    assert (kept / "eventlogs" / "momo.sqlite").read_bytes() == b"old run"  # nothing deleted
+    assert not state.exists()
+    assert archive_state(state) is None  # nothing to move
+    state.mkdir()
+    (state / "supervisor.json").write_text(json.dumps({"url": "http://127.0.0.1:9", "pid": os.getpid()}))
+    with pytest.raises(StateInUse, match=f"pid {os.getpid()}"):
+        archive_state(state)
+    assert (state / "supervisor.json").exists()  # left where it was
+    # the CLI: invalid manifests fail before anything is moved
+    res = subprocess.run(
+        [*QUANTOPS, "--state-dir", str(kept), "up", "--fresh", "-f", str(tmp_path / "missing.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert res.returncode == 2 and kept.exists()

@@ -35,6 +35,34 @@ def _url(state_dir: Path) -> str:
     return str(json.loads(path.read_text())["url"])
 
 
+class StateInUse(RuntimeError):
+    """The state dir belongs to a `quantops up` that is still running."""
+
+
+def archive_state(state_dir: Path, now: dt.datetime | None = None) -> Path | None:
+    """Move a previous run's state aside (``<state-dir>.<UTC time>``) so a run starts clean.
+
+    Why: event logs, positions, stages and rollback history carry over between runs on purpose (a
+    restart resumes); a demo against a fresh simulator wants none of it. Nothing is deleted. Refuses
+    while the recorded supervisor process is alive.
+    """
+    if not state_dir.is_dir() or not any(state_dir.iterdir()):
+        return None
+    record = state_dir / "supervisor.json"
+    if record.exists():
+        pid = int(json.loads(record.read_text()).get("pid", 0))
+        try:
+            if pid > 0:
+                os.kill(pid, 0)
+                raise StateInUse(f"{state_dir} belongs to a running `quantops up` (pid {pid}); stop it first")
+        except ProcessLookupError:
+            pass  # the recorded supervisor is gone
+    stamp = (now or dt.datetime.now(dt.UTC)).strftime("%Y%m%dT%H%M%SZ")
+    dest = state_dir.with_name(f"{state_dir.name}.{stamp}")
+    state_dir.rename(dest)
+    return dest
+
+
 def cmd_up(ns: argparse.Namespace) -> int:
     if ns.speed is not None and not ns.speed > 0:
         print(f"quantops up: --speed: must be > 0 (got {ns.speed:g})", file=sys.stderr)
@@ -43,7 +71,20 @@ def cmd_up(ns: argparse.Namespace) -> int:
         print(f"quantops up: --duration: must be > 0 seconds (got {ns.duration:g})", file=sys.stderr)
         return 2
     try:
-        objects = rollback.apply_history(ns.state_dir, manifests.load(ns.file))
+        loaded = manifests.load(ns.file)
+    except (ManifestError, DependencyError) as e:
+        print(f"quantops up: invalid manifests:\n{e}", file=sys.stderr)
+        return 2
+    if ns.fresh:
+        try:
+            kept = archive_state(ns.state_dir)
+        except StateInUse as e:
+            print(f"quantops up: --fresh: {e}", file=sys.stderr)
+            return 2
+        if kept is not None:
+            print(f"previous state kept in {kept}", file=sys.stderr)
+    try:
+        objects = rollback.apply_history(ns.state_dir, loaded)
         rollback.record(ns.state_dir, objects)
         sup = Supervisor(objects, ns.state_dir, port=ns.port, speed=ns.speed)
     except (ManifestError, DependencyError) as e:
@@ -211,6 +252,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         help="venue replay factor (replay seconds per wall second; 1440 = a day of data a minute)",
+    )
+    up.add_argument(
+        "--fresh",
+        action="store_true",
+        help="start clean: move the previous run's state dir aside (<state-dir>.<UTC time>) first",
     )
     up.add_argument("--no-progress", action="store_true", help="no progress bars")
     up.add_argument("--no-postmortem", action="store_true", help="skip the postmortem at the end")
