@@ -83,7 +83,8 @@ async def reconcile_agent(
     """gather → plan → apply children → events; returns the new status when it changed.
 
     `ensure_children` (spec changes, create, resume — and their retries) re-applies the ConfigMap and
-    Service too; resyncs only converge the Deployment.
+    Service too; resyncs converge the Deployment, and re-apply the ConfigMap first whenever they change
+    the Deployment (its template carries the config hash).
     """
     lock: asyncio.Lock = memo["locks"].setdefault(body["metadata"]["uid"], asyncio.Lock())
     async with lock:
@@ -136,7 +137,9 @@ async def reconcile_agent(
                 and (dep or {}).get("spec", {}).get("replicas") == p.deployment["spec"]["replicas"]
             )
             try:
-                if dep is None or ensure_children:
+                # The ConfigMap before any Deployment change: the pod template carries the config
+                # hash, so a roll triggered from any path (a resync too) must find the new config.
+                if dep is None or ensure_children or not same:
                     await kube.apply(ns, deployments.config_map(agent))
                 if not same:
                     await kube.apply(ns, p.deployment)
