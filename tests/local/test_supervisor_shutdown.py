@@ -10,7 +10,7 @@ import asyncio
 from pathlib import Path
 
 import httpx
-from aiohttp import web
+from supervisor_support import serve
 
 from quantops_local.manifests import load
 from quantops_local.supervisor import Supervisor
@@ -19,13 +19,8 @@ HERE = Path(__file__).parent
 
 
 async def test_shutdown_answers_a_waiting_gate_long_poll(tmp_path: Path) -> None:
-    sup = Supervisor(load([HERE / "platform-fast.yaml"]), tmp_path)
-    runner = web.AppRunner(sup.app())
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    url = f"http://127.0.0.1:{port}/api/gates"
+    runner, base = await serve(Supervisor(load([HERE / "platform-fast.yaml"]), tmp_path))
+    url = f"{base}/api/gates"
     async with httpx.AsyncClient(timeout=10.0) as http:
         first = (await http.get(url, params={"agent": "trader"})).json()
         # nothing changes: this poll waits (up to 25 s) for a gate change

@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 import pytest
-from aiohttp import web
+from supervisor_support import serve
 
 from quantops_local.manifests import load
 from quantops_local.supervisor import Supervisor
@@ -132,13 +132,7 @@ async def live_trader(
     state.mkdir(exist_ok=True)  # a second trader on the same state: a restart
     monkeypatch.setenv("QUANTOPS_STATE_DIR", str(state))
     (tmp_path / "platform.yaml").write_text(manifest(stage, desired))
-    sup = Supervisor(load([tmp_path / "platform.yaml"]), state)
-    runner = web.AppRunner(sup.app())
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    control_url = f"http://127.0.0.1:{port}"
+    runner, control_url = await serve(Supervisor(load([tmp_path / "platform.yaml"]), state))
     async with running_venue(sample_config(speed=30.0)) as server:
         assert server.url is not None
         keys = {"apiKey": API_KEY, "apiSecret": API_SECRET} if keys_in_config else {}

@@ -49,6 +49,7 @@ async def test_a_marketable_order_walks_the_levels_to_its_limit_at_the_taker_fee
     assert [(f.price, f.quantity, f.liquidity) for f in later] == [("101", "0.2", "maker")]
     assert await desk.on_book(book([("99", "1")], [("100.5", "3")]), D("100")) == []
     assert desk.position("momo", SYMBOL) == D("1.0") and desk.working_for("momo") == []
+    assert desk.broker.orders == {} and desk.broker.fills == []  # final orders are let go
 
 
 async def test_paper_pnl_is_marked_on_the_book_and_fees_are_paid(desk: PaperDesk) -> None:
@@ -69,3 +70,4 @@ async def test_a_passive_order_rests_and_a_cancelled_one_never_fills(desk: Paper
     await desk.cancel("c1")
     assert await desk.on_book(book([("97", "1")], [("98", "5")]), D("97.5")) == []
     assert desk.position("momo", SYMBOL) == 0 and desk.working_for("momo") == []
+    assert desk.broker.orders == {}

@@ -158,6 +158,19 @@ class PaperBroker:
             if o.symbol == symbol and o.status is OrderStatus.OPEN:
                 self._match(cid, book, maker=True)
 
+    def take_fills(self) -> list[Fill]:
+        """The fills not taken yet, removed from the broker: for a caller that books every fill
+        itself (and never asks ``fetch_my_trades``), so a long run does not keep them all."""
+        taken, self.fills = self.fills, []
+        return taken
+
+    def forget(self, client_order_id: str) -> None:
+        """Drop a final order whose fills the caller has taken (``poll`` then never scans it again)."""
+        o = self.orders.get(client_order_id)
+        if o is not None and o.status is not OrderStatus.OPEN:
+            del self.orders[client_order_id]
+            self._intents.pop(client_order_id, None)
+
     def _get(self, venue_order_id: str | None, client_order_id: str | None) -> VenueOrder:
         for cid, o in self.orders.items():
             if cid == client_order_id or o.venue_order_id == venue_order_id:

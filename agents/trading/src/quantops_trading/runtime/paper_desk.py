@@ -8,8 +8,9 @@ resting until a later book trades through it, maker fee) on the book the trader 
 books the fills in a :class:`RiskBook` of its own, so paper positions never count as live exposure
 and live positions never size paper orders.
 
-What it must not do: reach the venue (the broker only reads the book handed to it), or fill an
-order twice (each broker fill is handed out once, in order).
+What it must not do: reach the venue (the broker only reads the book handed to it), fill an order
+twice (each broker fill is taken once, in order), or keep final orders (a long run would scan them
+on every book).
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ class PaperFilled(BaseModel):
 class _PaperOrder:
     strategy: str
     symbol: str
+    client_order_id: str
+    venue_order_id: str
     placed_at: float
     lineage: dict[str, Any]
 
@@ -68,9 +71,7 @@ class PaperDesk:
             now_ms=lambda: int(time.time() * 1000),
         )
         self.positions = RiskBook()
-        self.working: dict[str, _PaperOrder] = {}  # client order id → resting paper order
-        self._orders: dict[str, _PaperOrder] = {}  # every paper order, by broker venue order id
-        self._handed = 0  # broker fills already handed out
+        self.working: dict[str, _PaperOrder] = {}  # client order id → paper order not final yet
 
     async def _book(self, symbol: str) -> OrderBook:
         return self.books[symbol]
@@ -86,42 +87,40 @@ class PaperDesk:
     ) -> list[PaperFilled]:
         """Paper-trade a would-be order on the last book of its symbol; returns its immediate fills."""
         vo = await self.broker.create_order(intent, client_order_id)
-        order = _PaperOrder(intent.strategy_id, intent.symbol, time.time(), lineage)
-        self._orders[vo.venue_order_id] = order
-        if self.broker.orders[client_order_id].status is OrderStatus.OPEN:
-            self.working[client_order_id] = order
-        return self._new_fills()
+        self.working[client_order_id] = _PaperOrder(
+            intent.strategy_id, intent.symbol, client_order_id, vo.venue_order_id, time.time(), lineage
+        )
+        return self._settle()
 
     async def on_book(self, book: OrderBook, mid: Decimal) -> list[PaperFilled]:
         """A fresh book: marks move, and resting paper orders it trades through fill (as maker)."""
         self.books[book.symbol] = book
         self.positions.marks[book.symbol] = mid
         await self.broker.poll(book.symbol)
-        return self._new_fills()
+        return self._settle()
 
     async def cancel(self, client_order_id: str) -> None:
         if self.working.pop(client_order_id, None) is not None:
             o = self.broker.orders[client_order_id]
             if o.status is OrderStatus.OPEN:
                 await self.broker.cancel_order(o.symbol, client_order_id=client_order_id)
+            self.broker.forget(client_order_id)
 
-    def _new_fills(self) -> list[PaperFilled]:
-        out: list[PaperFilled] = []
-        for f in self.broker.fills[self._handed :]:
-            out.append(self._book_fill(f))
-        self._handed = len(self.broker.fills)
+    def _settle(self) -> list[PaperFilled]:
+        """Book the broker's new fills (each handed out once), then let go of the final orders."""
+        out = [self._book_fill(f) for f in self.broker.take_fills()]
         for cid in [c for c in self.working if self.broker.orders[c].status is not OrderStatus.OPEN]:
             del self.working[cid]
+            self.broker.forget(cid)
         return out
 
     def _book_fill(self, f: Fill) -> PaperFilled:
-        order = self._orders[f.venue_order_id]
+        order = next(o for o in self.working.values() if o.venue_order_id == f.venue_order_id)
         self.positions.note_fill(order.strategy, f.symbol, f.side, f.quantity, f.price, f.fee, time.time())
-        cid = next(c for c, o in self.broker.orders.items() if o.venue_order_id == f.venue_order_id)
         return PaperFilled(
             ts_ns=f.timestamp_ms * 1_000_000,
             strategy_id=order.strategy,
-            client_order_id=cid,
+            client_order_id=order.client_order_id,
             symbol=f.symbol,
             side=f.side.value,
             quantity=str(f.quantity),

@@ -444,11 +444,12 @@ class TraderWork(IdleWork):
                 await self._cancel(cid, "repricing a stale working order")
         if mine:
             return
-        if self.paper is not None and self.stages.get(name) is Stage.WARM:
-            for cid in self.paper.working_for(name, symbol):
-                if time.time() - self.paper.working[cid].placed_at >= self.reprice_s:
-                    await self.paper.cancel(cid)
-            if self.paper.working_for(name, symbol):
+        desk = self._paper_for(name)
+        if desk is not None:
+            for cid in desk.working_for(name, symbol):
+                if time.time() - desk.working[cid].placed_at >= self.reprice_s:
+                    await desk.cancel(cid)
+            if desk.working_for(name, symbol):
                 return
         intent = out if isinstance(out, Intent) else self._size(name, symbol, out, book, mid)
         if intent is None:
@@ -467,10 +468,10 @@ class TraderWork(IdleWork):
         if d.action == "recorded":  # CHECK (a WARM stage or a CHECK gate): a paper decision, logged
             self.counts["paper"] += 1
             del self.gateway.would_be[:-1000]  # the event log keeps them; the list is only a view
-            if self.paper is not None and self.stages.get(name) is Stage.WARM:
+            if desk is not None:
                 lineage = {**self.lineage.get(name, {}), "stage": Stage.WARM.value}
                 cid = client_order_id(name, req.intent.intent_id)
-                for pf in await self.paper.place(req.intent, cid, lineage):
+                for pf in await desk.place(req.intent, cid, lineage):
                     self._on_paper_fill(pf)
         if d.action != "sent" or d.venue_order is None or d.client_order_id is None:
             return
@@ -488,8 +489,7 @@ class TraderWork(IdleWork):
     def _size(self, name: str, symbol: str, sig: Signal, book: OrderBook, mid: Decimal) -> Intent | None:
         assert self.gateway is not None
         rules = self.markets[symbol]
-        paper = self.paper if self.stages.get(name) is Stage.WARM else None
-        pos = (paper or self.gateway.book).position(name, symbol)
+        pos = (self._paper_for(name) or self.gateway.book).position(name, symbol)
         cap, _ = self.budget_cap(name)
         notional = self.notional[name] if cap is None else min(self.notional[name], cap)
         delta = Decimal(str(sig.value)) * notional / mid - pos
@@ -584,6 +584,10 @@ class TraderWork(IdleWork):
                 log.append({"kind": "positions_restored", "ts_ns": time.time_ns(), "strategy_id": name} | rec)
                 _emit("positions_restored", agent=self.agent, strategy=name, **rec)
 
+    def _paper_for(self, name: str) -> PaperDesk | None:
+        """The paper desk while ``name`` runs at WARM (its orders, positions and PnL are paper)."""
+        return self.paper if self.stages.get(name) is Stage.WARM else None
+
     def _on_paper_fill(self, pf: PaperFilled) -> None:
         """A WARM strategy's paper fill: to its log and to the strategy, like a live fill."""
         self.counts["paperFilled"] += 1
@@ -612,11 +616,11 @@ class TraderWork(IdleWork):
         gross = book.gross_exposure()
         util: dict[str, float] = {}
         for name, log in self.logs.items():
-            paper = self.paper is not None and self.stages.get(name) is Stage.WARM
-            own = self.paper.positions if paper and self.paper else book
+            desk = self._paper_for(name)
+            own = desk.positions if desk is not None else book
             pnl, equity = own.pnl(name), own.equity(name, book.capital.get(name, cap))
             rec: dict[str, Any] = {"strategy": name, "pnl": float(pnl), "equity": float(equity)}
-            if paper:
+            if desk is not None:
                 rec["paper"] = True
             log.append({"kind": "PnlSnapshot", "ts_ns": time.time_ns(), **rec})
             self._write_audit("PnlSnapshot", **rec)
