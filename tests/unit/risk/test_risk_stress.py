@@ -122,6 +122,24 @@ async def test_62_clustered_losses_throttle_then_pause_the_cluster() -> None:
     assert gw.scope_gate("regime/trend") is Gate.GO and not det.throttled
 
 
+async def test_62_the_throttle_paces_live_orders_not_a_warm_strategy_s_paper_orders() -> None:
+    from quantops_trading.risk.book import RiskBook
+
+    det = AdverseClusterDetector(window_s=600, throttle_at=2, pause_at=4, throttle_interval_s=60)
+    gw, _, clock = gateway(cluster=det)
+    for pair in ("ETH/USDT", "SOL/USDT"):  # two losing live closes: the time/venue cluster throttles
+        gw.on_fill("alpha", fill("buy", "1", "100", pair=pair), regime="trend")
+        gw.on_fill("alpha", fill("sell", "1", "95", pair=pair), regime="trend")
+        clock.advance(1)
+    assert not (await gw.submit(req(pair="ADA/USDT", regime="chop"))).denied  # the one allowed
+    assert (await gw.submit(req(pair="ADA/USDT", regime="chop"))).reasons[0][0] == "adverse_cluster"
+    gw.set_gate("strategy/beta", Gate.CHECK, actor="stage", reason="WARM")
+    gw.paper_books["beta"] = RiskBook()
+    for _ in range(3):  # paper orders of a WARM strategy are recorded, not throttled
+        assert (await gw.submit(req(pair="ADA/USDT", strategy="beta"))).action == "recorded"
+    assert (await gw.submit(req(pair="ADA/USDT", regime="chop"))).denied  # live still throttled
+
+
 async def test_58_fills_of_the_cancelled_child_are_booked_before_the_next_child_is_sized() -> None:
     gw, client, clock = gateway(permissive(unwind_ladder=LADDER))
     gw.on_fill("alpha", fill("buy", "4", "100"))

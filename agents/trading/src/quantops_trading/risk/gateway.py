@@ -115,9 +115,7 @@ class RiskGateway:
             self.rules = (*self.rules, cluster)
         self.gate_state = gate_state
         self.book = RiskBook()
-        # Strategies paper-trading (WARM) are judged under CHECK on their own paper positions, so a
-        # paper exit reduces a paper position and paper entries count paper exposure.
-        self.paper_books: dict[str, RiskBook] = {}
+        self.paper_books: dict[str, RiskBook] = {}  # WARM strategies: judged under CHECK on these
         self.returns = ReturnHistory(policy.var.window)
         self.losses = ks.ConsecutiveLosses()
         self.denials: list[OrderDenied] = []
@@ -243,6 +241,7 @@ class RiskGateway:
         self.apply(self.losses.tick(now))
         gate = self.gate_for(req)
         book = self.paper_books.get(req.strategy, self.book) if gate is Gate.CHECK else self.book
+        paper = book is not self.book  # a paper order adds no live loss: the cluster throttle skips it
         reduces = self.reduces(req, book)
         reasons: list[tuple[str, str]] = []
         why = self._gate_reason(gate, req, reduces)
@@ -253,7 +252,7 @@ class RiskGateway:
                 book, self.policies(req.strategy), self.returns, now, reduces, self.client.venue
             )
             for rule in self.rules:
-                if reduces and not rule.applies_to_reducing:
+                if (reduces and not rule.applies_to_reducing) or (paper and rule is self.cluster):
                     continue
                 r = rule.check(req, ctx)
                 if r is not None:
