@@ -143,6 +143,9 @@ class VenueClient(Protocol):
     async def cancel_order(
         self, symbol: str, *, venue_order_id: str | None = None, client_order_id: str | None = None
     ) -> VenueOrder: ...
+    async def fetch_order(
+        self, symbol: str, *, venue_order_id: str | None = None, client_order_id: str | None = None
+    ) -> VenueOrder: ...
     async def fetch_open_orders(self, symbol: str) -> list[VenueOrder]: ...
     async def fetch_my_trades(self, symbol: str, since_ms: int | None = None) -> list[Fill]: ...
     async def close(self) -> None: ...
@@ -196,6 +199,15 @@ class MonitoredClient:
     ) -> VenueOrder:
         return await self._observe(
             lambda: self.inner.cancel_order(
+                symbol, venue_order_id=venue_order_id, client_order_id=client_order_id
+            )
+        )
+
+    async def fetch_order(
+        self, symbol: str, *, venue_order_id: str | None = None, client_order_id: str | None = None
+    ) -> VenueOrder:
+        return await self._observe(
+            lambda: self.inner.fetch_order(
                 symbol, venue_order_id=venue_order_id, client_order_id=client_order_id
             )
         )

@@ -73,8 +73,13 @@ from quantops_trading.adapters.ccxt import CcxtExecutionClient, make_binance
 from quantops_trading.adapters.ccxt.credentials import load_credentials
 from quantops_trading.execution.breaker import BreakerConfig
 from quantops_trading.execution.client_ids import client_order_id
-from quantops_trading.execution.errors import ConfigurationError, OrderNotFound, TradingError
-from quantops_trading.execution.types import Fill, MarketRules, OrderBook, OrderStatus, Side
+from quantops_trading.execution.errors import (
+    ConfigurationError,
+    ExchangeUnavailable,
+    OrderNotFound,
+    TradingError,
+)
+from quantops_trading.execution.types import Fill, MarketRules, OrderBook, OrderStatus, Side, VenueOrder
 from quantops_trading.model.events import GateChanged, OrderCancelled, OrderFilled, OrderSubmitted
 from quantops_trading.model.ids import ClientOrderId, InstrumentId
 from quantops_trading.model.orders import Fill as ModelFill
@@ -82,6 +87,7 @@ from quantops_trading.model.orders import LiquiditySide, OrderSide
 from quantops_trading.pipeline.fingerprint import code_fingerprint, spec_fingerprint
 from quantops_trading.risk import RiskGateway, concentration_heatmap
 from quantops_trading.risk.allocator import AllocatorConfig, BudgetAllocator, StrategyScore
+from quantops_trading.risk.book import OrderRequest
 from quantops_trading.risk.events import (
     BudgetChanged,
     ClusterThrottled,
@@ -97,6 +103,7 @@ from quantops_trading.risk.livefeed import MonitoredClient, RegimeTracker, Venue
 from quantops_trading.risk.unwind import UnwindLadder, stopped_positions
 from quantops_trading.runtime.agent import AgentRuntime, IdleWork
 from quantops_trading.runtime.control import KubeControl
+from quantops_trading.runtime.inflight import InFlight, Resolution, Unresolved
 from quantops_trading.runtime.paper_desk import PaperDesk, PaperFilled
 from quantops_trading.signals.regime import RegimeConfig
 from quantops_trading.storage.eventlog import EventLog
@@ -237,9 +244,10 @@ class TraderWork(IdleWork):
         self.working: dict[str, _Working] = {}
         self.by_venue_id: dict[str, tuple[str, str]] = {}
         self.seen: set[str] = set()
+        self.inflight = InFlight(float(config.get("unresolvedGraceSeconds", 20.0)))
         self.counts = {
             "submitted": 0, "denied": 0, "filled": 0, "cancelled": 0, "rejected": 0, "paper": 0,
-            "paperFilled": 0,
+            "paperFilled": 0, "unresolved": 0,
         }  # fmt: skip
         p = dict(config.get("paper") or {})
         self.paper_fees = tuple(Decimal(str(p.get(k, 10))) / 10_000 for k in ("makerFeeBps", "takerFeeBps"))
@@ -442,7 +450,7 @@ class TraderWork(IdleWork):
         for cid, w in mine:
             if time.time() - w.sent_at >= self.reprice_s:
                 await self._cancel(cid, "repricing a stale working order")
-        if mine:
+        if mine or self.inflight.blocks(name, symbol):
             return
         desk = self._paper_for(name)
         if desk is not None:
@@ -460,6 +468,15 @@ class TraderWork(IdleWork):
         req = dataclasses.replace(req, expected_edge_bps=float(edge), regime=self.regimes.current.get(symbol))
         try:
             d = await self.gateway.submit(req)
+        except ExchangeUnavailable as e:  # the answer was lost: the order may be on the venue
+            cid = client_order_id(name, req.intent.intent_id)
+            self.inflight.add(cid, Unresolved(name, symbol, req, f"{type(e).__name__}: {e}", time.time()))
+            self.counts["unresolved"] += 1
+            self.logs[name].append(
+                {"kind": "order_unresolved", "ts_ns": time.time_ns(), "client_order_id": cid, "error": str(e)}
+            )
+            _emit("order_unresolved", strategy=name, client_order_id=cid, error=str(e))
+            return  # the gateway keeps it as an open order until the venue says what it is
         except TradingError as e:
             self.counts["rejected"] += 1
             self.logs[name].append({"kind": "order_rejected", "ts_ns": time.time_ns(), "reason": str(e)})
@@ -475,16 +492,48 @@ class TraderWork(IdleWork):
                     self._on_paper_fill(pf)
         if d.action != "sent" or d.venue_order is None or d.client_order_id is None:
             return
+        self._placed(name, req, d.venue_order, d.client_order_id)
+
+    def _placed(self, name: str, req: OrderRequest, vo: VenueOrder, cid: str, **extra: str) -> None:
+        """An order of ``name`` is on the venue: logged with its lineage, tracked until final."""
+        assert self.gateway is not None
         self.counts["submitted"] += 1
-        vo, cid = d.venue_order, d.client_order_id
         stage = self.stages.get(name)
         lineage = {**self.lineage.get(name, {}), "stage": stage.value if stage else "", "clientOrderId": cid}
-        self.logs[name].append(OrderSubmitted(order=to_model_order(req, self.venue), lineage=lineage))
+        self.logs[name].append(
+            OrderSubmitted(order=to_model_order(req, self.venue), lineage={**lineage, **extra})
+        )
         self.by_venue_id[vo.venue_order_id] = (name, cid)
         if vo.status is OrderStatus.OPEN:
-            self.working[cid] = _Working(name, symbol, intent.reduce_only, time.time())
+            self.working[cid] = _Working(name, req.pair, req.intent.reduce_only, time.time())
         else:
             self.gateway.order_closed(cid)
+
+    async def _resolve_inflight(self) -> None:
+        """Settle lost-answer submits by asking the venue for each client id (runtime/inflight.py)."""
+        assert self.client is not None and self.gateway is not None
+        client = self.client
+
+        async def fetch(symbol: str, cid: str) -> VenueOrder:
+            return await client.fetch_order(symbol, client_order_id=cid)
+
+        for r in await self.inflight.resolve(fetch, time.time()):
+            self._settle(r)
+
+    def _settle(self, r: Resolution) -> None:
+        assert self.gateway is not None
+        name, cid = r.item.strategy, r.client_order_id
+        if r.order is not None:
+            _emit("order_resolved", strategy=name, client_order_id=cid, status=r.order.status.value)
+            self._placed(name, r.item.request, r.order, cid, resolvedAfter=r.item.error)
+            return
+        self.counts["rejected"] += 1
+        self.gateway.order_closed(cid)
+        waited = f"{self.inflight.grace_s:g}s"
+        reason = f"not placed: {r.item.error}; the venue has no order {cid} {waited} after the send"
+        _emit("order_not_placed", strategy=name, client_order_id=cid, reason=reason)
+        if name in self.logs:
+            self.logs[name].append({"kind": "order_rejected", "ts_ns": time.time_ns(), "reason": reason})
 
     def _size(self, name: str, symbol: str, sig: Signal, book: OrderBook, mid: Decimal) -> Intent | None:
         assert self.gateway is not None
@@ -516,6 +565,7 @@ class TraderWork(IdleWork):
         symbols = {w.symbol for w in self.working.values()} | {
             p for n in self.loaded for p in self.specs[n].pairs
         }
+        await self._resolve_inflight()  # before the fills: an adopted order's fills are ours
         for symbol in sorted(symbols):
             for f in await self.client.fetch_my_trades(symbol):
                 if f.trade_id in self.seen or f.venue_order_id not in self.by_venue_id:
@@ -790,6 +840,9 @@ class TraderWork(IdleWork):
 
     async def cancel_working_orders(self) -> int:
         async with self.lock:  # waits for a tick in progress: nothing is sent after this
+            if self.inflight.items and self.client is not None and self.gateway is not None:
+                with contextlib.suppress(TradingError):
+                    await self._resolve_inflight()  # an adopted working order is cancelled below
             for key, ladder in list(self.ladders.items()):
                 with contextlib.suppress(TradingError):
                     await ladder.abort("agent shutting down")
@@ -831,6 +884,7 @@ class TraderWork(IdleWork):
             "stages": {n: st.value for n, st in sorted(self.stages.items())},
             "ticks": self.ticks,
             "working": len(self.working),
+            "unresolved": sorted(self.inflight.items),
             "budgets": {
                 n: {"cap": None if c is None else str(c), "why": why}
                 for n in sorted(self.loaded)

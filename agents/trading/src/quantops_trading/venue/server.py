@@ -188,6 +188,7 @@ class VenueServer:
                         "orderId": o.order_id,
                         "clientOrderId": o.client_id,
                         "symbol": o.symbol,
+                        "side": o.side,
                         "status": o.status,
                         "executedQty": str(o.executed),
                     }

@@ -1,0 +1,136 @@
+"""A TraderWork trading in-process against a real venue simulator over HTTP (the real ccxt client).
+
+Shared by the tests of the trader's live loop (test_trader_risk.py, test_trader_lost_answers.py):
+the real EventLogs under a temporary state dir; the agent's gates driven exactly as the gate watch
+drives them (``rt.gates.update`` + ``_apply_gate``); the control-plane transport itself is not
+under test here and never called.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from quantops_trading.runtime.agent import AgentRuntime
+from quantops_trading.runtime.control import LocalControl
+from quantops_trading.runtime.trader_role import TraderWork
+from quantops_trading.storage.eventlog import EventLog
+from quantops_trading.venue.server import VenueServer
+from quantops_trading.venue.testing import API_KEY, API_SECRET, SimControl, running_venue, sample_config
+
+SYMBOL = "BTC/USDT"
+MOMO = {
+    "entrypoint": "quantops_trading.strategies.momentum:Momentum",
+    "params": {"fast": 2, "slow": 3, "threshold": 0},
+    "pairs": [SYMBOL],
+}
+PERMISSIVE = {
+    "maxTradesPerMinute": 600,
+    "maxOrdersPerMinute": 1200,
+    "maxCancelToFillRatio": 1000,
+    "maxConsecutiveLosses": 1000,
+    "maxDrawdown": 0.9,
+    "concentrationCap": 1.0,
+}
+
+
+@dataclass
+class Live:
+    rt: AgentRuntime
+    work: TraderWork
+    venue: VenueServer
+    sim: SimControl
+    state: Path
+
+    @property
+    def position(self) -> Decimal:
+        assert self.work.gateway is not None
+        return self.work.gateway.book.position("momo", SYMBOL)
+
+    async def gate(self, gate: str) -> None:
+        """What the gate watch does on a new snapshot."""
+        self.rt.gates.update({"Agent/trader": gate})
+        await self.rt._apply_gate()
+
+    def risk_events(self) -> list[dict[str, Any]]:
+        with EventLog(self.state / "eventlogs" / "risk.sqlite") as log:
+            return [{"kind": e.kind, **e.data()} for e in log.entries()]
+
+    def strategy_events(self) -> list[dict[str, Any]]:
+        with EventLog(self.state / "eventlogs" / "momo.sqlite") as log:
+            return [{"kind": e.kind, **e.data()} for e in log.entries()]
+
+
+async def until(pred: Callable[[], Any], within: float, what: str) -> Any:
+    deadline = time.monotonic() + within
+    last = None
+    while time.monotonic() < deadline:
+        last = pred()
+        if last:
+            return last
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}; last={last!r}")
+
+
+@contextlib.asynccontextmanager
+async def live_trader(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    policy: dict[str, Any],
+    config: dict[str, Any],
+    gate: str = "GO",
+    venue: dict[str, Any] | None = None,
+    params: dict[str, Any] | None = None,
+) -> AsyncIterator[Live]:
+    state = tmp_path / "state"
+    state.mkdir()
+    monkeypatch.setenv("QUANTOPS_STATE_DIR", str(state))
+    async with running_venue(sample_config(speed=30.0, **(venue or {}))) as server:
+        assert server.url is not None
+        work = TraderWork(
+            {
+                "venueUrl": server.url,
+                "venue": "sim",
+                "apiKey": API_KEY,
+                "apiSecret": API_SECRET,
+                "pollSeconds": 0.2,
+                "notionalPerStrategy": 2000,
+                "expectedEdgeBps": 5000,
+                "snapshotSeconds": 1,
+                **config,
+            },
+            {
+                "strategySpecs": {"momo": {**MOMO, "params": {**MOMO["params"], **(params or {})}}},
+                "riskPolicies": {"global": {**PERMISSIVE, **policy}},
+            },
+        )
+        rt = AgentRuntime(
+            name="trader",
+            role="trader",
+            control=LocalControl("http://127.0.0.1:9", "trader", "0"),  # never called here
+            work=work,
+            api_loss_grace_seconds=1e9,
+        )
+        # A HOT strategy trades live; the gate watch would carry this with the gates (stages).
+        rt.gates.update({"Agent/trader": gate}, {"momo": {"stage": "HOT", "desiredStage": "HOT"}})
+        task = asyncio.create_task(work.run(rt))
+        live = Live(rt, work, server, SimControl(server.url), state)
+        try:
+            await until(lambda: work.state == "trading", 30, "trader trading")
+            await rt._apply_gate()
+            yield live
+        finally:
+            rt.stopping.set()
+            await work.cancel_working_orders()
+            await asyncio.wait_for(task, 30)
+            await work.flush()
+            await rt.control.close()
