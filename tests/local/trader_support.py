@@ -49,6 +49,8 @@ class Live:
     venue: VenueServer
     sim: SimControl
     state: Path
+    task: asyncio.Task[None] | None = None
+    crashed: bool = False
 
     @property
     def position(self) -> Decimal:
@@ -63,6 +65,20 @@ class Live:
     def risk_events(self) -> list[dict[str, Any]]:
         with EventLog(self.state / "eventlogs" / "risk.sqlite") as log:
             return [{"kind": e.kind, **e.data()} for e in log.entries()]
+
+    async def crash(self) -> None:
+        """The trader process dies: no cancel, no last sync, no flush; files closed as the OS would."""
+        assert self.task is not None
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+        for log in self.work.logs.values():
+            log.close()
+        if self.work.risk_log is not None:
+            self.work.risk_log.close()
+        if self.work.client is not None:
+            await self.work.client.close()
+        self.crashed = True
 
     def strategy_events(self) -> list[dict[str, Any]]:
         with EventLog(self.state / "eventlogs" / "momo.sqlite") as log:
@@ -90,11 +106,18 @@ async def live_trader(
     gate: str = "GO",
     venue: dict[str, Any] | None = None,
     params: dict[str, Any] | None = None,
+    server: VenueServer | None = None,
 ) -> AsyncIterator[Live]:
+    """A trader on a new venue (or on ``server``: a restart, the state dir kept)."""
     state = tmp_path / "state"
-    state.mkdir()
+    state.mkdir(exist_ok=server is not None)
     monkeypatch.setenv("QUANTOPS_STATE_DIR", str(state))
-    async with running_venue(sample_config(speed=30.0, **(venue or {}))) as server:
+    venue_cm = (
+        contextlib.nullcontext(server)
+        if server is not None
+        else running_venue(sample_config(speed=30.0, **(venue or {})))
+    )
+    async with venue_cm as server:
         assert server.url is not None
         work = TraderWork(
             {
@@ -123,14 +146,15 @@ async def live_trader(
         # A HOT strategy trades live; the gate watch would carry this with the gates (stages).
         rt.gates.update({"Agent/trader": gate}, {"momo": {"stage": "HOT", "desiredStage": "HOT"}})
         task = asyncio.create_task(work.run(rt))
-        live = Live(rt, work, server, SimControl(server.url), state)
+        live = Live(rt, work, server, SimControl(server.url), state, task)
         try:
             await until(lambda: work.state == "trading", 30, "trader trading")
             await rt._apply_gate()
             yield live
         finally:
-            rt.stopping.set()
-            await work.cancel_working_orders()
-            await asyncio.wait_for(task, 30)
-            await work.flush()
+            if not live.crashed:
+                rt.stopping.set()
+                await work.cancel_working_orders()
+                await asyncio.wait_for(task, 30)
+                await work.flush()
             await rt.control.close()

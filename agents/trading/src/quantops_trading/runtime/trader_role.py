@@ -83,11 +83,11 @@ from quantops_trading.execution.types import Fill, MarketRules, OrderBook, Order
 from quantops_trading.model.events import GateChanged, OrderCancelled, OrderFilled, OrderSubmitted
 from quantops_trading.model.ids import ClientOrderId, InstrumentId
 from quantops_trading.model.orders import Fill as ModelFill
-from quantops_trading.model.orders import LiquiditySide, OrderSide
+from quantops_trading.model.orders import LiquiditySide, Order, OrderSide
 from quantops_trading.pipeline.fingerprint import code_fingerprint, spec_fingerprint
 from quantops_trading.risk import RiskGateway, concentration_heatmap
 from quantops_trading.risk.allocator import AllocatorConfig, BudgetAllocator, StrategyScore
-from quantops_trading.risk.book import OrderRequest
+from quantops_trading.risk.book import OpenOrder
 from quantops_trading.risk.events import (
     BudgetChanged,
     ClusterThrottled,
@@ -103,7 +103,7 @@ from quantops_trading.risk.livefeed import MonitoredClient, RegimeTracker, Venue
 from quantops_trading.risk.unwind import UnwindLadder, stopped_positions
 from quantops_trading.runtime.agent import AgentRuntime, IdleWork
 from quantops_trading.runtime.control import KubeControl
-from quantops_trading.runtime.inflight import InFlight, Resolution, Unresolved
+from quantops_trading.runtime.inflight import InFlight, Resolution, Unresolved, left_open
 from quantops_trading.runtime.paper_desk import PaperDesk, PaperFilled
 from quantops_trading.signals.regime import RegimeConfig
 from quantops_trading.storage.eventlog import EventLog
@@ -469,11 +469,13 @@ class TraderWork(IdleWork):
         try:
             d = await self.gateway.submit(req)
         except ExchangeUnavailable as e:  # the answer was lost: the order may be on the venue
-            cid = client_order_id(name, req.intent.intent_id)
-            self.inflight.add(cid, Unresolved(name, symbol, req, f"{type(e).__name__}: {e}", time.time()))
+            cid, why = client_order_id(name, req.intent.intent_id), f"{type(e).__name__}: {e}"
+            order = to_model_order(req, self.venue).model_dump(mode="json")
+            self.inflight.add(cid, Unresolved(name, symbol, req.intent.reduce_only, why, time.time(), order))
             self.counts["unresolved"] += 1
             self.logs[name].append(
-                {"kind": "order_unresolved", "ts_ns": time.time_ns(), "client_order_id": cid, "error": str(e)}
+                {"kind": "order_unresolved", "ts_ns": time.time_ns(), "client_order_id": cid, "error": why}
+                | {"order": order}  # a restart asks the venue about it (runtime/inflight.left_open)
             )
             _emit("order_unresolved", strategy=name, client_order_id=cid, error=str(e))
             return  # the gateway keeps it as an open order until the venue says what it is
@@ -492,20 +494,22 @@ class TraderWork(IdleWork):
                     self._on_paper_fill(pf)
         if d.action != "sent" or d.venue_order is None or d.client_order_id is None:
             return
-        self._placed(name, req, d.venue_order, d.client_order_id)
+        self._log_submitted(name, to_model_order(req, self.venue), d.client_order_id)
+        self._track(name, d.venue_order, d.client_order_id, req.intent.reduce_only)
 
-    def _placed(self, name: str, req: OrderRequest, vo: VenueOrder, cid: str, **extra: str) -> None:
-        """An order of ``name`` is on the venue: logged with its lineage, tracked until final."""
-        assert self.gateway is not None
+    def _log_submitted(self, name: str, order: Order, cid: str, **extra: str) -> None:
         self.counts["submitted"] += 1
         stage = self.stages.get(name)
         lineage = {**self.lineage.get(name, {}), "stage": stage.value if stage else "", "clientOrderId": cid}
-        self.logs[name].append(
-            OrderSubmitted(order=to_model_order(req, self.venue), lineage={**lineage, **extra})
-        )
+        self.logs[name].append(OrderSubmitted(order=order, lineage={**lineage, **extra}))
+
+    def _track(self, name: str, vo: VenueOrder, cid: str, reduce_only: bool) -> None:
+        """An order of ``name`` is on the venue: its fills are ours; working until final."""
+        assert self.gateway is not None
         self.by_venue_id[vo.venue_order_id] = (name, cid)
         if vo.status is OrderStatus.OPEN:
-            self.working[cid] = _Working(name, req.pair, req.intent.reduce_only, time.time())
+            self.working[cid] = _Working(name, vo.symbol, reduce_only, time.time())
+            self.gateway.book.open_orders[cid] = OpenOrder(cid, name, vo.symbol, time.time(), reduce_only)
         else:
             self.gateway.order_closed(cid)
 
@@ -523,17 +527,32 @@ class TraderWork(IdleWork):
     def _settle(self, r: Resolution) -> None:
         assert self.gateway is not None
         name, cid = r.item.strategy, r.client_order_id
+        log = self.logs.get(name)
         if r.order is not None:
             _emit("order_resolved", strategy=name, client_order_id=cid, status=r.order.status.value)
-            self._placed(name, r.item.request, r.order, cid, resolvedAfter=r.item.error)
+            if r.item.order is not None:  # a lost answer: the submission is logged now
+                self._log_submitted(name, Order.model_validate(r.item.order), cid, resolvedAfter=r.item.error)
+            elif log is not None:  # the previous run's order, logged then
+                log.append(
+                    {"kind": "order_adopted", "ts_ns": time.time_ns(), "client_order_id": cid}
+                    | {"status": r.order.status.value, "filled": str(r.order.filled)}
+                )
+            self._track(name, r.order, cid, r.item.reduce_only)
+            return
+        self.gateway.order_closed(cid)
+        if r.item.order is None:  # logged as placed, and the venue no longer knows it
+            _emit("order_gone", strategy=name, client_order_id=cid)
+            if log is not None:
+                log.append({"kind": "order_gone", "ts_ns": time.time_ns(), "client_order_id": cid})
             return
         self.counts["rejected"] += 1
-        self.gateway.order_closed(cid)
         waited = f"{self.inflight.grace_s:g}s"
         reason = f"not placed: {r.item.error}; the venue has no order {cid} {waited} after the send"
         _emit("order_not_placed", strategy=name, client_order_id=cid, reason=reason)
-        if name in self.logs:
-            self.logs[name].append({"kind": "order_rejected", "ts_ns": time.time_ns(), "reason": reason})
+        if log is not None:
+            log.append(
+                {"kind": "order_rejected", "ts_ns": time.time_ns(), "reason": reason, "client_order_id": cid}
+            )
 
     def _size(self, name: str, symbol: str, sig: Signal, book: OrderBook, mid: Decimal) -> Intent | None:
         assert self.gateway is not None
@@ -625,12 +644,19 @@ class TraderWork(IdleWork):
                 if e.kind == "order_filled":
                     self.seen.add(str(f["trade_id"]))
                 counts[e.kind] += 1
+            held = left_open(name, ((e.kind, e.data()) for e in log.entries()))
+            for cid, item in held.items():  # asked of the venue at the first sync, before any send
+                self.inflight.add(cid, item)
+            counts["heldOrders"] = len(held)
             if any(counts.values()):
-                held = {
+                positions = {
                     kind: {p: str(h.qty) for (s, p), h in b.holdings.items() if s == name}
                     for kind, b in (("live", self.gateway.book), ("paper", self.paper.positions))
                 }
-                rec = {"fills": counts["order_filled"], "paperFills": counts["paper_fill"], "positions": held}
+                rec = {"fills": counts["order_filled"], "paperFills": counts["paper_fill"]} | {
+                    "heldOrders": counts["heldOrders"],
+                    "positions": positions,
+                }
                 log.append({"kind": "positions_restored", "ts_ns": time.time_ns(), "strategy_id": name} | rec)
                 _emit("positions_restored", agent=self.agent, strategy=name, **rec)
 
