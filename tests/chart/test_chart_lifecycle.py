@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from controlplane import ControlPlane, kubeconfig_text, operator_process
 
-from cluster.conftest import condition, get, heartbeat, wait_for
+from cluster.conftest import condition, forbidden_lines, get, heartbeat, wait_for
 from quantops_operator import rbac
 
 from .conftest import CHART, REPO, Helm
@@ -143,7 +143,7 @@ def test_operator_runs_the_sample_platform_under_the_charts_rbac(
             )
             assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == "quantops/agent:0.1.0"
     log = (plane.workdir / "operator-chart.log").read_text()
-    assert "403" not in log and "Forbidden" not in log, log[-3000:]
+    assert not forbidden_lines(log), forbidden_lines(log)[:20]
 
 
 def test_upgrade_with_a_changed_value_rolls_the_operator(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -47,6 +48,19 @@ def condition(obj: dict[str, Any] | None, type_: str) -> dict[str, Any]:
         if c["type"] == type_:
             return dict(c)
     return {}
+
+
+def forbidden_lines(log: str) -> list[str]:
+    """The operator log lines that report a 403/Forbidden answer.
+
+    Judged without the "[date time,ms]" prefixes (a millisecond field may read 403) and without
+    the probe server's access log (a response size may): what is left are the operator's messages."""
+    return [
+        line
+        for line in log.splitlines()
+        if "aiohttp.access" not in line
+        and re.search(r"\b403\b|forbidden", re.sub(r"^\[[^\]]*\]", "", line), re.IGNORECASE)
+    ]
 
 
 def heartbeat(

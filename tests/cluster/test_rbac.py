@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import re
 
 import pytest
 from controlplane import ControlPlane, kubeconfig_text, operator_process
 
 from quantops_operator import rbac
 
-from .conftest import apply_agent, condition, get, heartbeat, wait_for
+from .conftest import apply_agent, condition, forbidden_lines, get, heartbeat, wait_for
 
 pytestmark = pytest.mark.cluster
 
@@ -67,9 +66,4 @@ def test_operator_runs_under_its_own_least_privilege_role(crds_installed: Contro
         plane.kubectl("-n", NS, "patch", "agent", "solo", "--type=merge", "-p", '{"spec":{"gate":"PAUSE"}}')
         wait_for(lambda: "GO → PAUSE" in plane.kubectl("-n", NS, "get", "events").stdout, what="gate Event")
     log = (plane.workdir / "operator-rbac.log").read_text()
-    # without the "[date time,ms]" prefixes (a millisecond field may read 403) and the probe server's
-    # access log (a response size may): what is left are the operator's own messages
-    bodies = "\n".join(
-        re.sub(r"^\[[^\]]*\]", "", line) for line in log.splitlines() if "aiohttp.access" not in line
-    )
-    assert not re.search(r"\b403\b|forbidden", bodies, re.IGNORECASE), log[-3000:]
+    assert not forbidden_lines(log), forbidden_lines(log)[:20]
