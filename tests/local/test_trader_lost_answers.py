@@ -149,3 +149,37 @@ async def test_a_restart_adopts_the_crashed_runs_working_order(
     assert position == _signed(venue)  # fills of the crashed run's order booked once, in either run
     restored = next(e for e in run2.strategy_events() if e["kind"] == "positions_restored")
     assert restored["heldOrders"] == 1
+
+
+async def test_a_lost_unwind_child_is_cancelled_or_adopted_before_the_next_child(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ladder = [
+        {"style": "passive", "afterSeconds": 0, "maxFraction": 0.5},
+        {"style": "aggressive", "afterSeconds": 1, "maxFraction": 0.5},
+        {"style": "market", "afterSeconds": 2, "maxFraction": 1.0},
+    ]
+    async with live_trader(
+        tmp_path, monkeypatch, policy={"unwindLadder": ladder}, config={"unwindStepSeconds": 0.4}
+    ) as live:
+        work = live.work
+        for _ in range(20):  # a quiet moment with an open position: the ladder's first child is lost
+            await until(lambda: live.position != 0 and not work.working, 40, "an open position")
+            async with work.lock:
+                await work._sync()
+                if live.position == 0 or work.working:
+                    continue
+                await live.sim.add_fault(kind="drop_after_accept", **ORDER_POST)
+                live.rt.gates.update({"Agent/trader": "STOP"})
+                break
+        await live.rt._apply_gate()
+        await until(lambda: not work.ladders, 30, "the ladder to finish")
+        async with work.lock:
+            await work._sync()
+            venue, position = await _venue_orders(live), live.position
+    assert not [o for o in venue.values() if o["status"] in ("NEW", "PARTIALLY_FILLED")]  # none left resting
+    assert position == _signed(venue)  # whatever the lost child filled is in the book, once
+    steps = [e for e in live.risk_events() if e["kind"] == "risk_unwind_step"]
+    assert [s["action"] for s in steps][-1] == "done"
+    lost = next(s for s in steps if s["action"] == "unresolved")
+    assert lost["rung"] == 0 and lost["client_order_id"] in venue  # the venue did place it

@@ -108,7 +108,7 @@ class UnwindStep(_RiskEvent):
     kind: Literal["risk_unwind_step"] = "risk_unwind_step"
     strategy_id: str
     symbol: str
-    action: Literal["start", "child_order", "done", "interrupted", "denied", "rejected"]
+    action: Literal["start", "child_order", "unresolved", "done", "interrupted", "denied", "rejected"]
     rung: int
     style: str
     quantity: str

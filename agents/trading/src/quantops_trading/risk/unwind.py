@@ -28,8 +28,9 @@ from decimal import ROUND_DOWN, Decimal
 
 from quantops_api import Gate
 from quantops_api.v1alpha1.riskpolicy import UnwindRung
-from quantops_trading.execution.errors import OrderNotFound, TradingError
-from quantops_trading.execution.types import OrderIntent, OrderType, Side
+from quantops_trading.execution.client_ids import client_order_id
+from quantops_trading.execution.errors import ExchangeUnavailable, OrderNotFound, TradingError
+from quantops_trading.execution.types import OrderIntent, OrderType, Side, VenueOrder
 from quantops_trading.risk.book import OrderRequest
 from quantops_trading.risk.events import UnwindStep, ts_ns_of
 from quantops_trading.risk.gateway import Decision, RiskGateway
@@ -56,6 +57,7 @@ class UnwindLadder:
         min_qty: Decimal = Decimal(0),
         on_child: Callable[[Decision], None] | None = None,
         sync: Callable[[], Awaitable[None]] | None = None,
+        lookup: Callable[[str, str], Awaitable[VenueOrder]] | None = None,
     ) -> None:
         ladder = rungs if rungs is not None else gateway.policies(strategy)[0].unwind_ladder
         if not ladder:
@@ -69,6 +71,7 @@ class UnwindLadder:
         self.min_qty = min_qty
         self.on_child = on_child
         self.sync = sync
+        self.lookup = lookup  # (symbol, client order id) → the venue's order: adopts a lost child
         self.reason = reason
         self.started_at = gateway.clock()
         self.steps: list[UnwindStep] = []
@@ -76,6 +79,7 @@ class UnwindLadder:
         self.done = False
         self._children = 0
         self._working: str | None = None
+        self._lost: set[str] = set()  # children whose submit answer was lost in transport
         self._emit("start", -1, "", Decimal(0), None, reason)
 
     @property
@@ -121,12 +125,26 @@ class UnwindLadder:
         await self._cancel_working()
 
     async def _cancel_working(self) -> None:
+        """Cancel the working child before the next one; a venue that cannot answer keeps it working
+        (the next step tries again) so no second child is sent beside one that may still rest."""
         cid, self._working = self._working, None
         if cid is None:
             return
-        with contextlib.suppress(OrderNotFound):  # already final (filled): fills come via the runner
-            await self.gateway.cancel(self.strategy, self.pair, cid)
+        order: VenueOrder | None = None
+        try:
+            order = await self.gateway.cancel(self.strategy, self.pair, cid)
+        except OrderNotFound:  # already final (filled): fills come via the runner
+            if cid in self._lost and self.lookup is not None:  # filled unheard-of, or never placed
+                with contextlib.suppress(OrderNotFound):
+                    order = await self.lookup(self.pair, cid)
+        except TradingError:
+            self._working = cid
+            raise
         self.gateway.order_closed(cid)
+        if cid in self._lost:
+            self._lost.discard(cid)
+            if order is not None and self.on_child is not None:  # its fills are ours: book them
+                self.on_child(Decision("sent", Gate.STOP, venue_order=order, client_order_id=cid))
 
     @property
     def working(self) -> str | None:
@@ -182,6 +200,13 @@ class UnwindLadder:
         )
         try:
             decision = await self.gateway.submit(OrderRequest(intent, mark, unwind=True))
+        except ExchangeUnavailable as e:  # the child may be on the venue: work it as if it were
+            cid = client_order_id(self.strategy, intent.intent_id)
+            self._working = cid
+            self._lost.add(cid)
+            why = f"answer lost ({e}): cancelled, or adopted if it filled, before the next child"
+            self._emit("unresolved", i, rung.style, qty, price, why, cid)
+            return self.steps[-1]
         except TradingError as e:
             self._emit("rejected", i, rung.style, qty, price, f"venue refused the child: {e}")
             return self.steps[-1]

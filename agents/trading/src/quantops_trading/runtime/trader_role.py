@@ -509,19 +509,21 @@ class TraderWork(IdleWork):
         self.by_venue_id[vo.venue_order_id] = (name, cid)
         if vo.status is OrderStatus.OPEN:
             self.working[cid] = _Working(name, vo.symbol, reduce_only, time.time())
-            self.gateway.book.open_orders[cid] = OpenOrder(cid, name, vo.symbol, time.time(), reduce_only)
+            if cid not in self.gateway.book.open_orders:  # an adopted order: the gateway counts it too
+                now = self.gateway.clock()
+                self.gateway.book.open_orders[cid] = OpenOrder(cid, name, vo.symbol, now, reduce_only)
         else:
             self.gateway.order_closed(cid)
 
+    async def _lookup(self, symbol: str, cid: str) -> VenueOrder:
+        """The venue's order by client id (raises OrderNotFound when it has none)."""
+        assert self.client is not None
+        return await self.client.fetch_order(symbol, client_order_id=cid)
+
     async def _resolve_inflight(self) -> None:
         """Settle lost-answer submits by asking the venue for each client id (runtime/inflight.py)."""
-        assert self.client is not None and self.gateway is not None
-        client = self.client
-
-        async def fetch(symbol: str, cid: str) -> VenueOrder:
-            return await client.fetch_order(symbol, client_order_id=cid)
-
-        for r in await self.inflight.resolve(fetch, time.time()):
+        assert self.gateway is not None
+        for r in await self.inflight.resolve(self._lookup, time.time()):
             self._settle(r)
 
     def _settle(self, r: Resolution) -> None:
@@ -803,6 +805,7 @@ class TraderWork(IdleWork):
                     min_qty=rules.min_qty if rules else Decimal(0),
                     on_child=functools.partial(self._track_child, strategy),
                     sync=self._sync,
+                    lookup=self._lookup,
                 )
                 self.ladders[key] = lad
                 self._ladder_at[key] = 0.0
