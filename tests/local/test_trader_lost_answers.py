@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from trader_support import Live, live_trader, until
+from trader_support import LADDER, Live, live_trader, stop_with_position, until
 
 ORDER_POST = {"path": "/api/v3/order", "method": "POST", "count": 1}
 
@@ -154,25 +154,12 @@ async def test_a_restart_adopts_the_crashed_runs_working_order(
 async def test_a_lost_unwind_child_is_cancelled_or_adopted_before_the_next_child(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ladder = [
-        {"style": "passive", "afterSeconds": 0, "maxFraction": 0.5},
-        {"style": "aggressive", "afterSeconds": 1, "maxFraction": 0.5},
-        {"style": "market", "afterSeconds": 2, "maxFraction": 1.0},
-    ]
     async with live_trader(
-        tmp_path, monkeypatch, policy={"unwindLadder": ladder}, config={"unwindStepSeconds": 0.4}
+        tmp_path, monkeypatch, policy={"unwindLadder": LADDER}, config={"unwindStepSeconds": 0.4}
     ) as live:
         work = live.work
-        for _ in range(20):  # a quiet moment with an open position: the ladder's first child is lost
-            await until(lambda: live.position != 0 and not work.working, 40, "an open position")
-            async with work.lock:
-                await work._sync()
-                if live.position == 0 or work.working:
-                    continue
-                await live.sim.add_fault(kind="drop_after_accept", **ORDER_POST)
-                live.rt.gates.update({"Agent/trader": "STOP"})
-                break
-        await live.rt._apply_gate()
+        # a quiet moment with an open position: the ladder's first child is lost
+        await stop_with_position(live, lambda: live.sim.add_fault(kind="drop_after_accept", **ORDER_POST))
         await until(lambda: not work.ladders, 30, "the ladder to finish")
         async with work.lock:
             await work._sync()

@@ -15,37 +15,11 @@ simulator `quantops up` runs): ``trader_support.live_trader``.
 from __future__ import annotations
 
 import asyncio
-import time
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from trader_support import SYMBOL, Live, live_trader, until
-
-LADDER = [
-    {"style": "passive", "afterSeconds": 0, "maxFraction": 0.5},
-    {"style": "aggressive", "afterSeconds": 1, "maxFraction": 0.5},
-    {"style": "market", "afterSeconds": 2, "maxFraction": 1.0},
-]
-
-
-async def _stop_with_position(live: Live) -> tuple[Decimal, set[str]]:
-    """Wait for an open position, then STOP while holding the trading lock (no tick in between).
-
-    Returns the position and the venue's order ids before the STOP."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        await until(lambda: live.position != 0 and not live.work.working, 40, "an open position")
-        async with live.work.lock:
-            await live.work._sync()  # every fill so far is booked; nothing is sent while we hold this
-            if live.position == 0 or live.work.working:
-                continue
-            pos = live.position
-            before = {o["clientOrderId"] for o in (await live.sim.state())["orders"]}
-            live.rt.gates.update({"Agent/trader": "STOP"})
-        await live.rt._apply_gate()
-        return pos, before
-    raise AssertionError("no quiet moment with an open position")
+from trader_support import LADDER, SYMBOL, Live, live_trader, stop_with_position, until
 
 
 async def test_58_stop_with_exposure_unwinds_through_the_ladder_on_the_venue(
@@ -54,7 +28,7 @@ async def test_58_stop_with_exposure_unwinds_through_the_ladder_on_the_venue(
     async with live_trader(
         tmp_path, monkeypatch, policy={"unwindLadder": LADDER}, config={"unwindStepSeconds": 0.4}
     ) as live:
-        pos, before = await _stop_with_position(live)
+        pos, before = await stop_with_position(live)
         await until(lambda: live.position == 0 and not live.work.ladders, 30, "the ladder to flatten")
         venue_orders = (await live.sim.state())["orders"]
         await live.gate("GO")
@@ -95,7 +69,7 @@ async def test_58_gate_back_to_go_interrupts_the_ladder_and_cancels_its_child(
     async with live_trader(
         tmp_path, monkeypatch, policy={"unwindLadder": slow}, config={"unwindStepSeconds": 30}
     ) as live:
-        await _stop_with_position(live)
+        await stop_with_position(live)
         await until(lambda: live.work.ladders, 5, "a ladder")
         (ladder,) = live.work.ladders.values()
         child = await until(lambda: ladder.working, 10, "a working child")

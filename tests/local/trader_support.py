@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -158,3 +158,34 @@ async def live_trader(
                 await asyncio.wait_for(task, 30)
                 await work.flush()
             await rt.control.close()
+
+
+LADDER = [
+    {"style": "passive", "afterSeconds": 0, "maxFraction": 0.5},
+    {"style": "aggressive", "afterSeconds": 1, "maxFraction": 0.5},
+    {"style": "market", "afterSeconds": 2, "maxFraction": 1.0},
+]
+
+
+async def stop_with_position(
+    live: Live, before_stop: Callable[[], Awaitable[object]] | None = None
+) -> tuple[Decimal, set[str]]:
+    """Wait for an open position, then STOP while holding the trading lock (no tick in between).
+
+    ``before_stop`` runs in that quiet moment (a fault to install, say). Returns the position and
+    the venue's order ids before the STOP."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        await until(lambda: live.position != 0 and not live.work.working, 40, "an open position")
+        async with live.work.lock:
+            await live.work._sync()  # every fill so far is booked; nothing is sent while we hold this
+            if live.position == 0 or live.work.working:
+                continue
+            pos = live.position
+            before = {o["clientOrderId"] for o in (await live.sim.state())["orders"]}
+            if before_stop is not None:
+                await before_stop()
+            live.rt.gates.update({"Agent/trader": "STOP"})
+        await live.rt._apply_gate()
+        return pos, before
+    raise AssertionError("no quiet moment with an open position")

@@ -24,7 +24,13 @@ from typing import Any
 from quantops_trading.execution.errors import OrderNotFound, TradingError
 from quantops_trading.execution.types import VenueOrder
 
-__all__ = ["InFlight", "Resolution", "Unresolved", "left_open"]
+__all__ = ["LOG_KINDS", "InFlight", "Resolution", "Unresolved", "left_open", "symbol_of"]
+
+LOG_KINDS = frozenset(
+    {"order_submitted", "order_filled", "order_cancelled", "order_gone", "order_adopted"}
+    | {"order_unresolved", "order_rejected"}
+)
+"""The event-log kinds :func:`left_open` reads (a reader may skip decoding the others)."""
 
 FetchByClientId = Callable[[str, str], Awaitable[VenueOrder]]
 """``(symbol, client_order_id) → the venue's order``; raises OrderNotFound when it has none."""
@@ -80,6 +86,11 @@ class InFlight:
         return out
 
 
+def symbol_of(instrument_id: str) -> str:
+    """``BTC/USDT@venue`` → ``BTC/USDT`` (the domain model's instrument id, the venue's symbol)."""
+    return instrument_id.rsplit("@", 1)[0]
+
+
 def left_open(strategy: str, records: Iterable[tuple[str, Mapping[str, Any]]]) -> dict[str, Unresolved]:
     """The orders a strategy's event log (``(kind, data)`` in order) placed or lost and never saw end.
 
@@ -94,8 +105,7 @@ def left_open(strategy: str, records: Iterable[tuple[str, Mapping[str, Any]]]) -
         if kind == "order_submitted":
             o = d["order"]
             cid = str(d.get("lineage", {}).get("clientOrderId") or o["client_order_id"])
-            symbol = str(o["instrument_id"]).rsplit("@", 1)[0]
-            placed[cid] = (symbol, Decimal(str(o["quantity"])), bool(o["reduce_only"]))
+            placed[cid] = (symbol_of(o["instrument_id"]), Decimal(str(o["quantity"])), bool(o["reduce_only"]))
             lost.pop(cid, None)
         elif kind == "order_filled":
             cid = str(d["fill"]["client_order_id"])
@@ -115,7 +125,7 @@ def left_open(strategy: str, records: Iterable[tuple[str, Mapping[str, Any]]]) -
         o = d["order"]
         out[cid] = Unresolved(
             strategy,
-            str(o["instrument_id"]).rsplit("@", 1)[0],
+            symbol_of(o["instrument_id"]),
             bool(o["reduce_only"]),
             f"restart: {d.get('error', 'lost answer')}",
             int(d["ts_ns"]) / 1e9,

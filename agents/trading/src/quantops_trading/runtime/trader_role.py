@@ -103,7 +103,14 @@ from quantops_trading.risk.livefeed import MonitoredClient, RegimeTracker, Venue
 from quantops_trading.risk.unwind import UnwindLadder, stopped_positions
 from quantops_trading.runtime.agent import AgentRuntime, IdleWork
 from quantops_trading.runtime.control import KubeControl
-from quantops_trading.runtime.inflight import InFlight, Resolution, Unresolved, left_open
+from quantops_trading.runtime.inflight import (
+    LOG_KINDS,
+    InFlight,
+    Resolution,
+    Unresolved,
+    left_open,
+    symbol_of,
+)
 from quantops_trading.runtime.paper_desk import PaperDesk, PaperFilled
 from quantops_trading.signals.regime import RegimeConfig
 from quantops_trading.storage.eventlog import EventLog
@@ -634,19 +641,20 @@ class TraderWork(IdleWork):
         assert self.gateway is not None and self.paper is not None
         for name, log in self.logs.items():
             counts = {"order_filled": 0, "paper_fill": 0}
-            for e in log.entries():
-                if e.kind not in counts:
+            # one read of the log, decoding only what the fills and left_open need
+            records = [(e.kind, e.data()) for e in log.entries() if e.kind in counts or e.kind in LOG_KINDS]
+            for kind, d in records:
+                if kind not in counts:
                     continue
-                d = e.data()
-                f = d["fill"] if e.kind == "order_filled" else d
-                symbol = f["symbol"] if e.kind == "paper_fill" else f["instrument_id"].rsplit("@", 1)[0]
-                book = self.gateway.book if e.kind == "order_filled" else self.paper.positions
+                f = d["fill"] if kind == "order_filled" else d
+                symbol = f["symbol"] if kind == "paper_fill" else symbol_of(f["instrument_id"])
+                book = self.gateway.book if kind == "order_filled" else self.paper.positions
                 qty, px, fee = (Decimal(str(f[k])) for k in ("quantity", "price", "fee"))
                 book.note_fill(name, symbol, Side(f["side"]), qty, px, fee, int(f["ts_ns"]) / 1e9)
-                if e.kind == "order_filled":
+                if kind == "order_filled":
                     self.seen.add(str(f["trade_id"]))
-                counts[e.kind] += 1
-            held = left_open(name, ((e.kind, e.data()) for e in log.entries()))
+                counts[kind] += 1
+            held = left_open(name, records)
             for cid, item in held.items():  # asked of the venue at the first sync, before any send
                 self.inflight.add(cid, item)
             counts["heldOrders"] = len(held)
