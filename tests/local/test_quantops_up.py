@@ -289,7 +289,8 @@ def _png_with_content(path: Path) -> None:
 def test_demo_runs_at_speed_stops_by_itself_and_leaves_a_verified_record(tmp_path: Path) -> None:
     up = _demo(tmp_path, "--speed", "300", "--duration", "50")
     try:
-        wait_for(lambda: (up.state / "supervisor.json").exists(), 20)
+        # the supervisor records itself before it starts the agents: wait for the venue's config
+        wait_for(lambda: (up.state / "venue.config.json").exists(), 20)
         started = time.time()
         venue_cfg = json.loads((up.state / "venue.config.json").read_text())
         assert venue_cfg["config"]["venue"]["speed"] == 300  # --speed overrides the manifest's 1

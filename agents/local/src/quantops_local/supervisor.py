@@ -46,6 +46,13 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _write_atomic(path: Path, text: str) -> None:
+    """Write to a temporary file, then rename: a reader (the CLI, a test, an agent) never sees half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -260,7 +267,8 @@ class Supervisor:
     async def start_agent(self, p: Proc, why: str) -> None:
         p.port = _free_port()
         cfg_path = self.state_dir / f"{p.agent.name}.config.json"
-        cfg_path.write_text(
+        _write_atomic(
+            cfg_path,
             json.dumps(
                 {
                     "agent": p.agent.name,
@@ -271,7 +279,7 @@ class Supervisor:
                     "config": self.agent_config(p.agent),
                     **self.trading_specs(p.agent),
                 }
-            )
+            ),
         )
         p.log_path = self.state_dir / "logs" / f"{p.agent.name}.log"
         p.log_path.parent.mkdir(exist_ok=True)
@@ -422,8 +430,9 @@ class Supervisor:
         site = web.TCPSite(runner, self.host, self.port)
         await site.start()
         self.port = int(runner.addresses[0][1])
-        (self.state_dir / "supervisor.json").write_text(
-            json.dumps({"url": f"http://{self.host}:{self.port}", "pid": os.getpid()})
+        _write_atomic(
+            self.state_dir / "supervisor.json",
+            json.dumps({"url": f"http://{self.host}:{self.port}", "pid": os.getpid()}),
         )
         self.audit("SupervisorStarted", url=f"http://{self.host}:{self.port}", waves=self.waves)
         deadline = time.monotonic() + duration if duration else None
