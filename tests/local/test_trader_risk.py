@@ -8,6 +8,7 @@ simulator `quantops up` runs): ``trader_support.live_trader``.
 * 61: injected venue faults (5xx, slow acks, a frozen book) move ``venue/<name>`` to PAUSE/STOP
   through the execution-health switches, audited, and lift when the fault is gone.
 * 62: clustered losing closes throttle, then PAUSE the cluster, with the regime attached.
+* 52: a fill that reverses a position (long → short at once) is a closed trade in the evidence.
 * 60: the live budget allocator writes a BudgetChanged explainability report to the event logs
   and ``audit.jsonl`` every time the allocation changes, and the gateway uses the new capital.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from trader_support import LADDER, SYMBOL, Live, live_trader, stop_with_position, until
@@ -251,7 +253,7 @@ async def test_52_a_strategy_given_no_budget_only_reduces_once_it_has_evidence(
         if e["kind"] == "order_filled":
             f = e["fill"]
             new = pos + (1 if f["side"] == "buy" else -1) * Decimal(f["quantity"])
-            if pos != 0 and abs(new) < abs(pos) and closed_at is None:
+            if pos != 0 and (f["side"] == "sell") == (pos > 0) and closed_at is None:  # reduce/reverse
                 closed_at = i
             pos = new
     assert closed_at is not None
@@ -260,3 +262,28 @@ async def test_52_a_strategy_given_no_budget_only_reduces_once_it_has_evidence(
     assert before and not before[0]["order"]["reduce_only"]  # it did trade while exploring
     assert all(e["order"]["reduce_only"] for e in after)  # afterwards only reductions
     assert sum(e["kind"] == "signal" for e in events[closed_at:]) >= 20
+
+
+async def test_52_a_reversal_is_a_closed_trade_in_the_allocators_evidence(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Momentum flips straight from long to short (one fill of twice the position). Each such fill
+    realises a trade: it must count in the closes the allocator scores (samples, hit rate). Before,
+    only a fill that shrank |position| counted, so a strategy that only flipped never had evidence
+    and was never funded."""
+    async with live_trader(tmp_path, monkeypatch, policy={}, config={}) as live:
+        work, gw = live.work, live.work.gateway
+        assert gw is not None
+        seen: list[tuple[Decimal, Decimal, int, int]] = []  # position before/after, closes before/after
+        on_fill = work._on_fill
+
+        def recording(f: Any) -> None:
+            before, n = gw.book.position("momo", f.symbol), len(work._closes.get("momo") or [])
+            on_fill(f)
+            seen.append((before, gw.book.position("momo", f.symbol), n, len(work._closes.get("momo") or [])))
+
+        monkeypatch.setattr(work, "_on_fill", recording)
+        await until(lambda: [s for s in seen if s[0] * s[1] < 0], 60, "a fill that reverses the position")
+    for before, after, n_before, n_after in seen:
+        closing = before != 0 and (after == 0 or (before > 0) != (after > 0) or abs(after) < abs(before))
+        assert n_after == n_before + closing, (before, after, n_before, n_after)

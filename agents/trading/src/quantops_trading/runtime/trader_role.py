@@ -610,7 +610,7 @@ class TraderWork(IdleWork):
         name, cid = self.by_venue_id[f.venue_order_id]
         before = self.gateway.book.position(name, f.symbol)
         realised = self.gateway.on_fill(name, f, regime=self.regimes.current.get(f.symbol))
-        if before != 0 and abs(self.gateway.book.position(name, f.symbol)) < abs(before):
+        if before != 0 and (f.side is Side.SELL) == (before > 0):  # reduced or reversed: a close
             self._closes.setdefault(name, []).append(realised > 0)
             del self._closes[name][:-500]
         self.counts["filled"] += 1
