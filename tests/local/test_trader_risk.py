@@ -8,7 +8,8 @@ simulator `quantops up` runs): ``trader_support.live_trader``.
 * 61: injected venue faults (5xx, slow acks, a frozen book) move ``venue/<name>`` to PAUSE/STOP
   through the execution-health switches, audited, and lift when the fault is gone.
 * 62: clustered losing closes throttle, then PAUSE the cluster, with the regime attached.
-* 52: a fill that reverses a position (long → short at once) is a closed trade in the evidence.
+* 52: a fill that reverses a position (long → short at once) is a closed trade in the evidence;
+  a restart rebuilds the evidence from the event log (a defunded strategy stays defunded).
 * 60: the live budget allocator writes a BudgetChanged explainability report to the event logs
   and ``audit.jsonl`` every time the allocation changes, and the gateway uses the new capital.
 """
@@ -287,3 +288,38 @@ async def test_52_a_reversal_is_a_closed_trade_in_the_allocators_evidence(
     for before, after, n_before, n_after in seen:
         closing = before != 0 and (after == 0 or (before > 0) != (after > 0) or abs(after) < abs(before))
         assert n_after == n_before + closing, (before, after, n_before, n_after)
+
+
+async def test_52_a_restart_rebuilds_the_allocators_evidence_from_the_event_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """minConfidence 0.99: once momo has a closed trade the allocator gives it nothing. Without its
+    evidence a restarted trader would score momo from nothing, and momo would explore at its full
+    notional again; with it, run 2 (flat, like run 1 at its crash) sends nothing that adds exposure."""
+    allocator = {"rebalanceSeconds": 0.3, "minSamples": 1, "minConfidence": 0.99, "maxCalibrationError": 10}
+    args: dict[str, Any] = {"policy": {"riskBudget": 10000}, "config": {"allocator": allocator}}
+    async with live_trader(tmp_path, monkeypatch, **args) as run1:
+        await until(lambda: run1.work._closes.get("momo"), 90, "a first closed trade")
+        await until(lambda: run1.position == 0 and not run1.work.working, 60, "flat")  # it only reduces
+        async with run1.work.lock:  # no tick in between: the evidence is what the log holds
+            closes, confidences = list(run1.work._closes["momo"]), list(run1.work._confidences["momo"])
+            await run1.crash()
+        reports_before = len([e for e in run1.risk_events() if e["kind"] == "risk_budget_changed"])
+        async with live_trader(tmp_path, monkeypatch, server=run1.venue, **args) as run2:
+            work = run2.work
+            assert work._closes["momo"][: len(closes)] == closes
+            assert work._confidences["momo"][: len(confidences)] == pytest.approx(confidences, abs=1e-4)
+
+            def first_report() -> dict[str, Any] | None:
+                reports = [e for e in run2.risk_events() if e["kind"] == "risk_budget_changed"]
+                return reports[reports_before] if len(reports) > reports_before else None
+
+            report = await until(first_report, 20, "run 2's first budget report")
+            assert report["report"]["inputs"]["momo"]["samples"] >= len(closes)
+            assert work.describe()["budgets"]["momo"]["why"].startswith("allocated")
+            ticks = work.ticks
+            await until(lambda: work.ticks >= ticks + 20, 60, "20 more ticks")
+        events = run2.strategy_events()
+    restart = next(i for i, e in enumerate(events) if e["kind"] == "positions_restored")
+    run2_orders = [e["order"] for e in events[restart:] if e["kind"] == "order_submitted"]
+    assert all(o["reduce_only"] for o in run2_orders), "momo explored again after the restart"

@@ -54,6 +54,7 @@ with the venue's balances).
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import functools
@@ -113,10 +114,12 @@ from quantops_trading.runtime.inflight import (
 )
 from quantops_trading.runtime.paper_desk import PaperDesk, PaperFilled
 from quantops_trading.signals.regime import RegimeConfig
-from quantops_trading.storage.eventlog import EventLog
+from quantops_trading.storage.eventlog import EventLog, LogEntry
 from quantops_trading.strategy import Bar, BookSnapshot, Intent, Signal
 from quantops_trading.strategy.loader import LoadedStrategy, load_from_spec
 
+EVIDENCE = 500
+"""How many recent signals (confidences) and closed trades (hits) the budget allocator scores."""
 CONSERVATIVE = RiskPolicySpec(max_gross_exposure=5000, max_pair_exposure=2000, cash_floor=1000)
 STAGE_GATE: dict[Stage, Gate | None] = {Stage.COLD: Gate.STOP, Stage.WARM: Gate.CHECK, Stage.HOT: None}
 """The ``stage`` switch each stage puts on its strategy's gateway scope."""
@@ -443,7 +446,7 @@ class TraderWork(IdleWork):
                     if isinstance(out, Signal):
                         self.logs[name].append(out.to_event(name))
                         self._confidences.setdefault(name, []).append(float(out.confidence))
-                        del self._confidences[name][:-500]
+                        del self._confidences[name][:-EVIDENCE]
                     if rt.accepting:
                         await self._act(name, symbol, out, book, mid)
                     self._pending -= 1
@@ -612,7 +615,7 @@ class TraderWork(IdleWork):
         realised = self.gateway.on_fill(name, f, regime=self.regimes.current.get(f.symbol))
         if before != 0 and (f.side is Side.SELL) == (before > 0):  # reduced or reversed: a close
             self._closes.setdefault(name, []).append(realised > 0)
-            del self._closes[name][:-500]
+            del self._closes[name][:-EVIDENCE]
         self.counts["filled"] += 1
         mf = ModelFill(
             client_order_id=ClientOrderId(cid),
@@ -636,13 +639,23 @@ class TraderWork(IdleWork):
 
         Why: sizing is target-based (target − position), so a restarted trader that believed it was
         flat would buy its whole position a second time. Live fills rebuild the gateway's book (their
-        trade ids are marked seen), paper fills the paper book; each restore is logged.
+        trade ids are marked seen), paper fills the paper book; each restore is logged. The budget
+        allocator's evidence (the last signals' confidences, the closed trades' hits) is rebuilt too:
+        without it a strategy the allocator had defunded would trade its full notional again.
         """
         assert self.gateway is not None and self.paper is not None
         for name, log in self.logs.items():
             counts = {"order_filled": 0, "paper_fill": 0}
-            # one read of the log, decoding only what the fills and left_open need
-            records = [(e.kind, e.data()) for e in log.entries() if e.kind in counts or e.kind in LOG_KINDS]
+            # one read of the log, decoding only what the fills, left_open and the evidence need
+            records: list[tuple[str, dict[str, Any]]] = []
+            signals: collections.deque[LogEntry] = collections.deque(maxlen=EVIDENCE)
+            for e in log.entries():
+                if e.kind == "signal":
+                    signals.append(e)  # only the last ones are decoded
+                elif e.kind in counts or e.kind in LOG_KINDS:
+                    records.append((e.kind, e.data()))
+            if signals:
+                self._confidences[name] = [float(e.data()["lineage"]["confidence"]) for e in signals]
             for kind, d in records:
                 if kind not in counts:
                     continue
@@ -650,10 +663,14 @@ class TraderWork(IdleWork):
                 symbol = f["symbol"] if kind == "paper_fill" else symbol_of(f["instrument_id"])
                 book = self.gateway.book if kind == "order_filled" else self.paper.positions
                 qty, px, fee = (Decimal(str(f[k])) for k in ("quantity", "price", "fee"))
-                book.note_fill(name, symbol, Side(f["side"]), qty, px, fee, int(f["ts_ns"]) / 1e9)
+                side = Side(f["side"])
+                realised, closed = book.note_fill(name, symbol, side, qty, px, fee, int(f["ts_ns"]) / 1e9)
                 if kind == "order_filled":
                     self.seen.add(str(f["trade_id"]))
+                    if closed:  # the same rule as _on_fill: any fill against the position
+                        self._closes.setdefault(name, []).append(realised > 0)
                 counts[kind] += 1
+            del self._closes.setdefault(name, [])[:-EVIDENCE]
             held = left_open(name, records)
             for cid, item in held.items():  # asked of the venue at the first sync, before any send
                 self.inflight.add(cid, item)
