@@ -10,6 +10,8 @@ simulator `quantops up` runs): ``trader_support.live_trader``.
 * 62: clustered losing closes throttle, then PAUSE the cluster, with the regime attached.
 * 52: a fill that reverses a position (long → short at once) is a closed trade in the evidence;
   a restart rebuilds the evidence from the event log (a defunded strategy stays defunded).
+* 54/57: a latched kill switch (drawdown, cash floor) survives a restart; only a human lifts it
+  (``spec.config.resetLatchedBefore``), and that lift is durable.
 * 60: the live budget allocator writes a BudgetChanged explainability report to the event logs
   and ``audit.jsonl`` every time the allocation changes, and the gateway uses the new capital.
 """
@@ -17,12 +19,17 @@ simulator `quantops up` runs): ``trader_support.live_trader``.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 from trader_support import LADDER, SYMBOL, Live, live_trader, stop_with_position, until
+
+from quantops_api import Gate
+from quantops_trading.risk.killswitches import LATCHED
+from quantops_trading.runtime.trader_role import TraderWork
 
 
 async def test_58_stop_with_exposure_unwinds_through_the_ladder_on_the_venue(
@@ -323,3 +330,52 @@ async def test_52_a_restart_rebuilds_the_allocators_evidence_from_the_event_log(
     restart = next(i for i, e in enumerate(events) if e["kind"] == "positions_restored")
     run2_orders = [e["order"] for e in events[restart:] if e["kind"] == "order_submitted"]
     assert all(o["reduce_only"] for o in run2_orders), "momo explored again after the restart"
+
+
+async def test_54_a_latched_drawdown_stop_survives_restarts_until_a_human_lifts_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash, a recycle or a rolling restart is no human decision: the drawdown STOP must hold."""
+    policy = {"maxDrawdown": 0.0005}  # the first taker fee is a drawdown of more than 0.05 %
+    async with live_trader(tmp_path, monkeypatch, policy=policy, config={}) as run1:
+        gw = run1.work.gateway
+        assert gw is not None
+
+        def latched() -> set[tuple[str, str]]:
+            return {(sc, sw) for sc in ("global", "strategy/momo") for sw in gw.switches(sc) if sw in LATCHED}
+
+        await until(latched, 60, "a drawdown trip")
+        async with run1.work.lock:
+            tripped = latched()
+            await run1.crash()
+        async with live_trader(tmp_path, monkeypatch, policy=policy, config={}, server=run1.venue) as run2:
+            gw2 = run2.work.gateway
+            assert gw2 is not None
+            assert {(sc, sw): gw2.switches(sc).get(sw) for sc, sw in tripped} == dict.fromkeys(
+                tripped, Gate.STOP
+            )
+            ticks = run2.work.ticks
+            await until(lambda: run2.work.ticks >= ticks + 15, 60, "15 ticks")
+        log2 = run2.strategy_events()
+        restart2 = max(i for i, e in enumerate(log2) if e["kind"] == "positions_restored")
+        assert not [e for e in log2[restart2:] if e["kind"] == "order_submitted"], (
+            "traded through a latched STOP"
+        )
+        restored = [e for e in run2.risk_events() if e["kind"] == "risk_kill_switch" and e["gate"] == "STOP"]
+        assert {(e["scope"], e["switch"]) for e in restored if e["reason"].startswith("restored")} == tripped
+        # reviewed: a human writes an instant after the trip; the next start lifts it, in the log
+        reset = {"resetLatchedBefore": dt.datetime.now(dt.UTC).isoformat()}
+        async with live_trader(tmp_path, monkeypatch, policy=policy, config=reset, server=run1.venue) as run3:
+            n = len(log2)
+            await until(
+                lambda: [e for e in run3.strategy_events()[n:] if e["kind"] == "order_submitted"],
+                60,
+                "trading",
+            )
+        lifts = [e for e in run3.risk_events() if e["kind"] == "risk_kill_switch" and e["gate"] is None]
+        assert {(e["scope"], e["switch"]) for e in lifts if "resetLatchedBefore" in e["reason"]} == tripped
+
+
+def test_54_a_reset_instant_that_is_not_a_time_fails_fast_naming_the_key() -> None:
+    with pytest.raises(ValueError, match=r"spec\.config\.resetLatchedBefore: 'yesterday'"):
+        TraderWork({"resetLatchedBefore": "yesterday"}, {})

@@ -39,6 +39,10 @@ stepped every ``unwindStepSeconds``; a gate back to GO/PAUSE aborts it (child ca
 automatic decision is audited in the strategy logs, ``eventlogs/risk.sqlite`` and ``audit.jsonl``,
 and on Kubernetes also published as an Event (and budget changes to the RiskPolicy status).
 
+A restart rebuilds from the event logs what the decisions rest on: positions, the orders the
+crashed run left (held until the venue answers), the allocator's evidence, and the latched kill
+switches (drawdown, cash floor), which only ``spec.config.resetLatchedBefore`` lifts.
+
 Budgets (52, 60): with ``spec.config.allocator`` every rebalance sets the capital the drawdown
 switches measure against and caps the strategy's target notional at its allocation; a strategy
 given nothing only reduces. Exception, so evidence can ever accrue: while a strategy has fewer
@@ -57,6 +61,7 @@ import asyncio
 import collections
 import contextlib
 import dataclasses
+import datetime as dt
 import functools
 import json
 import os
@@ -99,7 +104,7 @@ from quantops_trading.risk.events import (
 )
 from quantops_trading.risk.gateway import Decision
 from quantops_trading.risk.health import AdverseClusterDetector, HealthThresholds, health_actions
-from quantops_trading.risk.killswitches import GLOBAL, SwitchAction, pair_scope, strategy_scope
+from quantops_trading.risk.killswitches import GLOBAL, LATCHED, SwitchAction, pair_scope, strategy_scope
 from quantops_trading.risk.livefeed import MonitoredClient, RegimeTracker, VenueHealth
 from quantops_trading.risk.unwind import UnwindLadder, stopped_positions
 from quantops_trading.runtime.agent import AgentRuntime, IdleWork
@@ -155,6 +160,17 @@ def expected_edge_bps(attribution: dict[str, float]) -> float:
     if "edge_bps" in attribution:
         return abs(float(attribution["edge_bps"]))
     return abs(float(attribution.get("gap", 0.0))) * 1e4
+
+
+def _instant(value: object, key: str) -> dt.datetime | None:
+    """An ISO 8601 instant from the config (UTC when no zone is given); a clear error otherwise."""
+    if value in (None, ""):
+        return None
+    try:
+        when = dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        raise ValueError(f"spec.config.{key}: {value!r} is not an ISO 8601 time") from None
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
 def _emit(kind: str, **fields: Any) -> None:
@@ -219,6 +235,7 @@ class TraderWork(IdleWork):
             rv_window=int(r.get("rvWindow", 20)),
         )
         self.unwind_s = float(config.get("unwindStepSeconds", 1.0))
+        self.reset_latched_before = _instant(config.get("resetLatchedBefore"), "resetLatchedBefore")
         self.unwind_bps = Decimal(str(config.get("unwindAggressiveBps", 20)))
         self.ladders: dict[tuple[str, str], UnwindLadder] = {}
         self._ladder_at: dict[tuple[str, str], float] = {}
@@ -388,6 +405,7 @@ class TraderWork(IdleWork):
         for name, pol in self.own_policies.items():
             self.gateway.update_policy(pol, name)
         self._restore_positions()
+        self._restore_latched()
         rt.on_gate.append(self._on_gate)
         async with self.lock:
             await self._apply_stages(rt)  # before the first tick: nothing runs at a stage not yet applied
@@ -686,6 +704,33 @@ class TraderWork(IdleWork):
                 }
                 log.append({"kind": "positions_restored", "ts_ns": time.time_ns(), "strategy_id": name} | rec)
                 _emit("positions_restored", agent=self.agent, strategy=name, **rec)
+
+    def _restore_latched(self) -> None:
+        """Latched kill switches (drawdown, cash floor) stay tripped across a restart: fail closed.
+
+        Why: only a human lifts them, and a crash, a recycle or a rolling restart is no human
+        decision. The last ``risk_kill_switch`` event of each latched (scope, switch) in
+        ``risk.sqlite`` says whether it is still set; a set one is set again, audited with its
+        original reason. A human who reviewed it lifts it by writing an instant after the trip to
+        ``spec.config.resetLatchedBefore``: at the next start it is lifted, audited in the log, so
+        it stays lifted even after that key is gone.
+        """
+        assert self.gateway is not None and self.risk_log is not None
+        tripped: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {}  # first trip since the last lift
+        for e in self.risk_log.entries():
+            if e.kind == "risk_kill_switch" and (d := e.data())["switch"] in LATCHED:
+                key = (d["scope"], d["switch"])
+                if d["gate"] is None:
+                    tripped.pop(key, None)
+                else:  # a restore re-sets it: the trip keeps its first time, the latest gate
+                    tripped[key] = (tripped[key][0] if key in tripped else e.ts_ns, d)
+        cutoff = self.reset_latched_before
+        for (scope, switch), (ts_ns, d) in sorted(tripped.items()):
+            why = "restored after restart: " + str(d["reason"]).removeprefix("restored after restart: ")
+            self.gateway.apply([SwitchAction(scope, switch, Gate(d["gate"]), why)], actor="restart")
+            if cutoff is not None and ts_ns < cutoff.timestamp() * 1e9:  # lifted in the log: for good
+                why = f"tripped before spec.config.resetLatchedBefore {cutoff.isoformat()}"
+                self.gateway.reset_kill_switch(scope, switch, actor="config/resetLatchedBefore", reason=why)
 
     def _paper_for(self, name: str) -> PaperDesk | None:
         """The paper desk while ``name`` runs at WARM (its orders, positions and PnL are paper)."""
