@@ -11,7 +11,7 @@ simulator `quantops up` runs): ``trader_support.live_trader``.
 * 52: a fill that reverses a position (long → short at once) is a closed trade in the evidence;
   a restart rebuilds the evidence from the event log (a defunded strategy stays defunded).
 * 54/57: a latched kill switch (drawdown, cash floor) survives a restart; only a human lifts it
-  (``spec.config.resetLatchedBefore``), and that lift is durable.
+  (``spec.config.resetLatchedBefore``), and that lift is durable. 53: so does a loss cool-down.
 * 60: the live budget allocator writes a BudgetChanged explainability report to the event logs
   and ``audit.jsonl`` every time the allocation changes, and the gateway uses the new capital.
 """
@@ -355,7 +355,7 @@ async def test_54_a_latched_drawdown_stop_survives_restarts_until_a_human_lifts_
                 tripped, Gate.STOP
             )
             ticks = run2.work.ticks
-            await until(lambda: run2.work.ticks >= ticks + 15, 60, "15 ticks")
+            await until(lambda: run2.work.ticks >= ticks + 50, 60, "50 ticks")
         log2 = run2.strategy_events()
         restart2 = max(i for i, e in enumerate(log2) if e["kind"] == "positions_restored")
         assert not [e for e in log2[restart2:] if e["kind"] == "order_submitted"], (
@@ -379,3 +379,27 @@ async def test_54_a_latched_drawdown_stop_survives_restarts_until_a_human_lifts_
 def test_54_a_reset_instant_that_is_not_a_time_fails_fast_naming_the_key() -> None:
     with pytest.raises(ValueError, match=r"spec\.config\.resetLatchedBefore: 'yesterday'"):
         TraderWork({"resetLatchedBefore": "yesterday"}, {})
+
+
+async def test_53_a_restart_does_not_end_a_loss_cool_down_early(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    policy = {"maxConsecutiveLosses": 1, "lossCooldownSeconds": 600}  # the first losing close stops momo
+    async with live_trader(tmp_path, monkeypatch, policy=policy, config={}) as run1:
+        gw = run1.work.gateway
+        assert gw is not None
+        await until(lambda: "consecutive_losses" in gw.switches("strategy/momo"), 90, "a losing close")
+        async with run1.work.lock:
+            until_before = gw.losses.until["momo"]
+            await run1.crash()
+        async with live_trader(tmp_path, monkeypatch, policy=policy, config={}, server=run1.venue) as run2:
+            gw2 = run2.work.gateway
+            assert gw2 is not None
+            assert gw2.switches("strategy/momo").get("consecutive_losses") is Gate.STOP
+            assert gw2.losses.until["momo"] == pytest.approx(until_before, abs=2.0)  # the rest, not anew
+            ticks = run2.work.ticks
+            await until(lambda: run2.work.ticks >= ticks + 50, 60, "50 ticks")
+        log2 = run2.strategy_events()
+    restart2 = max(i for i, e in enumerate(log2) if e["kind"] == "positions_restored")
+    sent = [e for e in log2[restart2:] if e["kind"] == "order_submitted"]
+    assert not sent, "a restart ended the cool-down"

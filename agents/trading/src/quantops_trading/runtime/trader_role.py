@@ -40,8 +40,9 @@ automatic decision is audited in the strategy logs, ``eventlogs/risk.sqlite`` an
 and on Kubernetes also published as an Event (and budget changes to the RiskPolicy status).
 
 A restart rebuilds from the event logs what the decisions rest on: positions, the orders the
-crashed run left (held until the venue answers), the allocator's evidence, and the latched kill
-switches (drawdown, cash floor), which only ``spec.config.resetLatchedBefore`` lifts.
+crashed run left (held until the venue answers), the allocator's evidence, the latched kill
+switches (drawdown, cash floor), which only ``spec.config.resetLatchedBefore`` lifts, and the rest
+of a loss cool-down.
 
 Budgets (52, 60): with ``spec.config.allocator`` every rebalance sets the capital the drawdown
 switches measure against and caps the strategy's target notional at its allocation; a strategy
@@ -125,6 +126,8 @@ from quantops_trading.strategy.loader import LoadedStrategy, load_from_spec
 
 EVIDENCE = 500
 """How many recent signals (confidences) and closed trades (hits) the budget allocator scores."""
+COOLDOWN = "consecutive_losses"
+"""The kill switch that holds a strategy for ``lossCooldownSeconds`` after its losing streak."""
 CONSERVATIVE = RiskPolicySpec(max_gross_exposure=5000, max_pair_exposure=2000, cash_floor=1000)
 STAGE_GATE: dict[Stage, Gate | None] = {Stage.COLD: Gate.STOP, Stage.WARM: Gate.CHECK, Stage.HOT: None}
 """The ``stage`` switch each stage puts on its strategy's gateway scope."""
@@ -713,12 +716,14 @@ class TraderWork(IdleWork):
         ``risk.sqlite`` says whether it is still set; a set one is set again, audited with its
         original reason. A human who reviewed it lifts it by writing an instant after the trip to
         ``spec.config.resetLatchedBefore``: at the next start it is lifted, audited in the log, so
-        it stays lifted even after that key is gone.
+        it stays lifted even after that key is gone. A consecutive-loss STOP whose cool-down has
+        not elapsed is set again for the rest of it (a restart must not end a cool-down early).
         """
         assert self.gateway is not None and self.risk_log is not None
+        restored = LATCHED | {COOLDOWN}
         tripped: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {}  # first trip since the last lift
         for e in self.risk_log.entries():
-            if e.kind == "risk_kill_switch" and (d := e.data())["switch"] in LATCHED:
+            if e.kind == "risk_kill_switch" and (d := e.data())["switch"] in restored:
                 key = (d["scope"], d["switch"])
                 if d["gate"] is None:
                     tripped.pop(key, None)
@@ -727,8 +732,15 @@ class TraderWork(IdleWork):
         cutoff = self.reset_latched_before
         for (scope, switch), (ts_ns, d) in sorted(tripped.items()):
             why = "restored after restart: " + str(d["reason"]).removeprefix("restored after restart: ")
+            if switch == COOLDOWN:
+                strategy = scope.removeprefix("strategy/")
+                left = ts_ns / 1e9 + self.gateway.policies(strategy)[0].loss_cooldown_seconds - time.time()
+                if left <= 0:
+                    continue  # elapsed while we were down: nothing to hold
+                self.gateway.losses.until[strategy] = self.gateway.clock() + left
+                why += f" ({left:.0f}s of cool-down left)"
             self.gateway.apply([SwitchAction(scope, switch, Gate(d["gate"]), why)], actor="restart")
-            if cutoff is not None and ts_ns < cutoff.timestamp() * 1e9:  # lifted in the log: for good
+            if switch in LATCHED and cutoff is not None and ts_ns < cutoff.timestamp() * 1e9:
                 why = f"tripped before spec.config.resetLatchedBefore {cutoff.isoformat()}"
                 self.gateway.reset_kill_switch(scope, switch, actor="config/resetLatchedBefore", reason=why)
 
