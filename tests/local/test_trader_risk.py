@@ -153,7 +153,8 @@ async def test_61_venue_faults_move_the_venue_scope_to_pause_or_stop_and_back(
 async def test_62_clustered_losses_throttle_then_pause_the_cluster_in_the_live_loop(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cluster = {"throttleAt": 1, "pauseAt": 2, "throttleIntervalSeconds": 3, "windowSeconds": 600}
+    # one order per 10 s once throttled: the next flip inside that is denied before a loss can pause
+    cluster = {"throttleAt": 1, "pauseAt": 2, "throttleIntervalSeconds": 10, "windowSeconds": 600}
     regime = {"window": 5, "volLookback": 20, "rvWindow": 5}
     async with live_trader(
         tmp_path,
@@ -374,6 +375,8 @@ async def test_54_a_latched_drawdown_stop_survives_restarts_until_a_human_lifts_
             )
         lifts = [e for e in run3.risk_events() if e["kind"] == "risk_kill_switch" and e["gate"] is None]
         assert {(e["scope"], e["switch"]) for e in lifts if "resetLatchedBefore" in e["reason"]} == tripped
+        switch_events = [e for e in run3.risk_events() if e["kind"] == "risk_kill_switch"]
+        assert all(e["reason"].count("restored after restart") <= 1 for e in switch_events)  # the trip's own
 
 
 def test_54_a_reset_instant_that_is_not_a_time_fails_fast_naming_the_key() -> None:

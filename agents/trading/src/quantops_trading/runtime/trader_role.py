@@ -727,11 +727,11 @@ class TraderWork(IdleWork):
                 key = (d["scope"], d["switch"])
                 if d["gate"] is None:
                     tripped.pop(key, None)
-                else:  # a restore re-sets it: the trip keeps its first time, the latest gate
-                    tripped[key] = (tripped[key][0] if key in tripped else e.ts_ns, d)
+                elif key not in tripped:  # a restore sets it again: the trip is the first event
+                    tripped[key] = (e.ts_ns, d)
         cutoff = self.reset_latched_before
         for (scope, switch), (ts_ns, d) in sorted(tripped.items()):
-            why = "restored after restart: " + str(d["reason"]).removeprefix("restored after restart: ")
+            why = f"restored after restart: {d['reason']}"
             if switch == COOLDOWN:
                 strategy = scope.removeprefix("strategy/")
                 left = ts_ns / 1e9 + self.gateway.policies(strategy)[0].loss_cooldown_seconds - time.time()
