@@ -253,8 +253,7 @@ async def test_52_a_strategy_given_no_budget_only_reduces_once_it_has_evidence(
         budget = work.describe()["budgets"]["momo"]
         assert Decimal(budget["cap"]) == 0 and budget["why"].startswith("allocated")
         await until(lambda: gw.book.position("momo", SYMBOL) == 0 and not work.working, 60, "flat")
-        ticks = work.ticks
-        await until(lambda: work.ticks >= ticks + 20, 60, "20 more ticks")
+        await live.ticks_pass(20)
         assert gw.book.position("momo", SYMBOL) == 0  # signals kept coming; nothing re-entered
     events = live.strategy_events()
     pos, closed_at = Decimal(0), None
@@ -325,12 +324,8 @@ async def test_52_a_restart_rebuilds_the_allocators_evidence_from_the_event_log(
             report = await until(first_report, 20, "run 2's first budget report")
             assert report["report"]["inputs"]["momo"]["samples"] >= len(closes)
             assert work.describe()["budgets"]["momo"]["why"].startswith("allocated")
-            ticks = work.ticks
-            await until(lambda: work.ticks >= ticks + 20, 60, "20 more ticks")
-        events = run2.strategy_events()
-    restart = next(i for i, e in enumerate(events) if e["kind"] == "positions_restored")
-    run2_orders = [e["order"] for e in events[restart:] if e["kind"] == "order_submitted"]
-    assert all(o["reduce_only"] for o in run2_orders), "momo explored again after the restart"
+            await run2.ticks_pass(20)
+    assert all(o["reduce_only"] for o in run2.sent_since_restart()), "momo explored again after the restart"
 
 
 async def test_54_a_latched_drawdown_stop_survives_restarts_until_a_human_lifts_it(
@@ -355,13 +350,9 @@ async def test_54_a_latched_drawdown_stop_survives_restarts_until_a_human_lifts_
             assert {(sc, sw): gw2.switches(sc).get(sw) for sc, sw in tripped} == dict.fromkeys(
                 tripped, Gate.STOP
             )
-            ticks = run2.work.ticks
-            await until(lambda: run2.work.ticks >= ticks + 50, 60, "50 ticks")
+            await run2.ticks_pass(50)
+        assert not run2.sent_since_restart(), "traded through a latched STOP"
         log2 = run2.strategy_events()
-        restart2 = max(i for i, e in enumerate(log2) if e["kind"] == "positions_restored")
-        assert not [e for e in log2[restart2:] if e["kind"] == "order_submitted"], (
-            "traded through a latched STOP"
-        )
         restored = [e for e in run2.risk_events() if e["kind"] == "risk_kill_switch" and e["gate"] == "STOP"]
         assert {(e["scope"], e["switch"]) for e in restored if e["reason"].startswith("restored")} == tripped
         # reviewed: a human writes an instant after the trip; the next start lifts it, in the log
@@ -400,9 +391,5 @@ async def test_53_a_restart_does_not_end_a_loss_cool_down_early(
             assert gw2 is not None
             assert gw2.switches("strategy/momo").get("consecutive_losses") is Gate.STOP
             assert gw2.losses.until["momo"] == pytest.approx(until_before, abs=2.0)  # the rest, not anew
-            ticks = run2.work.ticks
-            await until(lambda: run2.work.ticks >= ticks + 50, 60, "50 ticks")
-        log2 = run2.strategy_events()
-    restart2 = max(i for i, e in enumerate(log2) if e["kind"] == "positions_restored")
-    sent = [e for e in log2[restart2:] if e["kind"] == "order_submitted"]
-    assert not sent, "a restart ended the cool-down"
+            await run2.ticks_pass(50)
+    assert not run2.sent_since_restart(), "a restart ended the cool-down"

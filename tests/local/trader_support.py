@@ -84,6 +84,17 @@ class Live:
         with EventLog(self.state / "eventlogs" / "momo.sqlite") as log:
             return [{"kind": e.kind, **e.data()} for e in log.entries()]
 
+    async def ticks_pass(self, n: int) -> None:
+        """Wait until the trader has run ``n`` more ticks (decisions it could have acted on)."""
+        start = self.work.ticks
+        await until(lambda: self.work.ticks >= start + n, 60, f"{n} more ticks")
+
+    def sent_since_restart(self) -> list[dict[str, Any]]:
+        """The orders momo's log shows submitted since the latest start's ``positions_restored``."""
+        events = self.strategy_events()
+        start = max(i for i, e in enumerate(events) if e["kind"] == "positions_restored")
+        return [e["order"] for e in events[start:] if e["kind"] == "order_submitted"]
+
 
 async def until(pred: Callable[[], Any], within: float, what: str) -> Any:
     deadline = time.monotonic() + within
