@@ -40,7 +40,7 @@ BASE_IMAGE="quantops/base:$BASE_HASH"
 BASE_TAR="$CACHE/base-$BASE_HASH.tar"
 if ! docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
   if [ ! -s "$BASE_TAR" ]; then
-    command -v debootstrap >/dev/null || { log "debootstrap is not installed (apt-get install debootstrap)"; exit 1; }
+    bash "$ROOT/scripts/system-packages.sh" images
     rootfs="$(mktemp -d "$CACHE/rootfs.XXXXXX")"
     trap 'rm -rf -- "$rootfs"' EXIT
     log "debootstrap $SUITE minbase + $INCLUDE from $MIRROR (one-off, about a minute)"

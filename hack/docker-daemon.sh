@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # usage: hack/docker-daemon.sh
 # Makes sure a Docker engine answers on the default socket: if `docker info` already works it does
-# nothing; otherwise it installs Debian's docker.io when missing (root + apt only) and starts dockerd
+# nothing; otherwise it installs Debian's docker.io when missing (scripts/system-packages.sh) and starts dockerd
 # in the background (log: ~/.cache/quantops/images/dockerd.log), then waits for the socket.
 # Idempotent and safe to call from several processes: a lock serialises the start-up.
 set -euo pipefail
@@ -14,15 +14,7 @@ if docker info >/dev/null 2>&1; then
   exit 0
 fi
 
-if ! command -v dockerd >/dev/null 2>&1; then
-  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-    echo "docker-daemon: installing Debian's docker.io" >&2
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null
-  else
-    echo "docker-daemon: dockerd is not installed and apt-get (as root) is unavailable" >&2
-    exit 1
-  fi
-fi
+bash "$(dirname "$0")/../scripts/system-packages.sh" images
 
 exec 9>"$CACHE/dockerd.lock"
 flock 9

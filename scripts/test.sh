@@ -8,20 +8,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 step() { printf '\n==> %s\n' "$*" >&2; }
 
+step "Debian packages the scripts and tests call (scripts/system-packages.sh; skipped when present)"
+bash scripts/system-packages.sh
 step "install (venv + pinned dependencies)"
 bash scripts/install.sh
 step "control plane binaries (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok, helm)"
 bash hack/build-control-plane.sh >/dev/null
 step "container images (dockerd started if absent; debootstrap base, operator + agent images; cached)"
 bash hack/docker-daemon.sh && bash hack/build-images.sh
-step "chromium for the dashboard browser test (Debian package; skipped when present)"
-if ! command -v chromium >/dev/null 2>&1; then
-  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-  else
-    echo "chromium missing and apt-get unavailable: tests/local/test_dashboard.py will fail" >&2
-  fi
-fi
 step "ruff"
 .venv/bin/ruff check .
 step "mypy --strict"
