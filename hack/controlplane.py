@@ -2,13 +2,21 @@
 """Start and stop a real Kubernetes control plane on loopback for tests and local experiments.
 
 usage: hack/controlplane.py up [--dir DIR] [--nodes N]   # prints the kubeconfig path, keeps running
-       hack/controlplane.py down --dir DIR              # stops a plane started with `up --dir DIR`
+       hack/controlplane.py up --node real [--dir DIR]  # the plane + a real kubelet node (hack/realnode.py)
+       hack/controlplane.py down --dir DIR              # stops a plane (or real node) started with --dir DIR
+
+Options for experiments (the defaults are what the tests use): --bind-address, --san (repeatable),
+--service-cidr.
 
 The binaries come from hack/build-control-plane.sh (built from Go modules, cached outside the
 repo). Everything binds 127.0.0.1 on free ports; certificates are generated per run; RBAC is on;
 service-account tokens work (the apiserver signs them, kube-controller-manager creates the
 default accounts). kwok marks fake nodes Ready and pods Running/Ready, so Deployments really roll
 out without a kubelet. Nothing here ever dials a non-loopback address: fake pod IPs are never used.
+
+hack/realnode.py starts a plane with `bind_address` on its pod bridge, extra serving-certificate
+SANs, its own service CIDR, `kwok=False` and `kubelet_client=True` (the apiserver authenticates to
+the real kubelet with a client certificate and reaches it by its InternalIP).
 """
 
 from __future__ import annotations
@@ -28,14 +36,14 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 HERE = Path(__file__).resolve().parent
 ADMIN_TOKEN_USER = "quantops-admin"
@@ -89,8 +97,17 @@ def _cert(
     return b.sign(issuer_key, hashes.SHA256())
 
 
-def generate_certs(cert_dir: Path) -> None:
-    """A throwaway CA, the apiserver's serving pair and the service-account signing key."""
+def _san(value: str) -> x509.GeneralName:
+    try:
+        return x509.IPAddress(ipaddress.ip_address(value))
+    except ValueError:
+        return x509.DNSName(value)
+
+
+def generate_certs(cert_dir: Path, extra_sans: Sequence[str] = ()) -> None:
+    """A throwaway CA, the apiserver's serving pair and the service-account signing key.
+
+    `extra_sans` (IP addresses or DNS names) are added to localhost and 127.0.0.1."""
     cert_dir.mkdir(parents=True, exist_ok=True)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca = _cert("quantops-test-ca", ca_key, None, ca=True)
@@ -101,6 +118,7 @@ def generate_certs(cert_dir: Path) -> None:
         x509.DNSName("localhost"),
         x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
     ]
+    sans += [_san(v) for v in extra_sans if v not in ("localhost", "127.0.0.1")]
     srv = _cert("kube-apiserver", srv_key, (ca.subject, ca_key), sans=sans)
     (cert_dir / "apiserver.crt").write_bytes(srv.public_bytes(serialization.Encoding.PEM))
     _write_key(cert_dir / "apiserver.key", srv_key)
@@ -111,6 +129,38 @@ def generate_certs(cert_dir: Path) -> None:
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
     )
+
+
+def client_cert(cert_dir: Path, name: str, common_name: str, organization: str) -> tuple[Path, Path]:
+    """A client certificate signed by the plane's CA (generate_certs first); returns (crt, key)."""
+    ca = x509.load_pem_x509_certificate((cert_dir / "ca.crt").read_bytes())
+    ca_key = serialization.load_pem_private_key((cert_dir / "ca.key").read_bytes(), password=None)
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        raise TypeError("the plane's CA key is not an EC key")
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=7))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    crt_path, key_path = cert_dir / f"{name}.crt", cert_dir / f"{name}.key"
+    crt_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    _write_key(key_path, key)
+    return crt_path, key_path
 
 
 def kubeconfig_text(server: str, ca_file: Path, token: str, user: str = "admin") -> str:
@@ -134,7 +184,11 @@ def kubeconfig_text(server: str, ca_file: Path, token: str, user: str = "admin")
 
 @dataclass
 class ControlPlane:
-    """A running etcd + kube-apiserver + kube-controller-manager + kube-scheduler + kwok."""
+    """A running etcd + kube-apiserver + kube-controller-manager + kube-scheduler + kwok.
+
+    The defaults are the loopback test plane. A real node (hack/realnode.py) sets `bind_address`
+    (the apiserver binds and advertises there), `extra_sans`, `service_cidr`, `kwok=False` (no
+    fake nodes) and `kubelet_client=True`."""
 
     workdir: Path
     bin_dir: Path
@@ -142,6 +196,12 @@ class ControlPlane:
     server: str = ""
     token: str = ""
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    bind_address: str = "127.0.0.1"
+    extra_sans: list[str] = field(default_factory=list)
+    service_cidr: str = "10.0.0.0/24"
+    kwok: bool = True
+    kubelet_client: bool = False
+    args: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def kubeconfig(self) -> Path:
@@ -152,7 +212,8 @@ class ControlPlane:
         return self.workdir / "certs" / "ca.crt"
 
     def _spawn(self, name: str, args: list[str]) -> None:
-        log = open(self.workdir / f"{name}.log", "wb")  # noqa: SIM115 - lives as long as the process
+        self.args[name] = list(args)
+        log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the process
         self.procs[name] = subprocess.Popen(
             args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=self.workdir
         )
@@ -198,7 +259,7 @@ class ControlPlane:
     def start(self, timeout: float = 120.0) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         certs = self.workdir / "certs"
-        generate_certs(certs)
+        generate_certs(certs, self.extra_sans)
         self.token = os.urandom(16).hex()
         (self.workdir / "tokens.csv").write_text(f'{self.token},{ADMIN_TOKEN_USER},1000,"system:masters"\n')
         etcd_port, etcd_peer, api_port, sched_port = free_port(), free_port(), free_port(), free_port()
@@ -218,7 +279,17 @@ class ControlPlane:
             ],
         )
         self._wait("etcd", lambda: self._get(f"{etcd_url}/health", tls=False) == 200, 30)
-        self.server = f"https://127.0.0.1:{api_port}"
+        self.server = f"https://{self.bind_address}:{api_port}"
+        extra: list[str] = []
+        if self.bind_address != "127.0.0.1":
+            extra.append(f"--advertise-address={self.bind_address}")
+        if self.kubelet_client:
+            crt, key = client_cert(certs, "kubelet-client", "kube-apiserver-kubelet-client", "system:masters")
+            extra += [
+                f"--kubelet-client-certificate={crt}",
+                f"--kubelet-client-key={key}",
+                "--kubelet-preferred-address-types=InternalIP",
+            ]
         self._spawn(
             "kube-apiserver",
             [
@@ -228,8 +299,8 @@ class ControlPlane:
                 f"--tls-cert-file={certs / 'apiserver.crt'}",
                 f"--tls-private-key-file={certs / 'apiserver.key'}",
                 f"--secure-port={api_port}",
-                "--bind-address=127.0.0.1",
-                "--service-cluster-ip-range=10.0.0.0/24",
+                f"--bind-address={self.bind_address}",
+                f"--service-cluster-ip-range={self.service_cidr}",
                 "--allow-privileged=true",
                 "--authorization-mode=RBAC",
                 f"--token-auth-file={self.workdir / 'tokens.csv'}",
@@ -237,6 +308,7 @@ class ControlPlane:
                 f"--service-account-key-file={certs / 'sa.pub'}",
                 f"--service-account-signing-key-file={certs / 'sa.key'}",
                 f"--client-ca-file={certs / 'ca.crt'}",
+                *extra,
                 "--v=1",
             ],
         )
@@ -275,6 +347,19 @@ class ControlPlane:
                 "--v=1",
             ],
         )
+        if self.kwok:
+            self._start_kwok(timeout)
+        # The default ServiceAccount appears once kube-controller-manager runs; pods need it.
+        self._wait(
+            "kube-controller-manager",
+            lambda: (
+                self.kubectl("get", "serviceaccount", "default", "-n", "default", check=False).returncode == 0
+            ),
+            timeout,
+        )
+        self._write_state()
+
+    def _start_kwok(self, timeout: float) -> None:
         self._spawn(
             "kwok",
             [
@@ -300,14 +385,8 @@ class ControlPlane:
             ),
             timeout,
         )
-        # The default ServiceAccount appears once kube-controller-manager runs; pods need it.
-        self._wait(
-            "kube-controller-manager",
-            lambda: (
-                self.kubectl("get", "serviceaccount", "default", "-n", "default", check=False).returncode == 0
-            ),
-            timeout,
-        )
+
+    def _write_state(self) -> None:
         (self.workdir / "state.json").write_text(
             json.dumps(
                 {
@@ -320,17 +399,33 @@ class ControlPlane:
 
     def stop(self) -> None:
         for name in ["kwok", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"]:
-            proc = self.procs.pop(name, None)
-            if proc is None:
-                continue
+            self.stop_component(name)
+
+    def stop_component(self, name: str) -> None:
+        """Stop one process of the plane (SIGTERM, SIGKILL after 15 s); a no-op when not running."""
+        proc = self.procs.pop(name, None)
+        if proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+
+    def start_component(self, name: str, timeout: float = 60.0) -> None:
+        """Start a stopped process again with the flags it first ran with (same ports, same etcd).
+
+        For kube-apiserver this waits for /readyz."""
+        if name in self.procs and self.procs[name].poll() is None:
+            return
+        self._spawn(name, self.args[name])
+        if name == "kube-apiserver":
+            self._wait(name, lambda: self._get(f"{self.server}/readyz", tls=True) == 200, timeout)
+        if (self.workdir / "state.json").exists():
+            self._write_state()
 
 
 @contextlib.contextmanager
@@ -440,16 +535,41 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("command", choices=["up", "down"])
     ap.add_argument("--dir", type=Path, default=None)
-    ap.add_argument("--nodes", type=int, default=1)
+    ap.add_argument("--nodes", type=int, default=1, help="kwok fake nodes (not with --node real)")
+    ap.add_argument(
+        "--node",
+        choices=["kwok", "real"],
+        default="kwok",
+        help="real: a kubelet + containerd + kube-proxy node on a pod bridge (hack/realnode.py)",
+    )
+    ap.add_argument("--bind-address", default="127.0.0.1", help="apiserver bind/advertise address")
+    ap.add_argument("--san", action="append", default=[], help="extra serving-certificate SAN (repeatable)")
+    ap.add_argument("--service-cidr", default="10.0.0.0/24", help="service CIDR (kwok plane)")
     ns = ap.parse_args(argv)
     if ns.command == "down":
         if ns.dir is None:
             ap.error("down needs --dir")
-        stop_dir(ns.dir)
+        if (ns.dir / "realnode.json").exists():
+            import realnode  # hack/realnode.py, next to this file
+
+            realnode.stop_dir(ns.dir)
+        else:
+            stop_dir(ns.dir)
         shutil.rmtree(ns.dir, ignore_errors=True)
         return 0
+    if ns.node == "real":
+        import realnode
+
+        return int(realnode.up(ns.dir))
     workdir = ns.dir or Path(tempfile.mkdtemp(prefix="quantops-cp-"))
-    plane = ControlPlane(workdir=workdir, bin_dir=build_binaries(), nodes=ns.nodes)
+    plane = ControlPlane(
+        workdir=workdir,
+        bin_dir=build_binaries(),
+        nodes=ns.nodes,
+        bind_address=ns.bind_address,
+        extra_sans=ns.san,
+        service_cidr=ns.service_cidr,
+    )
     try:
         plane.start()
     except Exception:

@@ -33,6 +33,9 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlP
         _PLANE_ERROR.append(repr(e))
         pytest.fail(f"control plane could not start: {e!r}")
     os.environ["QUANTOPS_TEST_KUBECONFIG"] = str(plane.kubeconfig)
+    # kwok runs no volumes: operators started against this plane give traders an emptyDir
+    # (the real node in tests/realnode proves the PersistentVolumeClaim path).
+    os.environ["QUANTOPS_STATE_PERSISTENT"] = "false"
     try:
         yield plane
     finally:

@@ -5,7 +5,7 @@
 - {"apiGroups": ["quantops.dev"], "resources": ["agents", "strategies", "riskpolicies"], "verbs": ["get", "list", "watch", "patch"]}
 - {"apiGroups": ["quantops.dev"], "resources": ["agents/status", "strategies/status", "riskpolicies/status"], "verbs": ["get", "patch"]}
 - {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "list", "watch", "create", "patch", "delete"]}
-- {"apiGroups": [""], "resources": ["configmaps", "services"], "verbs": ["get", "create", "patch"]}
+- {"apiGroups": [""], "resources": ["configmaps", "services", "persistentvolumeclaims"], "verbs": ["get", "create", "patch"]}
 - {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}
 - {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "list", "watch"]}
 - {"apiGroups": ["", "events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]}
@@ -19,6 +19,7 @@
 
 {{/* The agent runtime's verbs (KubeControl): Lease heartbeats and gate watches. */}}
 {{- define "quantops.agentRules" -}}
+- {"apiGroups": [""], "resources": ["services"], "verbs": ["get"]}
 - {"apiGroups": ["quantops.dev"], "resources": ["agents", "strategies", "riskpolicies"], "verbs": ["get", "list", "watch"]}
 - {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "patch", "delete"]}
 - {"apiGroups": ["quantops.dev"], "resources": ["riskpolicies/status"], "verbs": ["patch"]}

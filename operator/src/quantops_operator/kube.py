@@ -88,6 +88,7 @@ class Kube:
             "Deployment": f"/apis/apps/v1/namespaces/{ns}/deployments",
             "ConfigMap": f"/api/v1/namespaces/{ns}/configmaps",
             "Service": f"/api/v1/namespaces/{ns}/services",
+            "PersistentVolumeClaim": f"/api/v1/namespaces/{ns}/persistentvolumeclaims",
         }[kind]
         return await self.request(
             "PATCH",

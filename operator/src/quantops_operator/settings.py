@@ -8,10 +8,12 @@ from typing import Any
 import kopf
 
 from quantops_operator.kube import Kube
-from quantops_operator.resources.deployments import DEFAULT_IMAGE
+from quantops_operator.resources.deployments import DEFAULT_IMAGE, StateVolume
 
 RESYNC_SECONDS = float(os.environ.get("QUANTOPS_RESYNC_SECONDS", "10"))
 AGENT_IMAGE = os.environ.get("QUANTOPS_AGENT_IMAGE", DEFAULT_IMAGE)
+STATE_VOLUME = StateVolume.from_env()
+"""$QUANTOPS_STATE_PERSISTENT / _STORAGE_CLASS / _SIZE: the chart's agent.state values."""
 
 
 @kopf.on.startup()

@@ -18,7 +18,7 @@ def make_agent(**spec: Any) -> Agent:
             "apiVersion": "quantops.dev/v1alpha1",
             "kind": "Agent",
             "metadata": {"name": "a", "uid": "u1", "generation": 1},
-            "spec": {"role": "trader", **spec},
+            "spec": {"role": "pipeline", **spec},
         }
     )
 
@@ -35,6 +35,9 @@ def test_template_hash_is_deterministic() -> None:
     tpl = deployments.pod_template(make_agent(), "img", None)
     dep = deployments.deployment(make_agent(), 1, "img")
     assert dep["metadata"]["annotations"][ANN_TEMPLATE_HASH] == deployments.template_hash(tpl)
+    # the pods carry it too: the operator judges only the pods of the template in force
+    pod_annotations = dep["spec"]["template"]["metadata"]["annotations"]
+    assert pod_annotations[ANN_TEMPLATE_HASH] == thash(make_agent(), image="img")
     assert deployments.current_template_hash(dep) == thash(make_agent(), image="img")
     assert deployments.current_template_hash(None) is None
     assert deployments.current_template_hash({"metadata": {}}) is None
@@ -143,7 +146,7 @@ def test_config_map_carries_agent_config() -> None:
     rendered = json.loads(cm["data"]["config.json"])
     assert rendered["config"] == {"venue": "sim", "limits": {"max": 3}}
     assert rendered["agent"] == "a"
-    assert rendered["role"] == "trader"
+    assert rendered["role"] == "pipeline"
     assert rendered["strategies"] == ["s1"]
     assert rendered["heartbeatSeconds"] == 2
     assert rendered["probes"]["port"] == 8080
@@ -159,3 +162,44 @@ def test_service_targets_agent_pods() -> None:
     assert svc["metadata"]["name"] == "a-agent"
     assert svc["spec"]["selector"] == {"quantops.dev/agent": "a"}
     assert svc["spec"]["ports"] == [{"name": "http", "port": 9000, "targetPort": "http"}]
+
+
+def test_a_trader_is_one_pod_replaced_with_recreate_on_its_own_state_claim() -> None:
+    trader = make_agent(role="trader", strategies=["s"])
+    state = deployments.StateVolume(persistent=True, storage_class="fast", size="2Gi")
+    dep = deployments.deployment(trader, 3, state=state)  # the model refuses 3; the builder caps too
+    assert dep["spec"]["replicas"] == 1
+    assert dep["spec"]["strategy"] == {"type": "Recreate"}  # never two traders during a rollout
+    vols = {v["name"]: v for v in dep["spec"]["template"]["spec"]["volumes"]}
+    assert vols["state"] == {"name": "state", "persistentVolumeClaim": {"claimName": "a-state"}}
+    claim = deployments.state_claim(trader, state)
+    assert claim["metadata"]["name"] == "a-state"
+    assert "ownerReferences" not in claim["metadata"]  # deleting the Agent keeps its positions
+    assert claim["spec"] == {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": "2Gi"}},
+        "storageClassName": "fast",
+    }
+    assert dep["spec"]["template"]["spec"]["securityContext"]["fsGroup"] == 10001
+    # without volumes (kwok): an emptyDir, and no claim is made
+    ephemeral = deployments.StateVolume(persistent=False)
+    dep = deployments.deployment(trader, 1, state=ephemeral)
+    vols = {v["name"]: v for v in dep["spec"]["template"]["spec"]["volumes"]}
+    assert vols["state"] == {"name": "state", "emptyDir": {}}
+    assert not deployments.has_state_claim(trader, ephemeral)
+    # other roles keep rolling updates and no claim
+    assert not deployments.has_state_claim(make_agent(), state)
+    assert deployments.deployment(make_agent(), 2)["spec"]["strategy"]["type"] == "RollingUpdate"
+
+
+def test_a_venue_sim_listens_on_its_service_port_behind_a_cluster_ip() -> None:
+    venue = make_agent(role="venue-sim")
+    c = deployments.deployment(venue, 1)["spec"]["template"]["spec"]["containers"][0]
+    assert {"name": "venue", "containerPort": deployments.VENUE_PORT} in c["ports"]
+    env = {e["name"]: e.get("value") for e in c["env"]}
+    assert env["QUANTOPS_VENUE_HOST"] == "0.0.0.0"
+    assert env["QUANTOPS_VENUE_PORT"] == str(deployments.VENUE_PORT)
+    svc = deployments.service(venue)["spec"]
+    assert "clusterIP" not in svc  # a ClusterIP: other pods reach it through kube-proxy, DNS or not
+    assert {"name": "venue", "port": deployments.VENUE_PORT, "targetPort": "venue"} in svc["ports"]
+    assert deployments.service(make_agent())["spec"]["clusterIP"] == "None"

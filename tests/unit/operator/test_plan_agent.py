@@ -15,6 +15,7 @@ import pytest
 from quantops_api import Agent, AgentStatus, Gate
 from quantops_api.meta import get_condition
 from quantops_operator.reconcile.agent import LeaseInfo, Observed, Plan, PodInfo, plan
+from quantops_operator.resources import deployments
 from quantops_operator.resources.names import ANN_RESTARTED_AT, ANN_TEMPLATE_HASH
 
 T0 = dt.datetime(2030, 1, 1, 12, 0, 0, tzinfo=dt.UTC)
@@ -29,7 +30,7 @@ def make_agent(name: str = "a", status: AgentStatus | None = None, **spec: Any) 
         "apiVersion": "quantops.dev/v1alpha1",
         "kind": "Agent",
         "metadata": {"name": name, "uid": f"uid-{name}", "generation": 1},
-        "spec": {"role": "trader", **spec},
+        "spec": {"role": "pipeline", **spec},
     }
     agent = Agent.model_validate(body)
     return agent.model_copy(update={"status": status}) if status is not None else agent
@@ -317,17 +318,23 @@ def test_failure_after_window_restarts_with_longer_delay() -> None:
     assert "restart #2" in next(e.message for e in p2.events if e.reason == "Restarting")
 
 
+def current(plan: Plan, name: str, phase: str = "Running", **kw: Any) -> PodInfo:
+    """A pod of the template the plan put in force."""
+    h = deployments.current_template_hash(plan.deployment)
+    return PodInfo(name, phase, ready=kw.pop("ready", False), template_hash=h, **kw)
+
+
 def test_crashing_pods_trigger_restart_immediately() -> None:
     p0, obs = _running()
-    crashing = (PodInfo("a-agent-x1", "Running", ready=False, crashing=True),)
+    crashing = (current(p0, "a-agent-x1", crashing=True),)
     p1 = again(p0, obs, at(2), leases=(lease(at(1)),), pods=crashing)
     assert p1.status.restarts == 1
     assert "a-agent-x1" in (p1.status.last_restart_reason or "")
     assert ANN_RESTARTED_AT in pod_annotations(p1)
     assert reasons(p1).count("Restarting") == 1
     assert p1.status.phase == "BackingOff"
-    # fed back at the same moment: the same plan, no second restart
-    p2 = again(p1, obs, at(2), leases=(lease(at(1)),), pods=crashing)
+    # fed back at the same moment (its new pod crashing too): the same plan, no second restart
+    p2 = again(p1, obs, at(2), leases=(lease(at(1)),), pods=(current(p1, "a-agent-x1", crashing=True),))
     assert p2 == Plan(p1.deployment, p2.status, p2.events)
     assert p2.status == p1.status
     assert "Restarting" not in reasons(p2)
@@ -335,8 +342,20 @@ def test_crashing_pods_trigger_restart_immediately() -> None:
 
 def test_failed_pod_phase_counts_as_crashing() -> None:
     p0, obs = _running()
-    p1 = again(p0, obs, at(2), leases=(lease(at(1)),), pods=(PodInfo("a-agent-x1", "Failed", ready=False),))
+    p1 = again(p0, obs, at(2), leases=(lease(at(1)),), pods=(current(p0, "a-agent-x1", "Failed"),))
     assert p1.status.restarts == 1
+
+
+def test_pods_of_a_previous_template_or_being_deleted_never_count_as_failing() -> None:
+    """Seen on a real node: the old ReplicaSet's terminated pods and deleted pods counted as
+    "pods failing", so one spec patch caused 15 rollouts and one kill -9 ten ReplicaSets."""
+    p0, obs = _running()
+    old_template = PodInfo("a-agent-old", "Failed", ready=False, crashing=True, template_hash="0ld")
+    deleting = current(p0, "a-agent-x2", crashing=True, deleting=True)
+    p1 = again(p0, obs, at(2), leases=(lease(at(1)),), pods=(old_template, deleting))
+    assert p1.status.restarts == (p0.status.restarts or 0)
+    assert "Restarting" not in reasons(p1)
+    assert p1.deployment == p0.deployment  # no new rollout
 
 
 def test_restart_count_resets_after_long_health() -> None:

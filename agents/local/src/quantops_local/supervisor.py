@@ -135,6 +135,17 @@ class Supervisor:
                 keys.append(f"RiskPolicy/{ref}")
         return {k: self.gates[k].value for k in keys if k in self.gates}
 
+    def strategy_scopes(self, agent: str) -> dict[str, list[str]]:
+        """Per strategy of the agent, the gate scopes that apply to it alone (its own and its policy's)."""
+        out: dict[str, list[str]] = {}
+        for s in self.agents[agent].spec.strategies:
+            keys = [f"Strategy/{s}"]
+            ref = self.strategies[s].spec.risk_policy_ref if s in self.strategies else None
+            if ref and ref != "global":
+                keys.append(f"RiskPolicy/{ref}")
+            out[s] = [k for k in keys if k in self.gates]
+        return out
+
     def effective_for(self, agent: str) -> tuple[Gate, str]:
         view = effective_gate(dict(self.gates_for(agent)))
         return view.gate, view.source
@@ -184,12 +195,21 @@ class Supervisor:
             if agent not in self.agents:
                 return web.json_response({"error": f"unknown agent {agent!r}"}, status=404)
             since = req.query.get("since", "")
+            try:  # the agent's freshness proof: an answer at least this often, news or not
+                wait = min(25.0, max(0.5, float(req.query.get("wait", "25"))))
+            except ValueError:
+                return web.json_response({"error": "wait: not a number of seconds"}, status=400)
             if since == str(self.version) and not self._closing:
                 async with self._changed:
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._changed.wait(), 25)
+                        await asyncio.wait_for(self._changed.wait(), wait)
             stages = self.strategy_status.stages_for(list(self.agents[agent].spec.strategies))
-            body = {"version": self.version, "gates": self.gates_for(agent), "stages": stages}
+            body = {
+                "version": self.version,
+                "gates": self.gates_for(agent),
+                "stages": stages,
+                "strategyScopes": self.strategy_scopes(agent),
+            }
             return web.json_response(body)
 
         async def set_gate(req: web.Request) -> web.Response:

@@ -124,6 +124,12 @@ class AgentSpec(ApiModel):
                     "self.shutdown.terminationGraceSeconds < self.recycle.maxUptimeSeconds",
                     "message": "shutdown.terminationGraceSeconds must be < recycle.maxUptimeSeconds",
                 },
+                {
+                    "rule": "self.role != 'trader' || ((!has(self.replicas) || self.replicas <= 1) "
+                    "&& !has(self.autoscaling))",
+                    "message": "a trader runs as one pod: replicas must be 0 or 1 and autoscaling unset",
+                    "fieldPath": ".replicas",
+                },
             ]
         }
     }
@@ -170,6 +176,11 @@ class AgentSpec(ApiModel):
             and self.shutdown.termination_grace_seconds >= self.recycle.max_uptime_seconds
         ):
             raise ValueError("shutdown.terminationGraceSeconds must be < recycle.maxUptimeSeconds")
+        if self.role == "trader" and (self.replicas > 1 or self.autoscaling is not None):
+            raise ValueError(
+                "a trader runs as one pod: replicas must be 0 or 1 and autoscaling unset "
+                "(two traders would trade the same strategies with separate risk books)"
+            )
         for field, values in (("dependsOn", self.depends_on), ("strategies", self.strategies)):
             if len(set(values)) != len(values):
                 raise ValueError(f"{field} has duplicate entries")

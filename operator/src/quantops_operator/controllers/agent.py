@@ -20,7 +20,7 @@ from quantops_operator.bodies import model_input
 from quantops_operator.kube import Kube, KubeError
 from quantops_operator.reconcile.agent import LeaseInfo, Observed, PodInfo, invalid_spec_status, plan
 from quantops_operator.resources import deployments, names
-from quantops_operator.settings import AGENT_IMAGE, RESYNC_SECONDS
+from quantops_operator.settings import AGENT_IMAGE, RESYNC_SECONDS, STATE_VOLUME
 
 AGENTS = ("quantops.dev", "v1alpha1", "agents")
 
@@ -60,15 +60,23 @@ def lease_info(lease: dict[str, Any]) -> LeaseInfo:
 
 
 def pod_info(pod: dict[str, Any]) -> PodInfo:
+    """A container the kubelet is restarting (terminated a moment ago) is not "crashing": the
+    kubelet restarts it itself. Only its CrashLoopBackOff — the kubelet's restarts not helping —
+    is worth a restart of the pod."""
     st = pod.get("status") or {}
+    meta = pod.get("metadata") or {}
     conds = {c.get("type"): c.get("status") for c in st.get("conditions") or []}
     crashing = any(
-        (cs.get("state", {}).get("waiting") or {}).get("reason") in ("CrashLoopBackOff", "Error")
-        or "terminated" in (cs.get("state") or {})
+        (cs.get("state", {}).get("waiting") or {}).get("reason") == "CrashLoopBackOff"
         for cs in st.get("containerStatuses") or []
     )
     return PodInfo(
-        pod["metadata"]["name"], st.get("phase", "Pending"), conds.get("Ready") == "True", crashing
+        meta["name"],
+        st.get("phase", "Pending"),
+        conds.get("Ready") == "True",
+        crashing,
+        template_hash=(meta.get("annotations") or {}).get(deployments.ANN_TEMPLATE_HASH),
+        deleting=bool(meta.get("deletionTimestamp")),
     )
 
 
@@ -129,6 +137,7 @@ async def reconcile_agent(
             pods=tuple(pod_info(p) for p in pods),
             image=AGENT_IMAGE,
             strategies=frozenset(strategy_names.get(ns, [])),
+            state=STATE_VOLUME,
         )
         p = plan(obs, dt.datetime.now(dt.UTC))
         if p.deployment is not None:
@@ -141,6 +150,8 @@ async def reconcile_agent(
                 # hash, so a roll triggered from any path (a resync too) must find the new config.
                 if dep is None or ensure_children or not same:
                     await kube.apply(ns, deployments.config_map(agent))
+                    if deployments.has_state_claim(agent, STATE_VOLUME):
+                        await kube.apply(ns, deployments.state_claim(agent, STATE_VOLUME))
                 if not same:
                     await kube.apply(ns, p.deployment)
                 if dep is None or ensure_children:  # after the Deployment: the Service never blocks it

@@ -44,6 +44,10 @@ class PodInfo:
     phase: str
     ready: bool
     crashing: bool = False
+    """In CrashLoopBackOff (the kubelet's own restarts are not enough) or phase Failed."""
+    template_hash: str | None = None
+    """The pod template it was made from; only pods of the desired template count as failing."""
+    deleting: bool = False
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,7 @@ class Observed:
     pods: tuple[PodInfo, ...] = ()
     image: str = deployments.DEFAULT_IMAGE
     strategies: frozenset[str] | None = None  # Strategy names in the namespace; None = not known yet
+    state: deployments.StateVolume = field(default_factory=deployments.StateVolume)
 
 
 @dataclass(frozen=True)
@@ -153,7 +158,17 @@ def plan(obs: Observed, now: dt.datetime, rng: random.Random | None = None) -> P
     since_start = old.last_restart or old.started_at or _created(obs.deployment) or now
     grace_over = (now - since_start).total_seconds() > spec.backoff.stale_after_seconds
     stale = heartbeat_stale(last_hb, now, spec.backoff.stale_after_seconds)
-    crashing = [p.name for p in obs.pods if p.crashing or p.phase == "Failed"]
+    # Only pods of the template in force count: a pod being deleted, or one of the previous
+    # ReplicaSet terminated by a rollout, is not a failure (counting it rolled again and again).
+    restarted_at = old.last_restart.isoformat() if old.last_restart else None
+    current_hash = deployments.current_template_hash(
+        deployments.deployment(agent, replicas, obs.image, restarted_at, state=obs.state)
+    )
+    crashing = [
+        p.name
+        for p in obs.pods
+        if (p.crashing or p.phase == "Failed") and not p.deleting and p.template_hash == current_hash
+    ]
     unhealthy_leases = [lease.holder for lease in obs.leases if not lease.healthy]
     failing = bool(crashing) or (stale and grace_over and replicas > 0)
 
@@ -235,7 +250,7 @@ def plan(obs: Observed, now: dt.datetime, rng: random.Random | None = None) -> P
         phase = "Recycling"
 
     restarted_at = last_restart.isoformat() if last_restart else None
-    desired = deployments.deployment(agent, replicas, obs.image, restarted_at)
+    desired = deployments.deployment(agent, replicas, obs.image, restarted_at, state=obs.state)
     status = base.model_copy(
         update={
             "conditions": conds,

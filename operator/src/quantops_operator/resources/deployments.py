@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from quantops_api import Agent
@@ -25,12 +26,55 @@ from quantops_operator.resources.names import (
     deployment_name,
     selector_labels,
     service_name,
+    state_claim_name,
 )
 
-__all__ = ["ANN_TEMPLATE_HASH", "DEFAULT_IMAGE", "config_map", "deployment", "service", "template_hash"]
+__all__ = [
+    "ANN_TEMPLATE_HASH",
+    "DEFAULT_IMAGE",
+    "StateVolume",
+    "config_map",
+    "deployment",
+    "service",
+    "state_claim",
+    "template_hash",
+]
 
 DEFAULT_IMAGE = "quantops/agent:dev"
 AGENT_SERVICE_ACCOUNT = "quantops-agent"
+VENUE_PORT = 8081
+"""Where a venue-sim pod serves the simulated exchange (port ``venue`` of its Service)."""
+VENUE_ENV = {"QUANTOPS_VENUE_HOST": "0.0.0.0", "QUANTOPS_VENUE_PORT": str(VENUE_PORT)}
+"""Read by quantops_trading.runtime.roles (this package may not import it)."""
+SINGLETON_ROLES = frozenset({"trader"})
+"""Roles that must never run twice at once: one pod, replaced with Recreate, state on a volume."""
+
+
+@dataclass(frozen=True)
+class StateVolume:
+    """Where a singleton agent keeps ``/var/lib/quantops`` (its event logs, positions, switches).
+
+    persistent: a PersistentVolumeClaim ``<agent>-state`` that outlives the pod — a replaced
+    trader resumes its positions instead of buying them again. Not persistent: an emptyDir
+    (state lost with the pod; only for clusters without volumes, e.g. kwok).
+    """
+
+    persistent: bool = True
+    storage_class: str | None = None  # None: the cluster's default StorageClass
+    size: str = "1Gi"
+
+    @classmethod
+    def from_env(cls) -> StateVolume:
+        flag = os.environ.get("QUANTOPS_STATE_PERSISTENT", "true").lower()
+        return cls(
+            persistent=flag not in ("false", "0", "no"),
+            storage_class=os.environ.get("QUANTOPS_STATE_STORAGE_CLASS") or None,
+            size=os.environ.get("QUANTOPS_STATE_SIZE") or "1Gi",
+        )
+
+
+def has_state_claim(agent: Agent, state: StateVolume) -> bool:
+    return state.persistent and agent.spec.role in SINGLETON_ROLES
 
 # Exchange keys from an existing Secret (never created or read by the operator): the chart passes
 # `exchange.existingSecret` as $QUANTOPS_EXCHANGE_SECRET for every trader; an Agent's
@@ -85,16 +129,26 @@ def _labels(agent: Agent) -> dict[str, str]:
 
 
 def pod_template(
-    agent: Agent, image: str, restarted_at: str | None, exchange_secret: str | None = None
+    agent: Agent,
+    image: str,
+    restarted_at: str | None,
+    exchange_secret: str | None = None,
+    state: StateVolume | None = None,
 ) -> dict[str, Any]:
     s = agent.spec
+    state = state or StateVolume()
     secret = exchange_secret_for(agent, exchange_secret)
     probe = {"periodSeconds": s.probes.period_seconds, "failureThreshold": s.probes.failure_threshold}
+    ports = [{"name": "http", "containerPort": s.probes.port}]
+    role_env: list[dict[str, Any]] = []
+    if s.role == "venue-sim":
+        ports.append({"name": "venue", "containerPort": VENUE_PORT})
+        role_env = [{"name": k, "value": v} for k, v in VENUE_ENV.items()]
     container = {
         "name": "agent",
         "image": s.image or image,
         "args": ["--role", s.role, "--agent", agent.name],
-        "ports": [{"name": "http", "containerPort": s.probes.port}],
+        "ports": ports,
         "env": [
             {"name": "QUANTOPS_AGENT", "value": agent.name},
             {"name": "QUANTOPS_ROLE", "value": s.role},
@@ -102,6 +156,7 @@ def pod_template(
             {"name": "QUANTOPS_STATE_DIR", "value": "/var/lib/quantops"},  # the `state` volume
             {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
             {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+            *role_env,
             *(exchange_env(secret) if secret else []),
         ],
         "livenessProbe": {"httpGet": {"path": s.probes.liveness_path, "port": "http"}, **probe},
@@ -126,12 +181,16 @@ def pod_template(
         "securityContext": {
             "runAsNonRoot": True,
             "runAsUser": 10001,
+            "runAsGroup": 10001,
+            "fsGroup": 10001,  # a fresh volume is writable by the agent's user
             "seccompProfile": {"type": "RuntimeDefault"},
         },
         "containers": [container],
         "volumes": [
             {"name": "config", "configMap": {"name": config_map_name(agent.name)}},
-            {"name": "state", "emptyDir": {}},
+            {"name": "state", "persistentVolumeClaim": {"claimName": state_claim_name(agent.name)}}
+            if has_state_claim(agent, state)
+            else {"name": "state", "emptyDir": {}},
             {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}},
         ],
     }
@@ -149,24 +208,55 @@ def deployment(
     image: str = DEFAULT_IMAGE,
     restarted_at: str | None = None,
     exchange_secret: str | None = None,
+    state: StateVolume | None = None,
 ) -> dict[str, Any]:
-    """``exchange_secret`` None: the operator's $QUANTOPS_EXCHANGE_SECRET; "" for none."""
-    template = pod_template(agent, image, restarted_at, exchange_secret)
+    """``exchange_secret`` None: the operator's $QUANTOPS_EXCHANGE_SECRET; "" for none.
+
+    A singleton role (trader) runs one pod at most and is replaced with ``Recreate``: the old pod
+    has stopped before the new one starts, so two traders never trade at once (the trader's own
+    Lease lock guards the rest, e.g. a node that lost contact while its pod still runs).
+    """
+    template = pod_template(agent, image, restarted_at, exchange_secret, state)
+    h = template_hash(template)
+    template["metadata"]["annotations"][ANN_TEMPLATE_HASH] = h  # pods say which template made them
+    single = agent.spec.role in SINGLETON_ROLES
+    strategy: dict[str, Any] = (
+        {"type": "Recreate"}
+        if single
+        else {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}
+    )
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {
             "name": deployment_name(agent.name),
             "labels": _labels(agent),
-            "annotations": {ANN_TEMPLATE_HASH: template_hash(template)},
+            "annotations": {ANN_TEMPLATE_HASH: h},
             "ownerReferences": [owner_reference(agent)],
         },
         "spec": {
-            "replicas": replicas,
+            "replicas": min(replicas, 1) if single else replicas,
             "selector": {"matchLabels": selector_labels(agent.name)},
-            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+            "strategy": strategy,
             "template": template,
         },
+    }
+
+
+def state_claim(agent: Agent, state: StateVolume) -> dict[str, Any]:
+    """The singleton's state volume claim. No owner reference on purpose: deleting the Agent keeps
+    its event logs and positions (delete the claim by hand once the venue account is flat)."""
+    spec: dict[str, Any] = {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": state.size}},
+    }
+    if state.storage_class:
+        spec["storageClassName"] = state.storage_class
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": state_claim_name(agent.name), "labels": _labels(agent)},
+        "spec": spec,
     }
 
 
@@ -201,12 +291,19 @@ def service(agent: Agent) -> dict[str, Any]:
             "labels": _labels(agent),
             "ownerReferences": [owner_reference(agent)],
         },
-        "spec": {
-            "clusterIP": "None",  # headless: health/metrics by endpoints; no ClusterIP per agent to exhaust
-            "selector": {LABEL_AGENT: agent.name},
-            "ports": [{"name": "http", "port": agent.spec.probes.port, "targetPort": "http"}],
-        },
+        "spec": _service_spec(agent),
     }
+
+
+def _service_spec(agent: Agent) -> dict[str, Any]:
+    http = {"name": "http", "port": agent.spec.probes.port, "targetPort": "http"}
+    if agent.spec.role == "venue-sim":  # other agents reach the venue at this Service's ClusterIP
+        return {
+            "selector": {LABEL_AGENT: agent.name},
+            "ports": [http, {"name": "venue", "port": VENUE_PORT, "targetPort": "venue"}],
+        }
+    # headless: health/metrics by endpoints; no ClusterIP per agent to exhaust
+    return {"clusterIP": "None", "selector": {LABEL_AGENT: agent.name}, "ports": [http]}
 
 
 def current_template_hash(dep: dict[str, Any] | None) -> str | None:

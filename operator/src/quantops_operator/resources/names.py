@@ -25,5 +25,9 @@ def service_name(agent: str) -> str:
     return f"{agent}-agent"
 
 
+def state_claim_name(agent: str) -> str:
+    return f"{agent}-state"
+
+
 def selector_labels(agent: str) -> dict[str, str]:
     return {LABEL_AGENT: agent}

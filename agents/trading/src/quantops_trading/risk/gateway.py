@@ -11,13 +11,11 @@ component holding the :class:`ExecutionClient`. For each request it
    venue; PAUSE lets only reduce-only orders that really reduce through; STOP only unwind-ladder
    orders (cancels are always allowed);
 3. runs every rule (``rules.py``) and denies with *all* reasons in one ``OrderDenied`` event;
-4. just before sending, re-reads the gate with no ``await`` between that check and the call to the
-   client, so a gate flip acknowledged while the order was in flight is honoured.
+4. just before sending, re-reads the gate and the ``send_guard`` (is this process the one writer?)
+   with no ``await`` before the client call, so a flip acknowledged in flight is honoured.
 
-Fills, prices and cash updates feed the book and the kill switches; every automatic gate change is
-audited (``KillSwitchTripped`` + ``GateChanged``). Limits come from ``RiskPolicySpec`` objects and
-:meth:`RiskGateway.update_policy` replaces them live.
-
+Fills, prices and cash feed the book and the kill switches; every automatic gate change is audited
+(``KillSwitchTripped`` + ``GateChanged``); :meth:`RiskGateway.update_policy` replaces limits live.
 What it must not do: build orders for strategies or retry venue calls (that is ``execution``).
 """
 
@@ -105,15 +103,15 @@ class RiskGateway:
         default_capital: Decimal | None = None,
         pre_send: Callable[[], Awaitable[None]] = _yield,
         cluster: AdverseClusterDetector | None = None,
+        send_guard: Callable[[], str | None] | None = None,
     ) -> None:
         self.client = client
         self.clock = clock
         self.audit: AuditSink = audit_sink(audit)
         self.rules: tuple[RiskRule, ...] = tuple(rules if rules is not None else default_rules())
-        self.cluster = cluster
+        self.cluster, self.gate_state = cluster, gate_state
         if cluster is not None:
             self.rules = (*self.rules, cluster)
-        self.gate_state = gate_state
         self.book = RiskBook()
         self.paper_books: dict[str, RiskBook] = {}  # WARM strategies: judged under CHECK on these
         self.returns = ReturnHistory(policy.var.window)
@@ -124,7 +122,7 @@ class RiskGateway:
         self._by_strategy: dict[str, RiskPolicySpec] = {}
         self._switches: dict[str, dict[str, Gate]] = {}
         self._default_capital = default_capital
-        self._pre_send = pre_send
+        self._pre_send, self.send_guard = pre_send, send_guard  # guard: why we may not send, or None
         self.gate_epoch = 0  # bumped on every acknowledged gate change
 
     # -- policies and gates --------------------------------------------------------------------
@@ -162,6 +160,8 @@ class RiskGateway:
             own = self._by_strategy.get(scope.removeprefix("strategy/"))
             if own is not None:
                 gates.append(own.gate)
+            if self.gate_state is not None:  # Strategy/<name> and its own RiskPolicies' gates
+                gates.append(self.gate_state.strategy_gate(scope.removeprefix("strategy/"))[0])
         return Gate.most_restrictive(*gates)
 
     def scopes_of(self, req: OrderRequest) -> tuple[str, ...]:
@@ -303,11 +303,12 @@ class RiskGateway:
         # No await between this re-check and the client call: a flip acknowledged before it wins.
         gate = self.gate_for(req)
         why = self._gate_reason(gate, req, self.reduces(req))
-        if why is not None or gate is Gate.CHECK:
+        blocked = self.send_guard() if self.send_guard is not None else None  # not the writer
+        if why is not None or gate is Gate.CHECK or blocked is not None:
             self.book.open_orders.pop(coid, None)
-            if why is None:
+            if why is None and gate is Gate.CHECK:
                 return self._record(req, gate)
-            reasons = (("gate", f"flipped before send: {why}"),)
+            reasons = (("gate", f"flipped before send: {why}"),) if why else (("writer", str(blocked)),)
             self._deny(req, reasons, self.clock())
             return Decision("denied", gate, reasons)
         for rule in self.rules:

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from quantops_api import Gate
-from quantops_trading.runtime.control import Beat, Control, ControlUnavailable
+from quantops_trading.runtime.control import Beat, Control, ControlUnavailable, GateSnapshot
 from quantops_trading.runtime.gatestate import GateState
 from quantops_trading.runtime.health import build_app, serve
 
@@ -93,14 +93,30 @@ class AgentRuntime:
         )
         self.m_uptime = Gauge("quantops_agent_uptime_seconds", "Seconds since start", registry=self.registry)
         self.m_uptime.set_function(lambda: time.time() - self.started)
-        self._applied: tuple[Gate, str] | None = None
+        self.m_callback_errors = Counter(
+            "quantops_agent_gate_callback_errors_total",
+            "Gate callbacks that raised (retried until they succeed)",
+            registry=self.registry,
+        )
+        self._announced: tuple[Gate, str] | None = None  # the gate last logged and exported
+        self._applied: tuple[Gate, str] | None = None  # the gate every callback has handled
         self.on_gate: list[Callable[[Gate, str], Awaitable[None] | None]] = []
+        self.snapshot: GateSnapshot | None = None  # the last gate snapshot (specs on Kubernetes)
+        self.first_snapshot = asyncio.Event()
+        self._work_task: asyncio.Task[None] | None = None
+        self.work_failure = ""  # why the role's work ended while the agent was not stopping
 
     # -- views ----------------------------------------------------------------------------------
     def effective_gate(self) -> Gate:
         return self.gates.effective()[0]
 
+    def alive(self) -> bool:
+        """Liveness: false once the role's work has died — a restart is the only cure."""
+        return not self.work_failure
+
     def ready(self) -> tuple[bool, str]:
+        if self.work_failure:
+            return False, f"role work ended: {self.work_failure}"
         if not self.accepting:
             return False, "shutting down"
         if self.gates.api_lost():
@@ -115,6 +131,10 @@ class AgentRuntime:
             "gate": gate.value,
             "gateSource": source,
             "gates": self.gates.gates,
+            "strategyGates": {
+                n: self.gates.effective_for(n)[0].value for n in sorted(self.gates.strategy_scopes)
+            },
+            "workFailure": self.work_failure or None,
             "accepting": self.accepting,
             "apiLost": self.gates.api_lost(),
             "queueLength": self.work.queue_length(),
@@ -126,25 +146,39 @@ class AgentRuntime:
 
     # -- loops ----------------------------------------------------------------------------------
     async def _apply_gate(self) -> None:
+        """Log and export a new effective gate once; run the gate callbacks until they all succeed.
+
+        A callback that raises (an unwind step the venue refused, a cancel that timed out) is
+        logged and retried at the next call — the heartbeat loop calls this at least once a beat —
+        and never ends the gate watch: the gate is only "applied" once every callback handled it.
+        """
         current = self.gates.effective()
+        if current != self._announced:
+            old = self._announced
+            self._announced = current
+            for g in Gate:
+                self.m_gate.labels(g.value).set(1 if g is current[0] else 0)
+            _event(
+                "gate_applied",
+                agent=self.name,
+                old=old[0].value if old else None,
+                new=current[0].value,
+                source=current[1],
+                at=time.time(),
+            )
         if current == self._applied:
             return
-        old = self._applied
+        try:
+            for cb in self.on_gate:
+                res = cb(*current)
+                if res is not None:
+                    await res
+        except Exception as e:  # contained: retried at the next call, the watch goes on
+            self.m_callback_errors.inc()
+            why = f"{type(e).__name__}: {e}"
+            _event("gate_callback_failed", agent=self.name, gate=current[0].value, error=why)
+            return
         self._applied = current
-        for g in Gate:
-            self.m_gate.labels(g.value).set(1 if g is current[0] else 0)
-        _event(
-            "gate_applied",
-            agent=self.name,
-            old=old[0].value if old else None,
-            new=current[0].value,
-            source=current[1],
-            at=time.time(),
-        )
-        for cb in self.on_gate:
-            res = cb(*current)
-            if res is not None:
-                await res
 
     async def _heartbeats(self) -> None:
         while not self.stopping.is_set():
@@ -153,7 +187,6 @@ class AgentRuntime:
             )
             try:
                 await self.control.heartbeat(beat)
-                self.gates.contact()  # a renewed heartbeat proves the control plane is reachable
                 self.m_beats.inc()
             except ControlUnavailable as e:
                 self.m_errors.labels("heartbeat").inc()
@@ -163,32 +196,51 @@ class AgentRuntime:
                 await asyncio.wait_for(self.stopping.wait(), self.heartbeat_seconds)
 
     async def _gate_watch(self) -> None:
+        """Supervised: whatever ends the stream (an outage, a bug), it is logged and re-opened."""
         delay = 0.2
+        max_silence = max(1.0, self.gates.grace_seconds / 3)
         while not self.stopping.is_set():
             try:
-                async for snap in self.control.watch_gates():
-                    self.gates.update(snap.gates, snap.stages)
+                async for snap in self.control.watch_gates(max_silence):
+                    self.gates.update(snap.gates, snap.stages, snap.strategy_scopes)
+                    self.snapshot = snap
+                    self.first_snapshot.set()
                     delay = 0.2
                     await self._apply_gate()
             except ControlUnavailable as e:
                 self.m_errors.labels("watch").inc()
                 log.warning("gate watch lost: %s", e)
+            except Exception as e:  # never let the watch die: a frozen gate is worse than a retry
+                self.m_errors.labels("watch").inc()
+                _event("gate_watch_failed", agent=self.name, error=f"{type(e).__name__}: {e}")
             await self._apply_gate()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stopping.wait(), delay)
             delay = min(delay * 2, 5.0)
 
+    async def _run_work(self) -> None:
+        """The role's work; its end while the agent is not stopping fails liveness (a pod restart)."""
+        try:
+            await self.work.run(self)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            self.work_failure = f"{type(e).__name__}: {e}"
+        else:
+            if not self.stopping.is_set():
+                self.work_failure = "returned while the agent was running"
+        if self.work_failure:
+            _event("work_failed", agent=self.name, role=self.role, error=self.work_failure)
+
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop, sig.name)
-        app = build_app(alive=lambda: True, ready=self.ready, status=self.status, registry=self.registry)
+        app = build_app(alive=self.alive, ready=self.ready, status=self.status, registry=self.registry)
         runner, self.port = await serve(app, self.host, self.port)
         _event("agent_started", agent=self.name, role=self.role, port=self.port)
         await self._apply_gate()
-        tasks = [
-            asyncio.create_task(c) for c in (self._heartbeats(), self._gate_watch(), self.work.run(self))
-        ]
+        tasks = [asyncio.create_task(c) for c in (self._heartbeats(), self._gate_watch(), self._run_work())]
         await self.stopping.wait()
         await self._shutdown()
         for t in tasks:

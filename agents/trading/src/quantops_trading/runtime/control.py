@@ -41,12 +41,21 @@ class GateSnapshot:
     version: str = ""
     stages: dict[str, dict[str, str | None]] | None = None
     """Per strategy ``{"stage": status.stage, "desiredStage": spec.desiredStage}``; None: not reported."""
+    strategy_scopes: dict[str, list[str]] | None = None
+    """Per strategy, the gate scopes that apply to it alone; None: not reported (all agent-wide)."""
+    specs: dict[str, dict[str, Any]] | None = None
+    """``Strategy/<n>`` and ``RiskPolicy/<n>`` → spec (as on the wire) of the objects that apply to
+    this agent; None: not reported (the agent's config file carries them)."""
 
 
 class Control(Protocol):
     async def heartbeat(self, beat: Beat) -> None: ...
     async def release(self) -> None: ...
-    def watch_gates(self) -> AsyncIterator[GateSnapshot]: ...
+    def watch_gates(self, max_silence: float = 60.0) -> AsyncIterator[GateSnapshot]:
+        """Snapshots on every change and at least every ``max_silence`` seconds while the control
+        plane answers (the caller's proof of freshness); raises ControlUnavailable when it does not."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -80,12 +89,13 @@ class LocalControl:
         except httpx.HTTPError as e:
             raise ControlUnavailable(str(e)) from e
 
-    async def watch_gates(self) -> AsyncIterator[GateSnapshot]:
+    async def watch_gates(self, max_silence: float = 60.0) -> AsyncIterator[GateSnapshot]:
         version = ""
+        wait = f"{max(0.5, min(25.0, max_silence)):.1f}"  # the long poll answers at least this often
         while True:
             try:
                 r = await self._http.get(
-                    f"{self.url}/api/gates", params={"agent": self.agent, "since": version}
+                    f"{self.url}/api/gates", params={"agent": self.agent, "since": version, "wait": wait}
                 )
                 r.raise_for_status()
             except httpx.HTTPError as e:
@@ -93,7 +103,13 @@ class LocalControl:
             data = r.json()
             version = str(data["version"])
             stages = data.get("stages")  # absent from a supervisor that predates stages
-            yield GateSnapshot(dict(data["gates"]), version, dict(stages) if stages is not None else None)
+            scopes = data.get("strategyScopes")
+            yield GateSnapshot(
+                dict(data["gates"]),
+                version,
+                dict(stages) if stages is not None else None,
+                {k: list(v) for k, v in scopes.items()} if scopes is not None else None,
+            )
 
     async def close(self) -> None:
         await self._http.aclose()
@@ -207,92 +223,187 @@ class KubeControl:
     async def release(self) -> None:
         await self._req("DELETE", f"/apis/coordination.k8s.io/v1/namespaces/{self._ns}/leases/{self._lease}")
 
-    def _paths(self) -> dict[str, str]:
-        base = f"/apis/quantops.dev/v1alpha1/namespaces/{self._ns}"
-        out = {
-            f"Agent/{self.agent}": f"{base}/agents/{self.agent}",
-            "RiskPolicy/global": f"{base}/riskpolicies/global",
-        }
-        for s in self.strategies:
-            out[f"Strategy/{s}"] = f"{base}/strategies/{s}"
-        return out
+    @property
+    def namespace(self) -> str:
+        return self._ns
 
-    async def watch_gates(self) -> AsyncIterator[GateSnapshot]:
-        """List, then watch the three object types; yield a snapshot on every gate change."""
+    async def request(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        """Any other call an agent makes (venue discovery, its single-writer Lease), same client."""
+        return await self._req(method, path, **kw)
+
+    async def watch_gates(self, max_silence: float = 60.0) -> AsyncIterator[GateSnapshot]:
+        """List, then watch Agents, Strategies and RiskPolicies; yield the view of this agent's gates.
+
+        Fail closed: an object this agent depends on that is missing or DELETED reads as PAUSE
+        (deleting a STOPped policy must not lift the stop). Each watch asks the API server to end
+        it after about ``max_silence`` seconds and is re-established from its last resourceVersion
+        (bookmarks keep it current); every re-established watch yields a snapshot, so the caller's
+        freshness comes from the gate stream itself. A stream silent for longer than that plus a
+        margin is a lost connection (read timeout), not a quiet one.
+        """
         base = f"/apis/quantops.dev/v1alpha1/namespaces/{self._ns}"
-        wanted = self._paths()
-        gates: dict[str, str] = {}
-        stages: dict[str, dict[str, str | None]] = {}
+        view = _KubeGateView(self.agent, self.strategies)
         versions: dict[str, str] = {}
-        for plural, kind in (("agents", "Agent"), ("strategies", "Strategy"), ("riskpolicies", "RiskPolicy")):
+        for plural, kind in _WATCHED:
             r = await self._req("GET", f"{base}/{plural}")
             if r.status_code >= 400:
                 raise ControlUnavailable(f"list {plural}: HTTP {r.status_code}")
             data = r.json()
             versions[plural] = data["metadata"]["resourceVersion"]
             for item in data["items"]:
-                key = f"{kind}/{item['metadata']['name']}"
-                if key in wanted:
-                    gates[key] = item["spec"].get("gate", "GO")
-                    if kind == "Strategy":
-                        stages[item["metadata"]["name"]] = _stage_view(item)
-        for s in self.strategies:  # a Strategy that does not exist (yet) has no stage: fail closed
-            stages.setdefault(s, {"stage": None, "desiredStage": None})
-        yield GateSnapshot(dict(gates), "list", {k: dict(v) for k, v in stages.items()})
-        # One watch stream per type, merged; a closed stream is an outage the runtime handles.
-        queue: asyncio.Queue[tuple[str, dict[str, Any]] | Exception] = asyncio.Queue()
+                view.put(kind, item)
+        yield view.snapshot("list")
+        queue: asyncio.Queue[tuple[str, dict[str, Any]] | Exception | None] = asyncio.Queue()
+        seconds = max(1, int(max_silence))
 
         async def pump(plural: str, kind: str) -> None:
-            params = {
-                "watch": "1",
-                "resourceVersion": versions[plural],
-                "allowWatchBookmarks": "true",
-                "timeoutSeconds": "300",
-            }
-            try:
-                async with self._http.stream(
-                    "GET", f"{base}/{plural}", params=params, timeout=httpx.Timeout(None, connect=2.0)
-                ) as resp:
-                    async for line in resp.aiter_lines():
-                        if line:
-                            await queue.put((kind, json.loads(line)))
-                await queue.put(ControlUnavailable(f"watch {plural} ended"))
-            except (httpx.HTTPError, ValueError) as e:
-                await queue.put(ControlUnavailable(f"watch {plural}: {e}"))
+            while True:
+                params = {
+                    "watch": "1",
+                    "resourceVersion": versions[plural],
+                    "allowWatchBookmarks": "true",
+                    "timeoutSeconds": str(seconds),
+                }
+                try:
+                    async with self._http.stream(
+                        "GET",
+                        f"{base}/{plural}",
+                        params=params,
+                        timeout=httpx.Timeout(seconds + 10.0, connect=2.0),
+                    ) as resp:
+                        if resp.status_code >= 400:
+                            await queue.put(ControlUnavailable(f"watch {plural}: HTTP {resp.status_code}"))
+                            return
+                        await queue.put(None)  # (re-)established: the API server answers
+                        async for line in resp.aiter_lines():
+                            if not line:
+                                continue
+                            ev = json.loads(line)
+                            if ev.get("type") == "ERROR":  # e.g. 410 Gone: our version is too old
+                                msg = (ev.get("object") or {}).get("message", "")
+                                await queue.put(ControlUnavailable(f"watch {plural}: {msg} (re-list)"))
+                                return
+                            rv = (ev.get("object") or {}).get("metadata", {}).get("resourceVersion")
+                            if rv:
+                                versions[plural] = rv
+                            await queue.put((kind, ev))
+                except (httpx.HTTPError, ValueError) as e:
+                    await queue.put(ControlUnavailable(f"watch {plural}: {type(e).__name__}: {e}"))
+                    return
 
-        tasks = [
-            asyncio.create_task(pump(p, k))
-            for p, k in (("agents", "Agent"), ("strategies", "Strategy"), ("riskpolicies", "RiskPolicy"))
-        ]
+        tasks = [asyncio.create_task(pump(p, k)) for p, k in _WATCHED]
         try:
             while True:
                 item = await queue.get()
                 if isinstance(item, Exception):
                     raise item
-                kind, ev = item
-                obj = ev.get("object", {})
-                key = f"{kind}/{obj.get('metadata', {}).get('name')}"
-                if ev.get("type") == "BOOKMARK" or key not in wanted:
+                if item is None:
+                    yield view.snapshot("rewatch")
                     continue
-                new = "GO" if ev["type"] == "DELETED" else obj.get("spec", {}).get("gate", "GO")
-                changed = gates.get(key) != new
-                gates[key] = new
-                if kind == "Strategy":
-                    name = key.removeprefix("Strategy/")
-                    view: dict[str, str | None] = {"stage": None, "desiredStage": None}
-                    if ev["type"] != "DELETED":
-                        view = _stage_view(obj)
-                    changed = changed or stages.get(name) != view
-                    stages[name] = view
-                if changed:
-                    yield GateSnapshot(
-                        dict(gates),
-                        obj.get("metadata", {}).get("resourceVersion", ""),
-                        {k: dict(v) for k, v in stages.items()},
-                    )
+                kind, ev = item
+                if ev.get("type") == "BOOKMARK":
+                    continue
+                obj = ev.get("object", {})
+                if ev["type"] == "DELETED":
+                    view.drop(kind, obj)
+                else:
+                    view.put(kind, obj)
+                if view.changed():
+                    yield view.snapshot(obj.get("metadata", {}).get("resourceVersion", ""))
         finally:
             for t in tasks:
                 t.cancel()
 
     async def close(self) -> None:
         await self._http.aclose()
+
+
+_WATCHED = (("agents", "Agent"), ("strategies", "Strategy"), ("riskpolicies", "RiskPolicy"))
+MISSING_GATE = "PAUSE"
+"""The gate of an object an agent depends on that does not exist (or was deleted): fail closed."""
+
+
+_View = tuple[dict[str, str], dict[str, dict[str, str | None]], dict[str, list[str]], dict[str, Any]]
+
+
+class _KubeGateView:
+    """The objects one agent's gates depend on, and the snapshot they make (pure; no I/O).
+
+    Which RiskPolicies apply to a strategy: ``global`` (agent-wide), the one its ``riskPolicyRef``
+    names, and every one whose ``selector`` matches the strategy's labels — the same rule the
+    operator's Strategy status uses.
+    """
+
+    def __init__(self, agent: str, strategies: list[str]) -> None:
+        self.agent, self.strategies = agent, list(strategies)
+        self.objs: dict[tuple[str, str], dict[str, Any]] = {}
+        self._last: tuple[Any, ...] | None = None
+
+    def put(self, kind: str, obj: dict[str, Any]) -> None:
+        name = obj.get("metadata", {}).get("name", "")
+        if kind == "Agent" and name != self.agent:
+            return
+        if kind == "Strategy" and name not in self.strategies:
+            return
+        self.objs[(kind, name)] = obj
+
+    def drop(self, kind: str, obj: dict[str, Any]) -> None:
+        self.objs.pop((kind, obj.get("metadata", {}).get("name", "")), None)
+
+    def _policies_of(self, strategy: str) -> list[str]:
+        obj = self.objs.get(("Strategy", strategy))
+        if obj is None:
+            return []
+        labels = obj.get("metadata", {}).get("labels") or {}
+        ref = (obj.get("spec") or {}).get("riskPolicyRef")
+        out = [ref] if ref and ref != "global" else []
+        for (kind, name), pol in sorted(self.objs.items()):
+            sel = (pol.get("spec") or {}).get("selector") or {}
+            matches = bool(sel) and all(labels.get(k) == v for k, v in sel.items())
+            if kind == "RiskPolicy" and name != "global" and name not in out and matches:
+                out.append(name)
+        return out
+
+    def _gate(self, kind: str, name: str) -> str:
+        obj = self.objs.get((kind, name))
+        return MISSING_GATE if obj is None else str((obj.get("spec") or {}).get("gate", "GO"))
+
+    def _view(self) -> _View:
+        gates = {f"Agent/{self.agent}": self._gate("Agent", self.agent)}
+        gates["RiskPolicy/global"] = self._gate("RiskPolicy", "global")
+        stages: dict[str, dict[str, str | None]] = {}
+        scopes: dict[str, list[str]] = {}
+        specs: dict[str, Any] = {}
+        for s in self.strategies:
+            obj = self.objs.get(("Strategy", s))
+            # a Strategy that does not exist (yet) has no stage: fail closed
+            stages[s] = _stage_view(obj) if obj is not None else {"stage": None, "desiredStage": None}
+            gates[f"Strategy/{s}"] = self._gate("Strategy", s)
+            mine = [f"Strategy/{s}"]
+            for p in self._policies_of(s):
+                gates[f"RiskPolicy/{p}"] = self._gate("RiskPolicy", p)
+                mine.append(f"RiskPolicy/{p}")
+            scopes[s] = mine
+            if obj is not None:
+                specs[f"Strategy/{s}"] = obj.get("spec") or {}
+        for key in gates:
+            kind, _, name = key.partition("/")
+            obj = self.objs.get((kind, name))
+            if kind == "RiskPolicy" and obj is not None:
+                specs[key] = obj.get("spec") or {}
+        return gates, stages, scopes, specs
+
+    def changed(self) -> bool:
+        return self._view() != self._last
+
+    def snapshot(self, version: str) -> GateSnapshot:
+        view = self._view()
+        self._last = view
+        gates, stages, scopes, specs = view
+        return GateSnapshot(
+            dict(gates),
+            version,
+            {k: dict(v) for k, v in stages.items()},
+            {k: list(v) for k, v in scopes.items()},
+            json.loads(json.dumps(specs)),
+        )

@@ -7,6 +7,7 @@ later issues (feed) run IdleWork: heartbeats, gates and health only.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from pydantic import ValidationError
@@ -20,6 +21,9 @@ from quantops_trading.venue.config import VenueConfig
 from quantops_trading.venue.server import VenueServer
 
 ROLES = ("trader", "pipeline", "supervisor", "feed", "venue-sim", "canary")
+VENUE_HOST_ENV = "QUANTOPS_VENUE_HOST"
+VENUE_PORT_ENV = "QUANTOPS_VENUE_PORT"
+"""Set by the operator on venue-sim pods (quantops_operator.resources.deployments.VENUE_PORT)."""
 
 
 class VenueWork(IdleWork):
@@ -52,7 +56,11 @@ def work_for(role: str, config: dict[str, Any], agent_config: dict[str, Any] | N
             venue = VenueConfig.model_validate(config.get("venue"))
         except ValidationError as e:
             raise SystemExit(f"spec.config.venue: invalid venue-sim config: {e}") from e
-        return VenueWork(venue, str(config.get("host", "127.0.0.1")), int(config.get("port", 0)))
+        # In a pod the operator sets where the venue listens (all addresses, the Service's port);
+        # on one machine spec.config does (loopback, a free port by default).
+        host = os.environ.get(VENUE_HOST_ENV) or str(config.get("host", "127.0.0.1"))
+        port = int(os.environ.get(VENUE_PORT_ENV) or config.get("port", 0))
+        return VenueWork(venue, host, port)
     if role == "supervisor":
         return SupervisorWork(config)
     if role == "trader":

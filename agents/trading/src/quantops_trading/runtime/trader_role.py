@@ -71,7 +71,6 @@ from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 from pydantic import BaseModel
 
 from quantops_api import Gate, Stage, StrategySpec
@@ -109,7 +108,8 @@ from quantops_trading.risk.killswitches import GLOBAL, LATCHED, SwitchAction, pa
 from quantops_trading.risk.livefeed import MonitoredClient, RegimeTracker, VenueHealth
 from quantops_trading.risk.unwind import UnwindLadder, stopped_positions
 from quantops_trading.runtime.agent import AgentRuntime, IdleWork
-from quantops_trading.runtime.control import KubeControl
+from quantops_trading.runtime.control import GateSnapshot, KubeControl
+from quantops_trading.runtime.discovery import discover_venue
 from quantops_trading.runtime.inflight import (
     LOG_KINDS,
     InFlight,
@@ -119,6 +119,7 @@ from quantops_trading.runtime.inflight import (
     symbol_of,
 )
 from quantops_trading.runtime.paper_desk import PaperDesk, PaperFilled
+from quantops_trading.runtime.singleton import WriterLease
 from quantops_trading.signals.regime import RegimeConfig
 from quantops_trading.storage.eventlog import EventLog, LogEntry
 from quantops_trading.strategy import Bar, BookSnapshot, Intent, Signal
@@ -192,18 +193,12 @@ class TraderWork(IdleWork):
     def __init__(self, config: dict[str, Any], agent_config: dict[str, Any] | None = None) -> None:
         agent_config = agent_config or {}
         self.cfg = config
-        self.specs = {
-            n: StrategySpec.model_validate(d) for n, d in agent_config.get("strategySpecs", {}).items()
-        }
-        pols = {n: RiskPolicySpec.model_validate(d) for n, d in agent_config.get("riskPolicies", {}).items()}
-        self.global_policy = pols.get("global", CONSERVATIVE)
-        self.own_policies = {
-            n: pols[s.risk_policy_ref] for n, s in self.specs.items() if s.risk_policy_ref in pols
-        }
+        # `quantops up` writes the specs into the agent's config; on Kubernetes they come with the
+        # first gate snapshot (the agent watches its Strategies and their RiskPolicies).
+        self.specs_from_control = "strategySpecs" not in agent_config
+        self._set_specs(agent_config.get("strategySpecs", {}), agent_config.get("riskPolicies", {}))
         self.venue_agents = list(agent_config.get("venues") or {})
         self.poll_s = float(config.get("pollSeconds", 1.0))
-        raw = config.get("notionalPerStrategy", 500)  # quote currency; a number or {strategy: amount}
-        self.notional = {n: Decimal(str(raw.get(n, 0) if isinstance(raw, dict) else raw)) for n in self.specs}
         self.passive = config.get("orderStyle", "aggressive") == "passive"
         self.reprice_s = float(config.get("repriceSeconds", 10.0))
         self.edge_bps = config.get("expectedEdgeBps")
@@ -265,7 +260,10 @@ class TraderWork(IdleWork):
         self._budget: dict[str, Decimal] = {}  # the last allocation per strategy (52)
         self._confidences: dict[str, list[float]] = {}
         self._closes: dict[str, list[bool]] = {}
-        self._epoch = 0
+        self._epoch = (0, 0)
+        self._applied_specs: tuple[dict[str, Any], dict[str, Any]] = ({}, {})
+        self.writer: WriterLease | None = None
+        self._writer_task: asyncio.Task[None] | None = None
         self.state_dir = Path(os.environ.get("QUANTOPS_STATE_DIR", "."))
         self.state, self.agent, self.venue_agent, self.venue_url, self.venue = "starting", "", "", "", ""
         self.skipped: dict[str, str] = {}
@@ -291,25 +289,70 @@ class TraderWork(IdleWork):
         self._seq, self._last_snap, self._pending = 0, 0.0, 0
         self.ticks = 0  # completed ticks (status; lets a test wait for "N ticks and nothing sent")
 
-    async def _discover(self, rt: AgentRuntime) -> str:
-        control = os.environ.get("QUANTOPS_CONTROL_URL", "")
-        url = self.cfg.get("venueUrl", "")
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3)) as http:
-            while not url and control and not rt.stopping.is_set():
-                with contextlib.suppress(aiohttp.ClientError, TimeoutError, KeyError, ValueError):
-                    async with http.get(f"{control}/api/status") as r:
-                        agents = (await r.json())["agents"]
-                    venues = [a for a in agents if a["role"] == "venue-sim"]
-                    want = self.cfg.get("venueAgent") or (self.venue_agents or [None])[0]
-                    a = next((v for v in venues if want in (None, v["name"])), None)
-                    if a is not None and a["port"]:
-                        self.venue_agent = a["name"]
-                        async with http.get(f"http://127.0.0.1:{a['port']}/status") as r:
-                            work = (await r.json())["work"]
-                        url, self.venue = work.get("venueUrl", ""), work.get("venue", a["name"])
-                if not url:
-                    await asyncio.sleep(0.5)
-        return str(url)
+    def _set_specs(self, strategies: dict[str, Any], policies: dict[str, Any]) -> None:
+        """Strategy and RiskPolicy specs (wire form) → the specs, policies and notionals in force."""
+        self.specs = {n: StrategySpec.model_validate(d) for n, d in strategies.items()}
+        pols = {n: RiskPolicySpec.model_validate(d) for n, d in policies.items()}
+        self.global_policy = pols.get("global", CONSERVATIVE)
+        self.own_policies = {
+            n: pols[s.risk_policy_ref] for n, s in self.specs.items() if s.risk_policy_ref in pols
+        }
+        raw = self.cfg.get("notionalPerStrategy", 500)  # quote currency; a number or {strategy: amount}
+        self.notional = {n: Decimal(str(raw.get(n, 0) if isinstance(raw, dict) else raw)) for n in self.specs}
+
+    @staticmethod
+    def _specs_of(snap: GateSnapshot) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The strategies' specs and their policies' from a Kubernetes gate snapshot. A strategy's
+        own policy is its ``riskPolicyRef``, else the first policy whose selector matches it; the
+        gates of every policy that applies are enforced through the gate state either way."""
+        specs = snap.specs or {}
+        strategies = {k.removeprefix("Strategy/"): v for k, v in specs.items() if k.startswith("Strategy/")}
+        policies = {k.removeprefix("RiskPolicy/"): v for k, v in specs.items() if k.startswith("RiskPolicy/")}
+        for name, spec in strategies.items():
+            if not spec.get("riskPolicyRef"):
+                own = [k.removeprefix("RiskPolicy/") for k in (snap.strategy_scopes or {}).get(name, [])]
+                own = [p for p in own if p in policies]
+                if own:
+                    strategies[name] = {**spec, "riskPolicyRef": own[0]}
+        return strategies, policies
+
+    async def _load_specs_from_control(self, rt: AgentRuntime) -> None:
+        """On Kubernetes: wait for the first gate snapshot and trade the specs it carries."""
+        while not rt.first_snapshot.is_set() and not rt.stopping.is_set():
+            self.state = "waiting for the Strategy and RiskPolicy objects"
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(rt.first_snapshot.wait(), 1.0)
+        if rt.snapshot is not None and rt.snapshot.specs is not None:
+            strategies, policies = self._specs_of(rt.snapshot)
+            self._set_specs(strategies, policies)
+            self._applied_specs = (strategies, policies)
+
+    def _follow_specs(self, rt: AgentRuntime) -> None:
+        """A RiskPolicy edited on the cluster applies to the next check; a Strategy whose spec
+        changed (params, pairs) restarts the agent, which then trades the new spec from its
+        event log's positions (crash-only: one start path). Gates and stages never restart it."""
+        if not self.specs_from_control or rt.snapshot is None or rt.snapshot.specs is None:
+            return
+        strategies, policies = self._specs_of(rt.snapshot)
+        old_strategies, old_policies = self._applied_specs
+        strip = ("gate", "desiredStage")
+        changed = sorted(
+            n
+            for n in set(strategies) | set(old_strategies)
+            if {k: v for k, v in strategies.get(n, {}).items() if k not in strip}
+            != {k: v for k, v in old_strategies.get(n, {}).items() if k not in strip}
+        )
+        if changed and not rt.stopping.is_set():
+            _emit("strategy_spec_changed", agent=rt.name, strategies=changed, action="restart")
+            rt.request_stop(f"Strategy spec changed: {', '.join(changed)}")
+            return
+        if policies != old_policies and self.gateway is not None:
+            self._set_specs(strategies, policies)
+            self.gateway.update_policy(self.global_policy)
+            for name, pol in self.own_policies.items():
+                self.gateway.update_policy(pol, name)
+            _emit("risk_policies_updated", agent=rt.name, policies=sorted(policies))
+        self._applied_specs = (strategies, policies)
 
     def _audit_sink(self, event: BaseModel) -> None:
         data = event.model_dump(mode="json")
@@ -339,8 +382,20 @@ class TraderWork(IdleWork):
             f.write(json.dumps({"at": time.time(), "event": event, "agent": self.agent, **fields}) + "\n")
 
     async def run(self, rt: AgentRuntime) -> None:
-        self.agent, self.venue_url = rt.name, await self._discover(rt)
-        self.venue = self.venue or str(self.cfg.get("venue") or "venue")  # venueUrl given directly
+        self.agent = rt.name
+        if self.specs_from_control:
+            await self._load_specs_from_control(rt)
+        want = self.cfg.get("venueAgent") or (self.venue_agents or [None])[0]
+        found = await discover_venue(
+            rt.control,
+            url=str(self.cfg.get("venueUrl") or ""),
+            name=str(self.cfg.get("venue") or ""),
+            want=want,
+            control_url=os.environ.get("QUANTOPS_CONTROL_URL", ""),
+            stopping=rt.stopping,
+        )
+        if found is not None:
+            self.venue_url, self.venue, self.venue_agent = found.url, found.name, found.agent
         try:
             creds = load_credentials(str(self.cfg.get("apiKey") or ""), str(self.cfg.get("apiSecret") or ""))
             missing = creds.missing()
@@ -398,12 +453,16 @@ class TraderWork(IdleWork):
                 "strategyHash": code_fingerprint(spec.entrypoint, spec.params),
                 "paramsFingerprint": spec_fingerprint(spec.entrypoint, spec.params),
             }
+        if isinstance(rt.control, KubeControl):  # one writer per trader Agent, whatever runs
+            self.writer = WriterLease(rt.control, rt.name, rt.control.replica)
+            self._writer_task = asyncio.create_task(self.writer.run(rt.stopping))
         self.gateway = RiskGateway(
             self.client,
             self.global_policy,
             audit=self._audit_sink,
             gate_state=rt.gates,
             cluster=self.cluster,
+            send_guard=self.writer.blocked if self.writer is not None else None,
         )
         for name, pol in self.own_policies.items():
             self.gateway.update_policy(pol, name)
@@ -418,6 +477,7 @@ class TraderWork(IdleWork):
             try:
                 async with self.lock:
                     if rt.accepting:
+                        self._follow_specs(rt)
                         await self._apply_stages(rt)
                         await self._tick(rt)
             except Exception as e:  # contained: a bad tick must not end trading for good
@@ -840,8 +900,10 @@ class TraderWork(IdleWork):
         assert self.gateway is not None and self.health is not None
         self.gateway.apply(health_actions(self.health.snapshot(), self.thresholds), actor="execution-health")
         self.gateway.cluster_tick()
-        if self.gateway.gate_epoch != self._epoch:
-            self._epoch = self.gateway.gate_epoch
+        gs = self.gateway.gate_state
+        epoch = (self.gateway.gate_epoch, gs.version if gs is not None else 0)
+        if epoch != self._epoch:  # a gateway switch or a gate seen on the control plane moved
+            self._epoch = epoch
             await self._enforce_scopes()
         await self._unwind("stopped position")
         if self.allocator is not None and time.monotonic() - self._last_alloc >= self.allocator_s:
@@ -977,6 +1039,9 @@ class TraderWork(IdleWork):
             await self.recorder.close()  # waits for Events still being written
         if self.client is not None:
             await self.client.close()
+        if self._writer_task is not None:  # ends with the agent's stop; releases the writer lease
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._writer_task, 5.0)
 
     def queue_length(self) -> int:
         return max(self._pending, 0)
@@ -989,6 +1054,7 @@ class TraderWork(IdleWork):
             "state": self.state,
             "venueAgent": self.venue_agent,
             "venueUrl": self.venue_url,
+            "writer": self.writer.describe() if self.writer is not None else None,
             "strategies": sorted(self.loaded),
             "skipped": self.skipped,
             "orders": dict(self.counts),
