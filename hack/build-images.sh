@@ -5,7 +5,8 @@
 #                `docker import`ed as quantops/base:<hash>; the rootfs tarball is cached by that hash.
 #   2. wheels    a wheelhouse of the project's runtime closure pinned by requirements.lock (pip wheel
 #                on the host), cached by the hash of requirements.lock + pyproject.toml.
-#   3. images    images/Dockerfile targets `operator` and `agent` (build arg BASE_IMAGE), tagged
+#   3. images    images/Dockerfile targets `operator` and `agent` (build arg BASE_IMAGE; the agent
+#                image carries ../shared/data, or $QUANTOPS_DATA_DIR, at /opt/quantops/data), tagged
 #                quantops/{operator,agent}:{dev,<appVersion>,src-<hash>}; skipped when src-<hash>
 #                (base + lock + sources + Dockerfile) already exists.
 # Cache: $QUANTOPS_IMAGE_CACHE (default ~/.cache/quantops/images), outside the repo. Starts dockerd
@@ -89,9 +90,14 @@ fi
 
 # -- 3. images --------------------------------------------------------------------------------------
 SRC_DIRS=(crds/src operator/src agents/trading/src agents/local/src)
+# The market data the venue-sim replays ships in the agent image (15 MB): a pod has no ../shared.
+DATA="${QUANTOPS_DATA_DIR:-$ROOT/../shared/data}"
+[ -f "$DATA/SHA256SUMS" ] || { log "no market data at $DATA (set QUANTOPS_DATA_DIR)"; exit 1; }
+(cd "$DATA" && sha256sum -c --quiet SHA256SUMS) || { log "market data in $DATA fails its SHA256SUMS"; exit 1; }
 SRC_HASH="$(
   cd "$ROOT"
   { printf '%s\n' "$BASE_HASH" "$WHEEL_HASH"
+    sha256sum "$DATA/SHA256SUMS" | cut -c1-64
     sha256sum pyproject.toml images/Dockerfile
     find "${SRC_DIRS[@]}" -type f ! -path '*/__pycache__/*' ! -name '*.pyc' -print0 | LC_ALL=C sort -z | xargs -0 sha256sum
   } | sha256sum | cut -c1-16
@@ -109,6 +115,8 @@ if ! have operator || ! have agent; then
   "$PY" -m pip wheel -q --disable-pip-version-check --no-deps -w "$ctx/project" "$ctx/src" >"$CACHE/project-wheel.log" 2>&1 \
     || { tail -n 20 "$CACHE/project-wheel.log" >&2; exit 1; }
   rm -rf -- "$ctx/src"
+  mkdir -p "$ctx/data"
+  (cd "$DATA" && tar cf - --exclude='*/raw' --exclude=README.md .) | tar -C "$ctx/data" -xf -
   cp "$ROOT/images/Dockerfile" "$ctx/Dockerfile"
   for target in operator agent; do
     log "docker build --target $target (BASE_IMAGE=$BASE_IMAGE)"
