@@ -104,6 +104,8 @@ from quantops_trading.risk.killswitches import (
 )
 from quantops_trading.runtime.agent import AgentRuntime, IdleWork
 from quantops_trading.runtime.canary_policy import (
+    GATE_CHANGED_BY,
+    GATE_REASON,
     Cause,
     Decision,
     GateReading,
@@ -114,6 +116,7 @@ from quantops_trading.runtime.canary_policy import (
     Release,
     classify,
     foreign_restrictions,
+    reading_from_object,
     scope_key,
 )
 from quantops_trading.runtime.control import KubeControl, KubeCredentials
@@ -147,9 +150,6 @@ __all__ = [
 
 CANARY_STRATEGY = "canary"
 CANARY_PREFIX = "canary"
-GATE_CHANGED_BY = "quantops.dev/gate-changed-by"
-GATE_REASON = "quantops.dev/gate-reason"
-"""What ``quantops gate --kube`` writes and the operator's GateChanged Event reads as the reason."""
 
 
 class CanaryFailure(Exception):
@@ -280,7 +280,7 @@ def last_gate_change(path: Path, scope: str, block: int = 1 << 16) -> dict[str, 
     """The newest ``GateChanged`` record for ``scope`` in an audit.jsonl, read from the end."""
     try:
         f = path.open("rb")
-    except FileNotFoundError:
+    except OSError:  # no audit log (yet): nobody is on record
         return {}
     needle = json.dumps(scope).encode()
     with f:
@@ -320,14 +320,13 @@ class LocalGateSetter:
             r = await self._http.get(f"{self.url}/api/status")
             r.raise_for_status()
             gates = r.json()["gates"]
-        except (httpx.HTTPError, ValueError, KeyError) as e:
+            if scope not in gates:
+                raise GateSetError(f"{scope} does not exist")
+            gate = Gate(gates[scope])
+        except (httpx.HTTPError, ValueError, KeyError, TypeError) as e:
             raise GateSetError(f"supervisor status: {type(e).__name__}: {e}") from e
-        if scope not in gates:
-            raise GateSetError(f"{scope} does not exist")
         rec = last_gate_change(self.state_dir / "audit.jsonl", scope)
-        return GateReading(
-            Gate(gates[scope]), str(rec.get("who", "")), str(rec.get("reason", "")), str(rec.get("at", ""))
-        )
+        return GateReading(gate, str(rec.get("who", "")), str(rec.get("reason", "")), str(rec.get("at", "")))
 
     async def set(
         self, scope: str, gate: Gate, reason: str, *, base: GateReading, event: str, warning: bool
@@ -343,37 +342,17 @@ class LocalGateSetter:
             raise GateSetError(f"gate not set: {type(e).__name__}: {e}") from e
         if r.status_code != 200:
             raise GateSetError(f"gate not set: HTTP {r.status_code}: {out.get('error', out)}")
-        return GateChange(out["scope"], Gate(out["old"]), Gate(out["new"]), self.who, reason, audited=True)
+        try:
+            old, new = Gate(out["old"]), Gate(out["new"])
+        except (KeyError, ValueError, TypeError) as e:
+            raise GateSetError(f"gate set, answer unreadable: {out!r}") from e
+        return GateChange(scope, old, new, self.who, reason, audited=True)
 
     async def close(self) -> None:
         await self._http.aclose()
 
 
 _PLURALS = {"RiskPolicy": "riskpolicies", "Agent": "agents", "Strategy": "strategies"}
-
-
-def _gate_owners(obj: dict[str, Any]) -> set[str]:
-    """The field managers that own ``spec.gate`` (one after any Update that changed it)."""
-    out: set[str] = set()
-    for mf in obj.get("metadata", {}).get("managedFields") or []:
-        if "f:gate" in ((mf.get("fieldsV1") or {}).get("f:spec") or {}):
-            out.add(str(mf.get("manager", "")))
-    return out
-
-
-def reading_from_object(obj: dict[str, Any], field_manager: str) -> GateReading:
-    """A gate object's reading. The writer is the ``gate-changed-by`` annotation only while
-    ``field_manager`` alone owns ``spec.gate``; otherwise it is whoever else owns it (a kubectl
-    patch, an apply), so a change by anyone else never reads as the canary's own."""
-    meta = obj.get("metadata") or {}
-    ann = meta.get("annotations") or {}
-    owners = _gate_owners(obj)
-    if owners == {field_manager}:
-        by = str(ann.get(GATE_CHANGED_BY, ""))
-    else:
-        by = ", ".join(sorted(owners - {field_manager})) or "unknown"
-    gate = Gate(str((obj.get("spec") or {}).get("gate", "GO")))
-    return GateReading(gate, by, str(ann.get(GATE_REASON, "")), str(meta.get("resourceVersion", "")))
 
 
 class KubeGateSetter:
@@ -423,7 +402,10 @@ class KubeGateSetter:
             raise GateSetError(f"get {scope}: {type(e).__name__}: {e}") from e
         if r.status_code >= 400:
             raise self._refused(r, "get", scope, path.rsplit("/", 2)[-2])
-        return reading_from_object(r.json(), self.who)
+        try:
+            return reading_from_object(r.json(), self.who)
+        except ValueError as e:  # not JSON, or a gate value no CRD allows
+            raise GateSetError(f"get {scope}: {e}") from e
 
     async def set(
         self, scope: str, gate: Gate, reason: str, *, base: GateReading, event: str, warning: bool
