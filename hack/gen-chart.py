@@ -60,6 +60,9 @@ AGENT_RULES: list[rbac.Rule] = [
     {"apiGroups": ["", "events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
     # the pipeline agent writes stage/evidence/score to Strategy status (docs/pipeline.md)
     {"apiGroups": ["quantops.dev"], "resources": ["strategies/status"], "verbs": ["patch"]},
+    # the canary raises (and lifts its own transient) NO_GO on its gateScope RiskPolicy's spec.gate.
+    # Shared by every role until roles get ServiceAccounts of their own (issue 16).
+    {"apiGroups": ["quantops.dev"], "resources": ["riskpolicies"], "verbs": ["patch"]},
 ]
 
 

@@ -86,7 +86,8 @@ def test_automatic_decisions_become_deduplicated_events_and_status(crds_installe
     can = lambda *a: plane.kubectl("auth", "can-i", *a, f"--as={sa}", "-n", ns, check=False).stdout.strip()  # noqa: E731
     assert can("create", "events.events.k8s.io") == "yes" and can("patch", "events") == "yes"
     assert can("patch", "riskpolicies.quantops.dev", "--subresource=status") == "yes"
-    assert can("delete", "events") == "no" and can("patch", "riskpolicies.quantops.dev") == "no"
+    assert can("delete", "events") == "no" and can("delete", "riskpolicies.quantops.dev") == "no"
+    assert can("patch", "agents.quantops.dev") == "no"  # riskpolicies: the canary's NO_GO (gateScope)
 
     async def scenario() -> None:
         rec = KubeEventRecorder(creds, agent="trader", instance="trader-0")

@@ -25,4 +25,5 @@
 - {"apiGroups": ["quantops.dev"], "resources": ["riskpolicies/status"], "verbs": ["patch"]}
 - {"apiGroups": ["", "events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]}
 - {"apiGroups": ["quantops.dev"], "resources": ["strategies/status"], "verbs": ["patch"]}
+- {"apiGroups": ["quantops.dev"], "resources": ["riskpolicies"], "verbs": ["patch"]}
 {{- end }}

@@ -9,6 +9,7 @@ import kopf
 
 from quantops_api import Gate, RiskPolicyStatus
 from quantops_operator.reconcile.strategy import POLICY_OWNED, owned_status_patch, policy_status
+from quantops_operator.settings import RESYNC_SECONDS
 
 POLICIES = ("quantops.dev", "v1alpha1", "riskpolicies")
 
@@ -17,6 +18,16 @@ POLICIES = ("quantops.dev", "v1alpha1", "riskpolicies")
 @kopf.on.create(*POLICIES)
 @kopf.on.update(*POLICIES, field="spec")
 async def policy_changed(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+    reconcile_policy(body, patch)
+
+
+@kopf.timer(*POLICIES, interval=RESYNC_SECONDS, idle=0)
+async def policy_resync(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+    """Repairs a status nobody announced a change of (a missed event, a hand edit); writes only diffs."""
+    reconcile_policy(body, patch)
+
+
+def reconcile_policy(body: kopf.Body, patch: kopf.Patch) -> None:
     raw = dict(body.get("status") or {})
     old = RiskPolicyStatus.model_validate(raw) if raw else None
     status = policy_status(

@@ -74,13 +74,13 @@ from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-import aiohttp
 import httpx
 
 from quantops_api import Gate
 from quantops_api.v1alpha1.riskpolicy import RiskPolicySpec
 from quantops_trading.adapters.ccxt import CcxtExecutionClient, make_binance
-from quantops_trading.execution.errors import OrderNotFound, TradingError
+from quantops_trading.adapters.ccxt.credentials import load_credentials
+from quantops_trading.execution.errors import ConfigurationError, OrderNotFound, TradingError
 from quantops_trading.execution.types import (
     Fill,
     MarketRules,
@@ -120,6 +120,7 @@ from quantops_trading.runtime.canary_policy import (
     scope_key,
 )
 from quantops_trading.runtime.control import KubeControl, KubeCredentials
+from quantops_trading.runtime.discovery import discover_venue
 from quantops_trading.runtime.gatestate import GateState
 from quantops_trading.storage.eventlog import EventLog
 from quantops_trading.strategy import Intent, Signal
@@ -512,23 +513,6 @@ class CanaryWork(IdleWork):
         self.lock = asyncio.Lock()  # a run in progress finishes before flush closes the client
 
     # -- plumbing -----------------------------------------------------------------------------------
-    async def _discover(self, rt: AgentRuntime, http: aiohttp.ClientSession) -> str:
-        """The venue URL: ``spec.config.venueUrl``, else the venue-sim agent's /status."""
-        url = str(self.cfg.get("venueUrl", ""))
-        want = self.cfg.get("venueAgent") or (self.venue_agents or [None])[0]
-        while not url and self.control_url and not rt.stopping.is_set():
-            with contextlib.suppress(aiohttp.ClientError, TimeoutError, KeyError, ValueError):
-                async with http.get(f"{self.control_url}/api/status") as r:
-                    agents = (await r.json())["agents"]
-                a = next((v for v in agents if v["role"] == "venue-sim" and want in (None, v["name"])), None)
-                if a is not None and a["port"]:
-                    async with http.get(f"http://127.0.0.1:{a['port']}/status") as r:
-                        work = (await r.json())["work"]
-                    url, self.venue = work.get("venueUrl", ""), work.get("venue", a["name"])
-            if not url:
-                await asyncio.sleep(0.5)
-        return url
-
     def _audit(self, event: str, **fields: Any) -> None:
         rec = {"at": time.time(), "event": event, "agent": self.agent, **fields}
         line = json.dumps(rec, default=str)
@@ -554,12 +538,22 @@ class CanaryWork(IdleWork):
     # -- loop ---------------------------------------------------------------------------------------
     async def run(self, rt: AgentRuntime) -> None:
         self.agent = rt.name
-        key, secret = self.cfg.get("apiKey"), self.cfg.get("apiSecret")
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3)) as http:
-            # venue discovery through the local supervisor (quantops up) only; see _discover
-            self.venue_url = await self._discover(rt, http)
+        try:  # spec.config, else what the operator injects from the exchange Secret, else files
+            creds = load_credentials(str(self.cfg.get("apiKey") or ""), str(self.cfg.get("apiSecret") or ""))
+            key, secret = creds.api_key, creds.secret
+        except ConfigurationError:
+            key = secret = ""
+        found = await discover_venue(
+            rt.control,
+            url=str(self.cfg.get("venueUrl") or ""),
+            want=self.cfg.get("venueAgent") or (self.venue_agents or [None])[0],
+            control_url=self.control_url,
+            stopping=rt.stopping,
+        )
+        if found is not None:
+            self.venue_url, self.venue = found.url, found.name
         if not self.venue_url or not key or not secret:
-            why = "no venue found" if not self.venue_url else "no spec.config.apiKey/apiSecret"
+            why = "no venue found" if not self.venue_url else "no exchange credentials"
             self.last = {"result": "idle", "reason": why}
             await rt.stopping.wait()
             return
