@@ -401,15 +401,15 @@ class ControlPlane:
         for name in ["kwok", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"]:
             self.stop_component(name)
 
-    def stop_component(self, name: str) -> None:
-        """Stop one process of the plane (SIGTERM, SIGKILL after 15 s); a no-op when not running."""
+    def stop_component(self, name: str, timeout: float = 15.0) -> None:
+        """Stop one process of the plane (SIGTERM, SIGKILL after `timeout` s); a no-op when not running."""
         proc = self.procs.pop(name, None)
         if proc is None:
             return
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
         try:
-            proc.wait(timeout=15)
+            proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)

@@ -1,0 +1,3 @@
+module quantops.local/pause
+
+go 1.22

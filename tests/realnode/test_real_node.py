@@ -1,0 +1,289 @@
+"""The real node runs real pods: Ready node, httpGet probes, pod IPs, kill -9 restarts, volumes.
+
+The agent pod is the project's image running the agent runtime (`--role feed`): its readiness
+needs the gate watch, i.e. the in-cluster service account reaching the API server through the
+`kubernetes` Service (kube-proxy's DNAT to the bridge address), so Ready proves the whole path.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from .conftest import (
+    GATEWAY,
+    NODE_NAME,
+    POD_CIDR,
+    REPO,
+    STORAGE_CLASS,
+    describe,
+    get_json,
+    pod_ready,
+    wait_for,
+)
+
+pytestmark = pytest.mark.cluster
+
+AGENT = "probe-test"
+
+
+def agent_objects(ns: str, image: str) -> list[dict[str, Any]]:
+    """ServiceAccount + Role (leases, the gate objects) + binding + a one-replica feed Deployment."""
+    sa = "probe-agent"
+    labels = {"app": AGENT}
+    return [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": sa, "namespace": ns}},
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": {"name": sa, "namespace": ns},
+            "rules": [
+                {
+                    "apiGroups": ["coordination.k8s.io"],
+                    "resources": ["leases"],
+                    "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
+                },
+                {
+                    "apiGroups": ["quantops.dev"],
+                    "resources": ["agents", "strategies", "riskpolicies"],
+                    "verbs": ["get", "list", "watch"],
+                },
+            ],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": sa, "namespace": ns},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": sa},
+            "subjects": [{"kind": "ServiceAccount", "name": sa, "namespace": ns}],
+        },
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": AGENT, "namespace": ns},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "serviceAccountName": sa,
+                        "terminationGracePeriodSeconds": 5,
+                        "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001},
+                        "containers": [
+                            {
+                                "name": "agent",
+                                "image": image,
+                                "imagePullPolicy": "IfNotPresent",  # no registry: the imported ref
+                                "args": ["--role", "feed", "--agent", AGENT, "--port", "8080"],
+                                "env": [
+                                    {
+                                        "name": "POD_NAME",
+                                        "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}},
+                                    }
+                                ],
+                                "ports": [{"name": "http", "containerPort": 8080}],
+                                "readinessProbe": {
+                                    "httpGet": {"path": "/readyz", "port": "http"},
+                                    "periodSeconds": 1,
+                                    "failureThreshold": 3,
+                                },
+                                "livenessProbe": {
+                                    "httpGet": {"path": "/healthz", "port": "http"},
+                                    "periodSeconds": 2,
+                                    "failureThreshold": 3,
+                                },
+                                "securityContext": {
+                                    "readOnlyRootFilesystem": True,
+                                    "allowPrivilegeEscalation": False,
+                                    "capabilities": {"drop": ["ALL"]},
+                                },
+                                "volumeMounts": [
+                                    {"name": "tmp", "mountPath": "/tmp"},
+                                    {"name": "state", "mountPath": "/var/lib/quantops"},
+                                ],
+                            }
+                        ],
+                        "volumes": [{"name": "tmp", "emptyDir": {}}, {"name": "state", "emptyDir": {}}],
+                    },
+                },
+            },
+        },
+    ]
+
+
+@pytest.fixture(scope="module")
+def agent_pod(real_node: Any) -> Iterator[tuple[str, str]]:
+    """(namespace, pod name) of the Ready agent Deployment's pod (CRDs applied first)."""
+    real_node.kubectl("apply", "--server-side", "-f", str(REPO / "crds" / "generated"))
+    real_node.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+    ns = f"rn-agent-{uuid.uuid4().hex[:6]}"
+    real_node.kubectl("create", "namespace", ns)
+    real_node.kubectl("wait", "--for=create", "serviceaccount/default", "-n", ns, "--timeout=30s")
+    items = {"apiVersion": "v1", "kind": "List", "items": agent_objects(ns, real_node.images["agent"])}
+    real_node.kubectl("apply", "-f", "-", input=json.dumps(items))
+
+    def ready_pod() -> str | None:
+        pods = get_json(real_node, "pods", "-n", ns, "-l", f"app={AGENT}") or {}
+        ready = [
+            p for p in pods.get("items", []) if pod_ready(p) and not p["metadata"].get("deletionTimestamp")
+        ]
+        return str(ready[0]["metadata"]["name"]) if ready else None
+
+    try:
+        pod = wait_for(ready_pod, 90, "the agent pod Ready")
+    except AssertionError as e:
+        raise AssertionError(f"{e}\n{describe(real_node, ns)}") from None
+    try:
+        yield ns, pod
+    finally:
+        real_node.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+
+
+def test_node_is_ready_and_real(real_node: Any) -> None:
+    node = get_json(real_node, "node", NODE_NAME)
+    assert node is not None
+    assert pod_ready(node)  # same shape: conditions[type=Ready].status == "True"
+    info = node["status"]["nodeInfo"]
+    assert info["kubeletVersion"] == "v1.36.3"
+    assert info["containerRuntimeVersion"].startswith("containerd://")
+    assert {"type": "InternalIP", "address": GATEWAY} in node["status"]["addresses"]
+    assert not node["spec"].get("taints"), node["spec"]["taints"]
+    # The only node: no kwok on this plane.
+    assert real_node.kubectl("get", "nodes", "-o", "name").stdout.split() == [f"node/{NODE_NAME}"]
+    assert {"agent", "operator", "agent-app", "operator-app", "pause"} <= set(real_node.images)
+
+
+def test_agent_pod_ready_by_probes_and_answers_on_its_ip(real_node: Any, agent_pod: tuple[str, str]) -> None:
+    ns, pod = agent_pod
+    ip = real_node.pod_ip(ns, pod)
+    assert ipaddress.ip_address(ip) in ipaddress.ip_network(POD_CIDR), ip
+    status, body = real_node.http_get(ip, 8080, "/readyz")
+    assert status == 200, body
+    status, body = real_node.http_get(ip, 8080, "/status")
+    assert status == 200 and json.loads(body)["agent"] == AGENT, body
+    # kubelet serves logs (apiserver -> kubelet by InternalIP, client certificate, webhook authz)
+    logs = real_node.kubectl("-n", ns, "logs", pod, "-c", "agent").stdout
+    assert "agent_started" in logs, logs[-2000:]
+
+
+def test_kill_9_restarts_the_container(real_node: Any, agent_pod: tuple[str, str]) -> None:
+    ns, pod = agent_pod
+    before = real_node.container_status(ns, pod, "agent")
+    pid = real_node.kill_container(ns, pod, "agent")
+    assert pid > 1
+
+    def restarted_and_ready() -> bool:
+        cs = real_node.container_status(ns, pod, "agent")
+        return cs.get("restartCount") == before["restartCount"] + 1 and bool(cs.get("ready"))
+
+    try:
+        wait_for(restarted_and_ready, 60, "restartCount +1 and Ready again")
+    except AssertionError as e:
+        raise AssertionError(f"{e}\n{describe(real_node, ns)}") from None
+    cs = real_node.container_status(ns, pod, "agent")
+    assert cs["lastState"]["terminated"]["exitCode"] == 137  # SIGKILL
+    assert cs["containerID"] != before["containerID"]
+    assert real_node.http_get(real_node.pod_ip(ns, pod), 8080, "/readyz")[0] == 200
+
+
+def test_apiserver_restart_keeps_the_node_and_its_pods(real_node: Any, agent_pod: tuple[str, str]) -> None:
+    ns, pod = agent_pod
+    restarts = real_node.container_status(ns, pod, "agent")["restartCount"]
+    real_node.stop_apiserver()
+    assert real_node.kubectl("get", "nodes", check=False).returncode != 0
+    real_node.start_apiserver()
+    wait_for(lambda: pod_ready(get_json(real_node, "node", NODE_NAME)), 30, "node Ready after the restart")
+    wait_for(lambda: pod_ready(get_json(real_node, "pod", pod, "-n", ns)), 30, "agent pod Ready")
+    assert real_node.container_status(ns, pod, "agent")["restartCount"] == restarts
+
+
+def _pod(name: str, ns: str, image: str, script: str, claim: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {
+            "restartPolicy": "Never",
+            "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001},
+            "containers": [
+                {
+                    "name": "main",
+                    "image": image,
+                    "imagePullPolicy": "IfNotPresent",
+                    "command": ["python", "-c", script],
+                    "securityContext": {"readOnlyRootFilesystem": True, "allowPrivilegeEscalation": False},
+                    "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+                }
+            ],
+            "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": claim}}],
+        },
+    }
+
+
+def test_local_pvc_binds_and_outlives_its_pod(real_node: Any, namespace: str) -> None:
+    ns, image = namespace, real_node.images["agent"]
+    pvc = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "data", "namespace": ns},
+        "spec": {
+            "storageClassName": STORAGE_CLASS,
+            "accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": "64Mi"}},
+        },
+    }
+    real_node.kubectl("apply", "-f", "-", input=json.dumps(pvc))
+    wait_for(
+        lambda: (
+            (get_json(real_node, "pvc", "data", "-n", ns) or {}).get("status", {}).get("phase") == "Bound"
+        ),
+        30,
+        "the claim Bound (hostPath provisioner)",
+    )
+    token = uuid.uuid4().hex
+    writer = _pod("writer", ns, image, f"open('/data/proof', 'w').write('{token}')", "data")
+    real_node.kubectl("apply", "-f", "-", input=json.dumps(writer))
+
+    def phase(name: str) -> str:
+        return str(((get_json(real_node, "pod", name, "-n", ns) or {}).get("status") or {}).get("phase"))
+
+    try:
+        wait_for(lambda: phase("writer") in ("Succeeded", "Failed"), 60, "the writer pod to finish")
+        assert phase("writer") == "Succeeded"
+        real_node.kubectl("-n", ns, "delete", "pod", "writer", "--wait=true", "--timeout=60s")
+        reader = _pod("reader", ns, image, "print(open('/data/proof').read())", "data")
+        real_node.kubectl("apply", "-f", "-", input=json.dumps(reader))
+        wait_for(lambda: phase("reader") in ("Succeeded", "Failed"), 60, "the reader pod to finish")
+        assert phase("reader") == "Succeeded"
+    except AssertionError as e:
+        raise AssertionError(f"{e}\n{describe(real_node, ns)}") from None
+    assert real_node.kubectl("-n", ns, "logs", "reader").stdout.strip() == token
+
+
+def test_static_local_pvs_bind(real_node: Any, namespace: str) -> None:
+    names = real_node.provision_local_pvs("rn-static", 1, "32Mi")
+    pvc = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "static", "namespace": namespace},
+        "spec": {
+            "storageClassName": "rn-static",
+            "accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": "32Mi"}},
+        },
+    }
+    real_node.kubectl("apply", "-f", "-", input=json.dumps(pvc))
+    bound = wait_for(
+        lambda: (
+            (get_json(real_node, "pvc", "static", "-n", namespace) or {}).get("spec", {}).get("volumeName")
+        ),
+        30,
+        "the claim bound to the static PV",
+    )
+    assert bound == names[0]
