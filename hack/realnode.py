@@ -19,9 +19,14 @@ usage: hack/controlplane.py up --node real [--dir DIR]   # plane + real node; pr
 
 Pods get routes to the pod subnet and the service CIDR only (no default route) and forwarding
 from the pod subnet to any other interface is dropped: nothing leaves the machine. There is no
-cluster DNS (clusterDNS unset, pods get an empty resolv.conf). One real node per machine at a
-time (a lock in /run); `stop()` — or `stop_dir()` after a crash — removes every process, mount,
-cgroup, iptables rule, interface and sysctl change it made.
+DNS: clusterDNS is unset and kubelet's resolvConf is empty, so a pod's resolv.conf names no
+reachable server (Services by ClusterIP or the KUBERNETES_SERVICE_* variables, not by name).
+One real node per machine at a time (a lock in /run); `stop()` — or `stop_dir()` after a crash —
+removes every process, mount, cgroup, iptables rule, interface and sysctl change it made.
+
+containerd's root (content + unpacked images) is kept between sessions in
+$QUANTOPS_CACHE/node/containerd-<version>-root (no containers are left in it), so an unchanged
+image is imported once; `RealNode(image_root=None)` uses a fresh one under the workdir instead.
 """
 
 from __future__ import annotations
@@ -389,12 +394,13 @@ class RealNode:
         (self.workdir / "logs").mkdir(exist_ok=True)
         if len(str(self.containerd_sock)) + len(".ttrpc") >= 104:
             raise RuntimeError(f"workdir path too long for a unix socket: {self.containerd_sock}")
-        self._acquire_lock()
-        cleanup_stale()
-        CURRENT_FILE.write_text(json.dumps({"workdir": str(self.workdir), "owner": os.getpid()}))
-        self._state = {"owner": os.getpid(), "pids": {}, "sysctl": {}}
-        self._save_state()
+        self._acquire_lock(self.lock_timeout)
+        self.timings["lock-wait"] = time.monotonic() - t0
         try:
+            cleanup_stale()
+            CURRENT_FILE.write_text(json.dumps({"workdir": str(self.workdir), "owner": os.getpid()}))
+            self._state = {"owner": os.getpid(), "pids": {}, "sysctl": {}}
+            self._save_state()
             self._network_up()
             importer = _Background(self._containerd_up)  # overlaps the plane's start-up
             self.plane = ControlPlane(
@@ -425,7 +431,12 @@ class RealNode:
             raise
 
     def stop(self) -> None:
-        """Tear everything down; idempotent, leaves the machine as it found it."""
+        """Tear everything down; idempotent, leaves the machine as it found it.
+
+        Refuses (RuntimeError) when another real node holds the machine lock: its pods are the
+        kubepods cgroups this would empty."""
+        if self._lock_fd is None:
+            self._acquire_lock(0)
         if self._provisioner is not None:
             self._provisioner.stop()
             self._provisioner = None
@@ -440,22 +451,8 @@ class RealNode:
         if errors:
             raise RuntimeError("real node teardown left: " + "; ".join(errors))
 
-    def _acquire_lock(self) -> None:
-        fd = os.open(LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-        deadline = time.monotonic() + self.lock_timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    os.close(fd)
-                    raise RuntimeError(
-                        f"another real node holds {LOCK_FILE} ({_read_text(CURRENT_FILE)}) "
-                        f"for more than {self.lock_timeout:.0f}s"
-                    ) from None
-                time.sleep(1)
-        self._lock_fd = fd
+    def _acquire_lock(self, timeout: float) -> None:
+        self._lock_fd = machine_lock(timeout)
 
     def _save_state(self) -> None:
         with self._state_lock:  # the containerd thread writes too
@@ -1097,7 +1094,7 @@ def teardown(
         if pre.get(str(path)) is False:
             with contextlib.suppress(OSError):
                 path.rmdir()  # only when empty: nothing but what kubelet made was there
-    docker_running = bool(_run(["pgrep", "-x", "dockerd"], check=False).stdout.strip())
+    docker_running = any(_read_text(c).strip() == "dockerd" for c in Path("/proc").glob("[0-9]*/comm"))
     for name, old in (state.get("sysctl") or {}).items():
         if name == "net/ipv4/ip_forward" and docker_running:
             continue  # docker needs forwarding; it sets it itself too
@@ -1105,6 +1102,24 @@ def teardown(
             _write_sysctl(name, str(old))
     step("network, links, sysctls undone")
     return errors
+
+
+def machine_lock(timeout: float) -> int:
+    """The one-real-node-per-machine lock (flock on LOCK_FILE); returns its fd, close to release."""
+    fd = os.open(LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                os.close(fd)
+                raise RuntimeError(
+                    f"another real node holds {LOCK_FILE} ({_read_text(CURRENT_FILE).strip()}) "
+                    f"for more than {timeout:.0f}s"
+                ) from None
+            time.sleep(0.5)
 
 
 def stop_plane_pids(plane_dir: Path) -> None:
@@ -1141,9 +1156,8 @@ def stop_dir(workdir: Path) -> None:
             time.sleep(0.2)
         if _pid_alive(owner):
             raise RuntimeError(f"the `up` process {owner} did not stop")
-    fd = os.open(LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = machine_lock(60)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
         errors = teardown(workdir, state)
         with contextlib.suppress(FileNotFoundError):
             if _load_json(CURRENT_FILE).get("workdir") == str(workdir.resolve()):
