@@ -1060,6 +1060,13 @@ class TraderWork(IdleWork):
             "orders": dict(self.counts),
             "stages": {n: st.value for n, st in sorted(self.stages.items())},
             "ticks": self.ticks,
+            "positions": {  # live positions (base units) per strategy and pair, as booked
+                f"{s}|{p}": str(h.qty)
+                for (s, p), h in sorted(self.gateway.book.holdings.items())
+                if self.gateway is not None and h.qty
+            }
+            if self.gateway is not None
+            else {},
             "working": len(self.working),
             "unresolved": sorted(self.inflight.items),
             "budgets": {

@@ -183,6 +183,10 @@ class VenueServer:
                 "name": self.cfg.name,
                 "elapsedMs": self.clock.elapsed_ms,
                 "requests": self.requests,
+                "balances": {  # per API key (its id, never its secret): what an audit compares to
+                    key: {a: str(b.free + b.locked) for a, b in sorted(acct.items())}
+                    for key, acct in sorted(self.engine.accounts.items())
+                },
                 "orders": [
                     {
                         "orderId": o.order_id,
