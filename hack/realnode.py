@@ -79,6 +79,8 @@ CURRENT_FILE = Path("/run/quantops-realnode.json")  # {"workdir": ..., "owner": 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 CONTAINER_LOG_LINKS = Path("/var/log/containers")  # kubelet's hard-coded symlink directory
 DEVICE_PLUGINS = Path("/var/lib/kubelet/device-plugins")  # kubelet's hard-coded device-plugin socket dir
+NO_PULL_SERVER = "http://127.0.0.1:1"  # nothing listens on port 1: a pull fails at once, locally
+NO_PULL_REGISTRIES = ("_default", "docker.io")  # _default: every other registry
 APISERVER_SANS = [
     GATEWAY,
     KUBERNETES_SERVICE_IP,
@@ -597,12 +599,23 @@ disabled_plugins = [
         SystemdCgroup = false
         BinaryName = "{shutil.which("runc") or "runc"}"
         Root = "{cd / "runc"}"
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = "{cd / "hosts.d"}"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = "{self.workdir / "cni" / "net.d"}"
     max_conf_num = 1
 """
         )
+        # No registry: every pull goes to a closed loopback port and fails at once (ErrImagePull),
+        # never to the network. Only images imported below exist on this node.
+        for registry in NO_PULL_REGISTRIES:
+            (cd / "hosts.d" / registry).mkdir(parents=True, exist_ok=True)
+            # containerd 1.6 ignores a `server` without a [host] table (and dials the registry)
+            (cd / "hosts.d" / registry / "hosts.toml").write_text(
+                f'server = "{NO_PULL_SERVER}"\n\n'
+                f'[host."{NO_PULL_SERVER}"]\n  capabilities = ["pull", "resolve"]\n'
+            )
         self._start_containerd(cfg)
         if self.ctr("containers", "ls", "-q").stdout.split():
             # Containers of an earlier node in the shared image store (a crashed session): remove

@@ -203,6 +203,19 @@ def test_apiserver_restart_keeps_the_node_and_its_pods(real_node: Any, agent_pod
     assert real_node.container_status(ns, pod, "agent")["restartCount"] == restarts
 
 
+def test_an_image_not_on_the_node_is_never_pulled(real_node: Any, namespace: str) -> None:
+    """No registry: containerd sends every pull to a closed loopback port, never to the network."""
+    real_node.kubectl("-n", namespace, "run", "absent", "--image=quantops/not-imported:0", "--restart=Never")
+
+    def pull_failure() -> str:
+        selector = "involvedObject.name=absent,reason=Failed"
+        events = get_json(real_node, "events", "-n", namespace, "--field-selector", selector)
+        return "\n".join(e.get("message", "") for e in (events or {}).get("items", []))
+
+    message = wait_for(pull_failure, 30, "the kubelet's Failed (pull) event")
+    assert "127.0.0.1:1" in message and "connection refused" in message, message
+
+
 def _pod(name: str, ns: str, image: str, script: str, claim: str) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
