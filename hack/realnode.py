@@ -73,6 +73,7 @@ CNI_NETWORK = "quantops-realnode"
 STORAGE_CLASS = "quantops-local"
 PROVISIONER = "quantops.dev/local-hostpath"
 PAUSE_IMAGE = "quantops.local/pause:3.10"
+GC_TRIGGER_REF = "quantops.local/gc-trigger:0"  # tagged and deleted with --sync to run containerd's GC
 FORWARD_CHAIN = "QUANTOPS-RN-FWD"
 LOCK_FILE = Path("/run/quantops-realnode.lock")
 CURRENT_FILE = Path("/run/quantops-realnode.json")  # {"workdir": ..., "owner": pid} of the live node
@@ -635,6 +636,23 @@ disabled_plugins = [
             stamp_file.write_text(json.dumps(stamp))
         self.images["pause"] = PAUSE_IMAGE
         self._import_docker_images(stamp_file, listed)
+        self._prune_images()
+
+    def _prune_images(self) -> None:
+        """Keep only the images this node imported in the kept store.
+
+        A re-import moves the names to the new images, but the CRI plugin also names every image
+        by its ID (`sha256:...`), which would keep the old layers (about 1 GB per source change)
+        forever: every ref that points elsewhere is removed, then a synchronous delete runs
+        containerd's garbage collection."""
+        rows = [line.split() for line in self.ctr("images", "ls").stdout.splitlines()[1:]]
+        wanted = {_containerd_name(r) for r in [PAUSE_IMAGE, *self.docker_images.values()]}
+        keep = {row[2] for row in rows if len(row) > 2 and row[0] in wanted}
+        stale = [row[0] for row in rows if len(row) > 2 and row[2] not in keep]
+        if stale:
+            self.ctr("images", "rm", *stale, timeout=120)
+        self.ctr("images", "tag", "--force", PAUSE_IMAGE, GC_TRIGGER_REF)
+        self.ctr("images", "rm", "--sync", GC_TRIGGER_REF, timeout=300)
 
     def _start_containerd(self, cfg: Path) -> None:
         self._spawn("containerd", [shutil.which("containerd") or "containerd", "--config", str(cfg)])
