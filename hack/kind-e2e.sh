@@ -1,14 +1,13 @@
 #!/usr/bin/env bash
 # usage: hack/kind-e2e.sh [--strict] [--keep] [--name CLUSTER]
-# End to end on a real kind cluster, for machines that can pull images:
-#   kind create cluster → build the images (hack/build-images.sh) → kind load docker-image → helm install
-#   helm/quantops → apply crds/samples/platform.yaml → wait for every Agent Ready → flip the trader's
-#   gate to PAUSE with kubectl patch → check status.effectiveGate and the trader pod's own /status →
-#   flip back → tear the cluster down (unless --keep).
+# End to end on a real kind cluster, for machines that can pull images: kind create cluster → build
+# the images (hack/build-images.sh) → kind load docker-image → the same scenario CI runs on the host
+# node (tests/realnode/test_platform.py with QUANTOPS_E2E_PROVIDER=kind) → tear the cluster down
+# (unless --keep).
 # Where kind cannot run (no kind binary, no docker engine, the node image cannot be pulled, the
 # cluster cannot be created) it says so and exits 0, or 3 with --strict. A failure once the cluster
-# is up is a real failure: exit 1. The same scenario runs in CI on the local control plane (kwok):
-# tests/chart/test_e2e_scenario.py.
+# is up is a real failure: exit 1. In CI the same scenario runs on a real kubelet node on the host:
+# tests/realnode/test_platform.py.
 # Env: KIND (kind binary), KIND_NODE_IMAGE (node image; kind's default when empty), KUBECTL, HELM
 # (default: on PATH, else the binaries hack/build-control-plane.sh builds).
 set -euo pipefail
@@ -28,7 +27,7 @@ done
 log() { printf 'kind-e2e: %s\n' "$*" >&2; }
 cannot_run() {
   log "CANNOT RUN HERE: $*"
-  log "the same scenario runs on the local control plane: pytest tests/chart/test_e2e_scenario.py"
+  log "the same scenario runs on the host's real node: pytest tests/realnode/test_platform.py"
   if [ "$STRICT" = 1 ]; then log "--strict: failing"; exit 3; fi
   log "not strict: exiting 0 (pass --strict to fail instead)"
   exit 0
@@ -71,36 +70,19 @@ k() { "$KUBECTL" --kubeconfig "$KCFG" "$@"; }
 log "building the images"
 bash "$ROOT/hack/build-images.sh"
 VERSION="$(awk -F'"' '/^appVersion:/ {print $2}' "$ROOT/helm/quantops/Chart.yaml")"
-for img in "quantops/operator:$VERSION" "quantops/agent:$VERSION"; do
+for img in "quantops/operator:$VERSION" "quantops/agent:$VERSION" quantops/operator:dev quantops/agent:dev; do
   log "kind load docker-image $img"
   "$KIND" load docker-image "$img" --name "$NAME" >/dev/null
 done
 
-log "helm install quantops (namespace $NS)"
-"$HELM" --kubeconfig "$KCFG" install quantops "$ROOT/helm/quantops" -n "$NS" --create-namespace \
-  --set image.pullPolicy=Never --wait --timeout 300s
-k -n "$NS" apply -f "$ROOT/crds/samples/platform.yaml"
-log "waiting for every Agent Ready"
-if ! k -n "$NS" wait --for=condition=Ready agent --all --timeout=600s; then
-  k -n "$NS" get agents,pods -o wide >&2 || true
-  log "FAILED: agents did not become Ready"; exit 1
+# The scenario itself is the one CI runs on the host node: tests/realnode/test_platform.py (helm
+# install with dev values, kubectl apply of the samples, every Agent Ready through its probes, the
+# trader trading on the venue-sim pod, gate flips with p50/p99, per-strategy STOP, deleted global
+# policy, kill -9, API server loss, operator restart, one rollout per spec change, recycle).
+log "running the platform scenario (tests/realnode/test_platform.py) on kind"
+export QUANTOPS_E2E_PROVIDER=kind QUANTOPS_E2E_KUBECONFIG="$KCFG" QUANTOPS_E2E_CLUSTER="$NAME"
+export KUBECTL HELM
+if ! "$ROOT/.venv/bin/pytest" -p no:cacheprovider -v "$ROOT/tests/realnode/test_platform.py"; then
+  log "FAILED: the platform scenario failed on kind"; exit 1
 fi
-
-gate_in_pod() {
-  k -n "$NS" exec deploy/trader-agent -- python -c \
-    "import json,urllib.request;print(json.load(urllib.request.urlopen('http://127.0.0.1:8080/status'))['gate'])"
-}
-for gate in PAUSE GO; do
-  log "kubectl patch agent trader: gate $gate"
-  k -n "$NS" patch agent trader --type=merge -p "{\"spec\":{\"gate\":\"$gate\"}}"
-  k -n "$NS" wait --for=jsonpath='{.status.effectiveGate}'="$gate" agent/trader --timeout=60s \
-    || { log "FAILED: status.effectiveGate did not become $gate"; exit 1; }
-  ok=0
-  for _ in $(seq 1 60); do
-    [ "$(gate_in_pod 2>/dev/null || true)" = "$gate" ] && { ok=1; break; }
-    sleep 1
-  done
-  [ "$ok" = 1 ] || { log "FAILED: the trader pod did not apply $gate"; exit 1; }
-  log "gate $gate took effect (status.effectiveGate and the trader's /status)"
-done
 log "PASSED"

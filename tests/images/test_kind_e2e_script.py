@@ -20,7 +20,7 @@ def test_without_kind_it_says_so_and_exits_zero() -> None:
     assert res.returncode == 0, res.stderr
     assert "CANNOT RUN HERE: no kind binary" in res.stderr
     assert "/nonexistent/kind" in res.stderr
-    assert "tests/chart/test_e2e_scenario.py" in res.stderr  # where the same scenario does run
+    assert "tests/realnode/test_platform.py" in res.stderr  # where the same scenario does run
     assert "pass --strict to fail instead" in res.stderr
 
 

@@ -6,6 +6,7 @@ in-cluster), requests go out with aiohttp. Verbs used here must stay within rbac
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import ssl
 from typing import Any
@@ -39,6 +40,9 @@ class Kube:
         token = (cfg.api_key or {}).get("authorization") or (cfg.api_key or {}).get("BearerToken")
         if token:
             self._headers["Authorization"] = token if token.startswith("Bearer") else f"Bearer {token}"
+        # Since when the API server has answered without a break: heartbeats are judged only over
+        # time the operator could see them (an outage of the API is not every agent going silent).
+        self.contact_since: dt.datetime | None = None
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(ssl=ctx, limit=50), timeout=aiohttp.ClientTimeout(total=30)
         )
@@ -66,15 +70,23 @@ class Kube:
         params: dict[str, str] | None = None,
     ) -> dict[str, Any] | None:
         headers = {**self._headers, "Content-Type": content_type, "Accept": "application/json"}
-        async with self._session.request(
-            method, self.host + path, json=body, headers=headers, params=params
-        ) as r:
-            if r.status == 404 and method == "GET":
-                return None
-            data: dict[str, Any] = await r.json(content_type=None)
-            if r.status >= 400:
-                raise KubeError(r.status, str(data.get("message", data)))
-            return data
+        try:
+            async with self._session.request(
+                method, self.host + path, json=body, headers=headers, params=params
+            ) as r:
+                if r.status >= 500:
+                    self.contact_since = None
+                elif self.contact_since is None:
+                    self.contact_since = dt.datetime.now(dt.UTC)
+                if r.status == 404 and method == "GET":
+                    return None
+                data: dict[str, Any] = await r.json(content_type=None)
+                if r.status >= 400:
+                    raise KubeError(r.status, str(data.get("message", data)))
+                return data
+        except (aiohttp.ClientError, TimeoutError):
+            self.contact_since = None
+            raise
 
     # -- the calls the operator makes (each maps to one rule in rbac.py) --------------------------
 

@@ -243,6 +243,18 @@ def _running(**spec: Any) -> tuple[Plan, Observed]:
     return p, obs
 
 
+def test_an_api_outage_is_not_every_agent_going_silent() -> None:
+    """After the API server was gone for a while every Lease is old; the heartbeats are judged only
+    over the time the operator has seen the API again (a blip must not restart the platform)."""
+    p0, obs = _running()
+    back = at(60)  # the API answered again at t=60; the last renewal it could show is from t=0
+    p1 = again(p0, obs, at(65), api_contact_since=back)
+    assert "Restarting" not in reasons(p1) and p1.status.restarts == p0.status.restarts
+    p2 = again(p1, obs, at(81), api_contact_since=back)  # silent for 21 s of contact: stale
+    assert p2.status.restarts == (p0.status.restarts or 0) + 1
+    assert "heartbeat stale" in (p2.status.last_restart_reason or "")
+
+
 def test_stale_heartbeat_within_grace_does_not_restart() -> None:
     agent = make_agent(backoff=BACKOFF)
     # deployment created 10s ago, never heartbeated: still inside the grace

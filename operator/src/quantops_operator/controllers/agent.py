@@ -138,6 +138,7 @@ async def reconcile_agent(
             image=AGENT_IMAGE,
             strategies=frozenset(strategy_names.get(ns, [])),
             state=STATE_VOLUME,
+            api_contact_since=kube.contact_since,
         )
         p = plan(obs, dt.datetime.now(dt.UTC))
         if p.deployment is not None:

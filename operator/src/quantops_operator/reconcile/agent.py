@@ -62,6 +62,8 @@ class Observed:
     image: str = deployments.DEFAULT_IMAGE
     strategies: frozenset[str] | None = None  # Strategy names in the namespace; None = not known yet
     state: deployments.StateVolume = field(default_factory=deployments.StateVolume)
+    api_contact_since: dt.datetime | None = None
+    """Since when the operator has seen the API without a break; None: not tracked."""
 
 
 @dataclass(frozen=True)
@@ -157,7 +159,14 @@ def plan(obs: Observed, now: dt.datetime, rng: random.Random | None = None) -> P
     last_hb = max(heartbeats) if heartbeats else old.last_heartbeat
     since_start = old.last_restart or old.started_at or _created(obs.deployment) or now
     grace_over = (now - since_start).total_seconds() > spec.backoff.stale_after_seconds
-    stale = heartbeat_stale(last_hb, now, spec.backoff.stale_after_seconds)
+    # A heartbeat is judged stale only over time the operator itself could see the API: after an
+    # API outage every Lease looks old, and restarting every agent for it would turn a blip into
+    # a platform-wide restart.
+    seen_from = obs.api_contact_since
+    judged_hb = (
+        max(last_hb, seen_from) if last_hb is not None and seen_from is not None else (last_hb or seen_from)
+    )
+    stale = heartbeat_stale(judged_hb, now, spec.backoff.stale_after_seconds)
     # Only pods of the template in force count: a pod being deleted, or one of the previous
     # ReplicaSet terminated by a rollout, is not a failure (counting it rolled again and again).
     restarted_at = old.last_restart.isoformat() if old.last_restart else None
