@@ -297,11 +297,21 @@ def sweep_iptables(prefixes: Sequence[str]) -> None:
 
 
 def _cgroup_pids(rel: str) -> set[int]:
+    """Every pid in the `rel` trees of all hierarchies (os.walk: cgroups vanish while it looks)."""
     pids: set[int] = set()
-    for procs in CGROUP_ROOT.glob(f"*/{rel}/**/cgroup.procs"):
-        with contextlib.suppress(OSError, ValueError):
-            pids.update(int(x) for x in procs.read_text().split())
+    for hierarchy in _listdir(CGROUP_ROOT):
+        for dirpath, _dirs, files in os.walk(CGROUP_ROOT / hierarchy / rel):
+            if "cgroup.procs" in files:
+                with contextlib.suppress(OSError, ValueError):
+                    pids.update(int(x) for x in Path(dirpath, "cgroup.procs").read_text().split())
     return pids
+
+
+def _listdir(path: Path) -> list[str]:
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
 
 
 def kill_cgroup_tree(rel: str = "kubepods", timeout: float = 10.0) -> None:
@@ -315,8 +325,8 @@ def kill_cgroup_tree(rel: str = "kubepods", timeout: float = 10.0) -> None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         time.sleep(0.1)
-    for top in CGROUP_ROOT.glob(f"*/{rel}"):
-        for dirpath, _dirs, _files in os.walk(top, topdown=False):
+    for hierarchy in _listdir(CGROUP_ROOT):
+        for dirpath, _dirs, _files in os.walk(CGROUP_ROOT / hierarchy / rel, topdown=False):
             with contextlib.suppress(OSError):
                 os.rmdir(dirpath)
 
@@ -1061,23 +1071,21 @@ def teardown(
     procs = procs or {}
     pids: dict[str, int] = {k: int(v) for k, v in (state.get("pids") or {}).items()}
     marker = str(workdir)
+    sock = workdir / "containerd" / "containerd.sock"
     (workdir / "logs").mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
 
-    def step(what: str) -> None:
-        with open(workdir / "logs" / "teardown.log", "a") as f:
-            f.write(f"{time.monotonic() - t0:7.2f}s {what}\n")
+    def pid_of(name: str) -> int | None:
+        return procs[name].pid if name in procs else pids.get(name)
 
-    for name in ("kubelet", "kube-proxy"):
-        pid = procs[name].pid if name in procs else pids.get(name)
-        if pid and _ours(pid, marker):
-            _kill_wait(pid, group=True)
-            step(f"{name} stopped")
-    sock = workdir / "containerd" / "containerd.sock"
-    kill_cgroup_tree("kubepods")
-    step("pods killed")
-    containerd_pid = procs["containerd"].pid if "containerd" in procs else pids.get("containerd")
-    if containerd_pid and _ours(containerd_pid, marker) and sock.exists():
+    def stop_node_daemons() -> None:
+        for name in ("kubelet", "kube-proxy"):
+            if _ours(pid_of(name), marker):
+                _kill_wait(int(pid_of(name) or 0), group=True)
+
+    def remove_containers() -> None:
+        if not (_ours(pid_of("containerd"), marker) and sock.exists()):
+            return
         ctr = ["ctr", "--address", str(sock), "-n", "k8s.io"]
         res = _run([*ctr, "tasks", "ls", "-q"], check=False, timeout=20)
         for cid in res.stdout.split():  # stopped tasks: deleting them ends their shims cleanly
@@ -1085,53 +1093,85 @@ def teardown(
         ids = _run([*ctr, "containers", "ls", "-q"], check=False, timeout=20).stdout.split()
         if ids:  # the image store may be kept for the next node: no containers in it
             _run([*ctr, "containers", "rm", *ids], check=False, timeout=60)
-        step("tasks and containers deleted")
-    if containerd_pid and _ours(containerd_pid, marker):
-        _kill_wait(containerd_pid, group=True)
-        step("containerd stopped")
-    for pid in _procs_with_arg(str(sock)):  # shims left behind (a crashed containerd)
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    for p in procs.values():
-        with contextlib.suppress(Exception):
-            p.wait(timeout=5)
-    errors += unmount_under(workdir)
-    if state.get("image_root"):
-        errors += unmount_under(Path(state["image_root"]))
-    step("unmounted")
-    kill_cgroup_tree("kubepods")  # remove the cgroups now that nothing is left in them
-    if list(CGROUP_ROOT.glob("*/kubepods")):
-        errors.append("kubepods cgroups still present")
-    # The plane before the bridge: the apiserver's own clients dial the bridge address, and
-    # without it its shutdown hangs until SIGKILL.
-    if plane is not None:
-        plane.stop()
-    elif state.get("plane"):
-        stop_plane_pids(Path(state["plane"]))
-    step("plane stopped")
-    sweep_iptables(["KUBE-", "CNI-", FORWARD_CHAIN])
-    if state.get("bridge") and Path("/sys/class/net", str(state["bridge"])).exists():
-        _run(["ip", "link", "delete", str(state["bridge"])], check=False)
-    if CONTAINER_LOG_LINKS.is_dir():
+
+    def stop_containerd() -> None:
+        if _ours(pid_of("containerd"), marker):
+            _kill_wait(int(pid_of("containerd") or 0), group=True)
+        for pid in _procs_with_arg(str(sock)):  # shims left behind (a crashed containerd)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        for p in procs.values():
+            with contextlib.suppress(Exception):
+                p.wait(timeout=5)
+
+    def unmount() -> None:
+        errors.extend(unmount_under(workdir))
+        if state.get("image_root"):
+            errors.extend(unmount_under(Path(state["image_root"])))
+
+    def remove_cgroups() -> None:
+        kill_cgroup_tree("kubepods")  # nothing is left in them: this removes them
+        if any((CGROUP_ROOT / h / "kubepods").exists() for h in _listdir(CGROUP_ROOT)):
+            errors.append("kubepods cgroups still present")
+
+    def stop_plane() -> None:
+        # Before the bridge: the apiserver's own clients dial the bridge address, and without
+        # it its shutdown hangs until SIGKILL.
+        if plane is not None:
+            plane.stop()
+        elif state.get("plane"):
+            stop_plane_pids(Path(state["plane"]))
+
+    def network() -> None:
+        sweep_iptables(["KUBE-", "CNI-", FORWARD_CHAIN])
+        if state.get("bridge") and Path("/sys/class/net", str(state["bridge"])).exists():
+            _run(["ip", "link", "delete", str(state["bridge"])], check=False)
+
+    def kubelet_files() -> None:
         logs = str(workdir / "pod-logs")
-        for link in CONTAINER_LOG_LINKS.iterdir():
+        for name in _listdir(CONTAINER_LOG_LINKS):
+            link = CONTAINER_LOG_LINKS / name
             with contextlib.suppress(OSError):
                 if link.is_symlink() and os.readlink(link).startswith(logs):
                     link.unlink()
-    pre = state.get("preexisting") or {}
-    with contextlib.suppress(OSError):
-        (DEVICE_PLUGINS / "kubelet.sock").unlink()
-    for path in (CONTAINER_LOG_LINKS, DEVICE_PLUGINS, DEVICE_PLUGINS.parent):
-        if pre.get(str(path)) is False:
-            with contextlib.suppress(OSError):
-                path.rmdir()  # only when empty: nothing but what kubelet made was there
-    docker_running = any(_read_text(c).strip() == "dockerd" for c in Path("/proc").glob("[0-9]*/comm"))
-    for name, old in (state.get("sysctl") or {}).items():
-        if name == "net/ipv4/ip_forward" and docker_running:
-            continue  # docker needs forwarding; it sets it itself too
+        pre = state.get("preexisting") or {}
         with contextlib.suppress(OSError):
-            _write_sysctl(name, str(old))
-    step("network, links, sysctls undone")
+            (DEVICE_PLUGINS / "kubelet.sock").unlink()
+        for path in (CONTAINER_LOG_LINKS, DEVICE_PLUGINS, DEVICE_PLUGINS.parent):
+            if pre.get(str(path)) is False:
+                with contextlib.suppress(OSError):
+                    path.rmdir()  # only when empty: nothing but what kubelet made was there
+
+    def sysctls() -> None:
+        docker_running = any(
+            _read_text(Path("/proc", d, "comm")).strip() == "dockerd" for d in _listdir(Path("/proc"))
+        )
+        for name, old in (state.get("sysctl") or {}).items():
+            if name == "net/ipv4/ip_forward" and docker_running:
+                continue  # docker needs forwarding; it sets it itself too
+            with contextlib.suppress(OSError):
+                _write_sysctl(name, str(old))
+
+    steps: list[tuple[str, Callable[[], None]]] = [
+        ("kubelet and kube-proxy stopped", stop_node_daemons),
+        ("pods killed", lambda: kill_cgroup_tree("kubepods")),
+        ("tasks and containers deleted", remove_containers),
+        ("containerd and shims stopped", stop_containerd),
+        ("unmounted", unmount),
+        ("cgroups removed", remove_cgroups),
+        ("plane stopped", stop_plane),
+        ("iptables and bridge undone", network),
+        ("kubelet's files outside the workdir removed", kubelet_files),
+        ("sysctls restored", sysctls),
+    ]
+    for what, fn in steps:  # every step runs, whatever an earlier one hit
+        try:
+            fn()
+        except Exception as e:
+            errors.append(f"{what}: {type(e).__name__}: {e}")
+            what = f"FAILED {what}: {e!r}"
+        with contextlib.suppress(OSError), open(workdir / "logs" / "teardown.log", "a") as f:
+            f.write(f"{time.monotonic() - t0:7.2f}s {what}\n")
     return errors
 
 
