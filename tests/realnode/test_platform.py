@@ -1,0 +1,479 @@
+"""The sample platform on real pods, end to end — the one scenario both cluster providers run.
+
+In CI it runs on the host node (a real kubelet + containerd + kube-proxy, hack/realnode.py); on a
+user's machine `hack/kind-e2e.sh` runs this same file against kind (QUANTOPS_E2E_PROVIDER=kind).
+Nothing is faked: the chart installs the operator as a pod, the operator makes Deployments, the
+kubelet runs the agent image with its real probes, the trader finds the venue-sim through its
+Service and trades over ccxt, gates are flipped with `kubectl patch`.
+
+The steps build on each other (one platform per module, tests in file order):
+install → every Agent Ready → the trader trades → gate flips (p50/p99) → per-strategy STOP →
+a deleted global RiskPolicy pauses → `kill -9` of the trader resumes without buying again →
+API server loss pauses and recovers → operator restart changes nothing → a spec patch is one
+rollout → a recycle replaces the trader pod without two traders at once, state kept.
+
+Two deliberate differences from `quantops up`: the venue replays at 600× (what `--speed 600`
+does locally) so a strategy trades within minutes, and btc-momentum's status.stage is set to HOT
+with a status patch — `kubectl apply` ignores status, and without it the strategy paper trades
+until the pipeline promotes it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Protocol
+
+import pytest
+import yaml
+from controlplane import build_binaries
+
+from .conftest import STORAGE_CLASS, describe, get_json, pod_ready, wait_for
+
+pytestmark = pytest.mark.cluster
+
+REPO = Path(__file__).resolve().parents[2]
+CHART = REPO / "helm" / "quantops"
+NS = "trading"
+SPEED = 600
+AGENTS = ("venue-sim", "trader", "pipeline", "canary", "supervisor")
+DEMO_KEY = "demo-key"
+INITIAL_BTC = Decimal("1")  # the sample's demo-key balance
+
+
+class Provider(Protocol):
+    """What the scenario needs of a cluster beyond kubectl: the host node or kind."""
+
+    kubeconfig: Path
+    storage_class: str
+
+    def kubectl(
+        self, *args: str, input: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]: ...
+    def kill_container(self, namespace: str, pod: str, container: str = "agent") -> int: ...
+    def stop_apiserver(self) -> None: ...
+    def start_apiserver(self) -> None: ...
+    def get(self, namespace: str, pod: str, port: int, path: str) -> Any:
+        """GET a pod's HTTP endpoint without the API server (it may be the thing that is down)."""
+        ...
+
+
+@dataclass
+class HostNode:
+    node: Any  # realnode.RealNode
+
+    @property
+    def kubeconfig(self) -> Path:
+        return Path(self.node.kubeconfig)
+
+    storage_class: str = STORAGE_CLASS
+
+    def kubectl(
+        self, *args: str, input: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        return self.node.kubectl(*args, input=input, check=check)  # type: ignore[no-any-return]
+
+    def kill_container(self, namespace: str, pod: str, container: str = "agent") -> int:
+        return int(self.node.kill_container(namespace, pod, container))
+
+    def stop_apiserver(self) -> None:
+        self.node.stop_apiserver()
+
+    def start_apiserver(self) -> None:
+        self.node.start_apiserver()
+
+    def get(self, namespace: str, pod: str, port: int, path: str) -> Any:
+        code, body = self.node.http_get(self.node.pod_ip(namespace, pod), port, path)
+        return json.loads(body) if code == 200 else None
+
+
+@dataclass
+class Kind:
+    """kind on a user's machine (hack/kind-e2e.sh): node-level steps through `docker exec`."""
+
+    kubeconfig: Path
+    cluster: str
+    storage_class: str = "standard"
+
+    def kubectl(
+        self, *args: str, input: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        kubectl = os.environ.get("KUBECTL", "kubectl")
+        return subprocess.run(
+            [kubectl, "--kubeconfig", str(self.kubeconfig), *args],
+            input=input, text=True, capture_output=True, check=check, timeout=120,
+        )  # fmt: skip
+
+    def _node(self, *cmd: str) -> str:
+        node = f"{self.cluster}-control-plane"
+        return subprocess.run(
+            ["docker", "exec", node, *cmd], check=True, capture_output=True, text=True
+        ).stdout
+
+    def kill_container(self, namespace: str, pod: str, container: str = "agent") -> int:
+        out = self._node(
+            "crictl", "ps", "--name", container, "--label", f"io.kubernetes.pod.name={pod}", "-q"
+        )
+        pid = int(json.loads(self._node("crictl", "inspect", out.split()[0]))["info"]["pid"])
+        self._node("kill", "-9", str(pid))
+        return pid
+
+    def stop_apiserver(self) -> None:
+        self._node(
+            "mv", "/etc/kubernetes/manifests/kube-apiserver.yaml", "/etc/kubernetes/kube-apiserver.yaml"
+        )
+
+    def start_apiserver(self) -> None:
+        self._node(
+            "mv", "/etc/kubernetes/kube-apiserver.yaml", "/etc/kubernetes/manifests/kube-apiserver.yaml"
+        )
+        wait_for(
+            lambda: self.kubectl("get", "--raw", "/readyz", check=False).returncode == 0, 120, "apiserver"
+        )
+
+    def get(self, namespace: str, pod: str, port: int, path: str) -> Any:
+        ip = json.loads(self.kubectl("-n", namespace, "get", "pod", pod, "-o", "json").stdout)["status"][
+            "podIP"
+        ]
+        res = subprocess.run(
+            ["docker", "exec", f"{self.cluster}-control-plane", "curl", "-sf", f"http://{ip}:{port}{path}"],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        return json.loads(res.stdout) if res.returncode == 0 else None
+
+
+@pytest.fixture(scope="module")
+def provider(request: pytest.FixtureRequest) -> Provider:
+    if os.environ.get("QUANTOPS_E2E_PROVIDER") == "kind":
+        return Kind(
+            Path(os.environ["QUANTOPS_E2E_KUBECONFIG"]),
+            os.environ.get("QUANTOPS_E2E_CLUSTER", "quantops-e2e"),
+        )
+    return HostNode(request.getfixturevalue("real_node"))
+
+
+class Platform:
+    """The installed platform and the views the steps read."""
+
+    def __init__(self, k: Provider) -> None:
+        self.k = k
+        self.rollouts_seen: dict[str, int] = {}
+
+    def kubectl(
+        self, *args: str, input: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        return self.k.kubectl("-n", NS, *args, input=input, check=check)
+
+    def pods(self, agent: str) -> list[dict[str, Any]]:
+        out = self.kubectl("get", "pods", "-l", f"quantops.dev/agent={agent}", "-o", "json").stdout
+        return list(json.loads(out)["items"])
+
+    def pod(self, agent: str) -> dict[str, Any]:
+        live = [p for p in self.pods(agent) if not p["metadata"].get("deletionTimestamp")]
+        assert len(live) == 1, f"{agent}: {[p['metadata']['name'] for p in live]}"
+        return live[0]
+
+    def status(self, agent: str) -> dict[str, Any] | None:
+        """The agent's own /status, read from its pod (not through the API server)."""
+        try:
+            return self.k.get(NS, self.pod(agent)["metadata"]["name"], 8080, "/status")  # type: ignore[no-any-return]
+        except (AssertionError, RuntimeError, OSError, ValueError, KeyError):
+            return None
+
+    def work(self, agent: str) -> dict[str, Any]:
+        return dict((self.status(agent) or {}).get("work") or {})
+
+    def venue(self) -> dict[str, Any]:
+        return dict(self.k.get(NS, self.pod("venue-sim")["metadata"]["name"], 8081, "/_sim/state") or {})
+
+    def replica_sets(self, agent: str) -> int:
+        out = self.kubectl("get", "replicasets", "-l", f"quantops.dev/agent={agent}", "-o", "json").stdout
+        return len(json.loads(out)["items"])
+
+    def agent_ready(self, agent: str) -> bool:
+        obj = get_json(self.k, "-n", NS, "agent", agent)  # type: ignore[arg-type]
+        conds = ((obj or {}).get("status") or {}).get("conditions") or []
+        return any(c["type"] == "Ready" and c["status"] == "True" for c in conds)
+
+    def booked_btc(self) -> Decimal:
+        positions = self.work("trader").get("positions") or {}
+        return sum((Decimal(q) for k, q in positions.items() if k.endswith("|BTC/USDT")), Decimal(0))
+
+    def venue_btc(self) -> Decimal:
+        return Decimal(self.venue()["balances"][DEMO_KEY]["BTC"])
+
+    def drift(self) -> Decimal:
+        """Venue BTC moved by the trader minus the BTC the trader booked: ~0 (the venue's fee in the
+        asset bought is the only difference); a re-bought position shows up as a whole target."""
+        return (self.venue_btc() - INITIAL_BTC) - self.booked_btc()
+
+    def explain(self) -> str:
+        return describe(self.k, NS)  # type: ignore[arg-type]
+
+
+def _helm(k: Provider, *args: str) -> str:
+    binary = os.environ.get("HELM") or str(build_binaries() / "helm")
+    res = subprocess.run(
+        [binary, "--kubeconfig", str(k.kubeconfig), *args], text=True, capture_output=True, timeout=600
+    )
+    assert res.returncode == 0, f"helm {' '.join(args)}:\n{res.stderr}{res.stdout}"
+    return res.stdout
+
+
+def _samples() -> str:
+    """crds/samples/platform.yaml as shipped, the venue replaying at SPEED (quantops up --speed)."""
+    docs = [d for d in yaml.safe_load_all((REPO / "crds" / "samples" / "platform.yaml").read_text()) if d]
+    for d in docs:
+        if d["kind"] == "Agent" and d["spec"]["role"] == "venue-sim":
+            d["spec"]["config"]["venue"]["speed"] = SPEED
+    return yaml.safe_dump_all(docs)
+
+
+@pytest.fixture(scope="module")
+def platform(provider: Provider) -> Iterator[Platform]:
+    p = Platform(provider)
+    _helm(
+        provider, "install", "quantops", str(CHART), "-n", NS, "--create-namespace",
+        "-f", str(CHART / "ci" / "dev-values.yaml"),
+        "--set", "samples.enabled=false",  # the scenario applies them with kubectl, as a user does
+        "--set", f"agent.state.storageClassName={provider.storage_class}",
+        "--wait", "--timeout", "180s",
+    )  # fmt: skip
+    provider.kubectl("-n", NS, "apply", "-f", "-", input=_samples())
+    try:
+        yield p
+    finally:
+        print(p.explain())
+        for agent in ("operator", *AGENTS):
+            sel = "app.kubernetes.io/name=quantops" if agent == "operator" else f"quantops.dev/agent={agent}"
+            logs = provider.kubectl("-n", NS, "logs", "-l", sel, "--tail=40", "--all-containers", check=False)
+            print(f"--- {agent} logs ---\n{logs.stdout[-4000:]}{logs.stderr[-500:]}")
+
+
+def test_every_sample_agent_runs_as_a_ready_pod_through_its_real_probes(platform: Platform) -> None:
+    try:
+        wait_for(lambda: all(platform.agent_ready(a) for a in AGENTS), 240, "every Agent Ready")
+    except AssertionError:
+        raise AssertionError(platform.explain()) from None
+    for agent in AGENTS:
+        pod = platform.pod(agent)
+        assert pod["status"]["phase"] == "Running" and pod_ready(pod), agent
+        assert platform.status(agent) is not None, f"{agent} serves /status"
+    # the trader keeps its state on a claim that outlives its pods
+    claim = get_json(platform.k, "-n", NS, "pvc", "trader-state")  # type: ignore[arg-type]
+    assert claim is not None and claim["status"]["phase"] == "Bound"
+    assert (
+        platform.pod("trader")["spec"]["volumes"][1]["persistentVolumeClaim"]["claimName"] == "trader-state"
+    )
+    # the venue is reached through its Service, not through a local supervisor
+    work = platform.work("trader")
+    svc = get_json(platform.k, "-n", NS, "service", "venue-sim-agent")  # type: ignore[arg-type]
+    assert svc is not None and work["venueUrl"] == f"http://{svc['spec']['clusterIP']}:8081", work
+    assert work["strategies"] == ["btc-momentum", "eth-meanrev"], work
+
+
+def test_the_trader_trades_on_the_venue_sim_pod(platform: Platform) -> None:
+    platform.kubectl(
+        "patch",
+        "strategy",
+        "btc-momentum",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        '{"status":{"stage":"HOT"}}',
+    )
+    wait_for(
+        lambda: platform.work("trader").get("stages", {}).get("btc-momentum") == "HOT", 60, "HOT applied"
+    )
+    try:
+        wait_for(lambda: platform.work("trader").get("orders", {}).get("filled", 0) > 0, 300, "a live fill")
+    except AssertionError:
+        raise AssertionError(f"{platform.work('trader')}\n{platform.explain()}") from None
+    # the fills are in the trader's event log on its volume, and on the venue's books
+    pod = platform.pod("trader")["metadata"]["name"]
+    script = (
+        "from quantops_trading.storage.eventlog import EventLog;"
+        "log = EventLog('/var/lib/quantops/eventlogs/btc-momentum.sqlite'); log.verify();"
+        "print(sum(1 for e in log.entries() if e.kind == 'order_filled'))"
+    )
+    res = platform.kubectl("exec", pod, "-c", "agent", "--", "python", "-c", script, check=False)
+    assert res.returncode == 0, res.stderr
+    assert int(res.stdout.strip().splitlines()[-1]) > 0
+    assert platform.venue_btc() != INITIAL_BTC
+    assert abs(platform.drift()) < Decimal("0.001"), (platform.venue(), platform.work("trader")["positions"])
+
+
+def _restored(platform: Platform, pod: str) -> dict[str, Any]:
+    """The restarted trader's positions_restored line for btc-momentum (its log since this start)."""
+    out = platform.kubectl("logs", pod, "-c", "agent").stdout
+    lines = [json.loads(x) for x in out.splitlines() if '"positions_restored"' in x]
+    return next(x for x in reversed(lines) if x.get("strategy") == "btc-momentum")
+
+
+def test_kill_9_of_the_trader_resumes_without_buying_again(platform: Platform) -> None:
+    pod = platform.pod("trader")
+    name, restarts = pod["metadata"]["name"], pod["status"]["containerStatuses"][0]["restartCount"]
+    rs_before = platform.replica_sets("trader")
+    platform.k.kill_container(NS, name)
+    wait_for(
+        lambda: platform.pod("trader")["status"]["containerStatuses"][0]["restartCount"] == restarts + 1,
+        60,
+        "the kubelet restarted the container",
+    )
+    wait_for(lambda: pod_ready(platform.pod("trader")), 60, "trader Ready again")
+    wait_for(lambda: platform.work("trader").get("ticks", 0) > 10, 60, "trading again")
+    assert platform.pod("trader")["metadata"]["name"] == name  # the same pod: the kubelet's restart
+    restored = _restored(platform, name)
+    assert restored["fills"] > 0, restored  # rebuilt from the event log on its volume
+    assert abs(platform.drift()) < Decimal("0.001"), "the venue holds what the trader booked: no re-buy"
+    assert platform.replica_sets("trader") == rs_before, "a container restart is not a rollout"
+
+
+def _flip(platform: Platform, gate: str) -> float:
+    t0 = time.monotonic()
+    platform.kubectl("patch", "agent", "trader", "--type=merge", "-p", json.dumps({"spec": {"gate": gate}}))
+    wait_for(lambda: (platform.status("trader") or {}).get("gate") == gate, 10, f"trader applies {gate}")
+    return (time.monotonic() - t0) * 1000
+
+
+def test_gate_flips_reach_the_trader_pod(platform: Platform, capsys: pytest.CaptureFixture[str]) -> None:
+    """kubectl patch → the trader pod's own /status shows it applied; measured over 20 flips."""
+    ms = [_flip(platform, g) for _ in range(10) for g in ("PAUSE", "GO")]
+    q = statistics.quantiles(ms, n=100)
+    report = {"n": len(ms), "p50": round(q[49]), "p99": round(q[98]), "max": round(max(ms))}
+    with capsys.disabled():  # a measurement, printed in every run (no threshold asserted)
+        print(json.dumps({"gateFlipMsKubectlPatchToPodStatus": report}))
+    assert len(ms) >= 20
+
+
+def test_a_per_strategy_policy_stop_stops_that_strategy_only(platform: Platform) -> None:
+    platform.kubectl(
+        "patch", "riskpolicy", "momentum-limits", "--type=merge", "-p", '{"spec":{"gate":"STOP"}}'
+    )
+    try:
+        wait_for(
+            lambda: (platform.status("trader") or {}).get("strategyGates", {}).get("btc-momentum") == "STOP",
+            15,
+            "btc-momentum STOP",
+        )
+        st = platform.status("trader") or {}
+        assert st["gate"] == "GO" and st["strategyGates"]["eth-meanrev"] == "GO", st
+    finally:
+        platform.kubectl(
+            "patch", "riskpolicy", "momentum-limits", "--type=merge", "-p", '{"spec":{"gate":"GO"}}'
+        )
+    wait_for(
+        lambda: (platform.status("trader") or {}).get("strategyGates", {}).get("btc-momentum") == "GO", 15
+    )
+
+
+def test_deleting_the_global_policy_pauses_every_agent(platform: Platform) -> None:
+    policy = platform.kubectl("get", "riskpolicy", "global", "-o", "json").stdout
+    body = json.loads(policy)
+    clean = {
+        "apiVersion": body["apiVersion"],
+        "kind": body["kind"],
+        "metadata": {"name": "global"},
+        "spec": body["spec"],
+    }
+    platform.kubectl("delete", "riskpolicy", "global")
+    try:
+        for agent in ("trader", "canary", "pipeline"):
+            wait_for(lambda a=agent: (platform.status(a) or {}).get("gate") == "PAUSE", 15, f"{agent} PAUSE")
+            assert (platform.status(agent) or {})["gateSource"] == "RiskPolicy/global"
+    finally:
+        platform.kubectl("apply", "-f", "-", input=json.dumps(clean))
+    wait_for(lambda: (platform.status("trader") or {}).get("gate") == "GO", 15, "trader GO again")
+
+
+def test_losing_the_api_server_pauses_the_agents_then_they_recover(platform: Platform) -> None:
+    grace = 15  # apiLossGraceSeconds default
+    platform.k.stop_apiserver()
+    t0 = time.monotonic()
+    try:
+        wait_for(lambda: (platform.status("trader") or {}).get("gate") == "PAUSE", grace + 15, "fail closed")
+        took = time.monotonic() - t0
+        st = platform.status("trader") or {}
+        assert st["gateSource"] == "FailClosed/control-plane-unreachable" and st["apiLost"]
+        assert took >= grace - 6, f"paused after {took:.1f}s: before the grace"
+    finally:
+        platform.k.start_apiserver()
+    wait_for(lambda: (platform.status("trader") or {}).get("gate") == "GO", 60, "recovered to GO")
+
+
+def test_an_operator_restart_changes_nothing(platform: Platform) -> None:
+    before = {a: platform.replica_sets(a) for a in AGENTS}
+    op = json.loads(
+        platform.kubectl("get", "pods", "-l", "app.kubernetes.io/name=quantops", "-o", "json").stdout
+    )
+    platform.kubectl("delete", "pod", op["items"][0]["metadata"]["name"])
+    platform.kubectl(
+        "rollout", "status", "deployment", "-l", "app.kubernetes.io/name=quantops", "--timeout=120s"
+    )
+    wait_for(lambda: all(platform.agent_ready(a) for a in AGENTS), 60, "agents still Ready")
+    # two resyncs of the new operator (dev values: 2 s) and nothing rolled
+    end = time.monotonic() + 6
+    while time.monotonic() < end:
+        assert {a: platform.replica_sets(a) for a in AGENTS} == before
+        time.sleep(1)
+
+
+def test_a_spec_change_is_exactly_one_rollout(platform: Platform) -> None:
+    before = platform.replica_sets("supervisor")
+    platform.kubectl(
+        "patch",
+        "agent",
+        "supervisor",
+        "--type=merge",
+        "-p",
+        '{"spec":{"shutdown":{"preStopSleepSeconds":1}}}',
+    )
+    wait_for(lambda: platform.replica_sets("supervisor") == before + 1, 60, "the rollout")
+    wait_for(lambda: platform.agent_ready("supervisor"), 120, "supervisor Ready after its rollout")
+    end = time.monotonic() + 10  # the old pod's terminated container must not start another
+    while time.monotonic() < end:
+        assert platform.replica_sets("supervisor") == before + 1
+        time.sleep(1)
+
+
+def test_a_recycle_replaces_the_trader_without_two_traders_and_keeps_its_state(platform: Platform) -> None:
+    old = platform.pod("trader")["metadata"]["name"]
+    booked = platform.booked_btc()
+    platform.kubectl(
+        "patch", "agent", "trader", "--type=merge", "-p",
+        '{"spec":{"recycle":{"maxUptimeSeconds":60,"hardDeadlineSeconds":60}}}',
+    )  # fmt: skip
+    most = 0
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            running = [p for p in platform.pods("trader") if p["status"].get("phase") == "Running"]
+            most = max(most, len(running))
+            new = [p for p in running if p["metadata"]["name"] != old and pod_ready(p)]
+            if new:
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError(f"no recycle within 240 s\n{platform.explain()}")
+    finally:
+        platform.kubectl(
+            "patch",
+            "agent",
+            "trader",
+            "--type=merge",
+            "-p",
+            '{"spec":{"recycle":{"maxUptimeSeconds":86400,"hardDeadlineSeconds":90000}}}',
+        )
+    assert most == 1, "two trader pods ran at once"
+    wait_for(lambda: platform.work("trader").get("ticks", 0) > 5, 90, "the new trader pod trades")
+    writer = platform.work("trader")["writer"]
+    assert writer["held"] and writer["holder"] != old, writer
+    assert platform.booked_btc() != 0 or booked == 0, "a new pod resumed the position from the volume"
+    assert abs(platform.drift()) < Decimal("0.001"), "no re-buy after the pod was replaced"
