@@ -443,6 +443,45 @@ def test_a_spec_change_is_exactly_one_rollout(platform: Platform) -> None:
         time.sleep(1)
 
 
+def test_the_pipeline_scales_into_real_worker_pods_by_queue_length_and_back(platform: Platform) -> None:
+    """Queue pressure stands in as one more replica's Lease reporting 14 queued items (the pipeline's
+    own queue is short on the sample's two strategies); the workers are real pods that start, pass
+    their probes and heartbeat, then go away again."""
+    platform.kubectl(
+        "patch", "agent", "pipeline", "--type=merge", "-p",
+        '{"spec":{"autoscaling":{"minReplicas":1,"maxReplicas":4,"targetQueuePerWorker":5,"cooldownSeconds":0}}}',
+    )  # fmt: skip
+    now = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
+    lease = {
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {
+            "name": "pipeline-queue-pressure",
+            "labels": {"quantops.dev/agent": "pipeline"},
+            "annotations": {"quantops.dev/queue-length": "14"},
+        },
+        "spec": {"holderIdentity": "pipeline-queue-pressure", "leaseDurationSeconds": 15, "renewTime": now},
+    }
+    platform.kubectl("apply", "-f", "-", input=json.dumps(lease))
+
+    def ready_workers() -> int:
+        return sum(
+            1
+            for p in platform.pods("pipeline")
+            if pod_ready(p) and not p["metadata"].get("deletionTimestamp")
+        )
+
+    try:
+        wait_for(lambda: ready_workers() == 3, 120, "3 Ready pipeline pods for queue 14 / 5")
+        leases = platform.kubectl(
+            "get", "leases", "-l", "quantops.dev/agent=pipeline", "-o", "name"
+        ).stdout.split()
+        assert len(leases) >= 4, leases  # each real worker heartbeats with a Lease of its own
+    finally:
+        platform.kubectl("delete", "lease", "pipeline-queue-pressure", check=False)
+    wait_for(lambda: len(platform.pods("pipeline")) == 1 and ready_workers() == 1, 120, "back to one worker")
+
+
 def test_a_recycle_replaces_the_trader_without_two_traders_and_keeps_its_state(platform: Platform) -> None:
     old = platform.pod("trader")["metadata"]["name"]
     booked = platform.booked_btc()
