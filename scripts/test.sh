@@ -14,6 +14,8 @@ step "install (venv + pinned dependencies)"
 bash scripts/install.sh
 step "control plane binaries (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok, helm)"
 bash hack/build-control-plane.sh >/dev/null
+step "real node binaries (kubelet, kube-proxy, pause; containerd/runc/CNI are Debian's)"
+bash hack/build-node.sh >/dev/null
 step "container images (dockerd started if absent; debootstrap base, operator + agent images; cached)"
 bash hack/docker-daemon.sh && bash hack/build-images.sh
 step "ruff"

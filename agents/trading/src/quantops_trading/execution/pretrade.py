@@ -17,7 +17,7 @@ from decimal import Decimal
 from quantops_trading.execution.errors import BadSymbol, InvalidOrder
 from quantops_trading.execution.types import MarketRules, OrderBook, OrderIntent, OrderType, Side
 
-__all__ = ["BookVerdict", "check_book", "check_intent", "check_reduce_only"]
+__all__ = ["BookVerdict", "check_book", "check_intent", "check_quotes", "check_reduce_only"]
 
 
 def check_intent(
@@ -68,6 +68,28 @@ class BookVerdict:
     @property
     def ok(self) -> bool:
         return not self.problems
+
+
+def check_quotes(book: OrderBook) -> tuple[str, ...]:
+    """What makes a book unusable for pricing anything at all: an empty side, a price or size that
+    is not a positive finite number, a crossed or locked top. (A glitch price near zero would size
+    a huge order whose exposure, priced at that same price, passes every limit.)"""
+    if not book.bids or not book.asks:
+        return ("empty side",)
+    problems = [
+        f"{side} level {i + 1}: price {p} size {q}"
+        for side, levels in (("bid", book.bids), ("ask", book.asks))
+        for i, (p, q) in enumerate(levels)
+        if not (p.is_finite() and q.is_finite() and p > 0 and q > 0)
+    ]
+    if problems:
+        return tuple(problems[:3])
+    bid, ask = book.bids[0][0], book.asks[0][0]
+    if bid > ask:
+        return (f"crossed: bid {bid} > ask {ask}",)
+    if bid == ask:
+        return (f"locked: bid == ask == {bid}",)
+    return ()
 
 
 def check_book(

@@ -12,8 +12,8 @@ or ``CanaryFailed`` (with the failing hop, the reason and the cause) in
 Canary orders are marked: strategy id ``canary`` and client order ids starting ``canary`` (the
 gateway's deterministic id with its ``qo`` prefix swapped), and their events go to
 ``<state>/canary/canary.sqlite`` — not ``eventlogs/`` — so no strategy's PnL includes them.
-The canary's account needs a little of the base asset too: the venue takes the buy's fee in the
-asset bought, so selling the same quantity back draws on that float (a few satoshis per run).
+The venue takes the buy's fee in the asset bought: the canary books what it really received (the
+quantity net of that fee) and sells that back, so it ends flat on the venue too.
 Every round trip loses the spread and the fees — that is the probe's price, not a trading signal —
 so the canary's gateway does not count its loss streak (see :class:`_ProbeCost`): before, the
 global policy's ``maxConsecutiveLosses``-th losing round trip STOPped ``strategy/canary`` and the
@@ -94,6 +94,7 @@ from quantops_trading.model.ids import ClientOrderId, InstrumentId
 from quantops_trading.model.orders import Fill as ModelFill
 from quantops_trading.model.orders import LiquiditySide, OrderSide
 from quantops_trading.risk import RiskGateway
+from quantops_trading.risk.book import net_of_fee
 from quantops_trading.risk.events import to_model_order
 from quantops_trading.risk.killswitches import (
     GLOBAL,
@@ -819,17 +820,26 @@ class CanaryWork(IdleWork):
             rules.step_size, rounding=ROUND_UP
         )
         before = self.gateway.book.position(CANARY_STRATEGY, self.symbol)
-        await self._leg(Side.BUY, qty, self._marketable(Side.BUY, book.asks[0][0], rules), sig, hops, "")
+        fills = await self._leg(
+            Side.BUY, qty, self._marketable(Side.BUY, book.asks[0][0], rules), sig, hops, ""
+        )
         after = self.gateway.book.position(CANARY_STRATEGY, self.symbol)
-        if after - before != qty:
-            raise CanaryFailure("accounting", f"position moved {after - before}, expected {qty}")
-        # a run a gate stopped between the legs left a position: this sell takes it back too
+        # what the account really received: the venue may take its fee in the asset bought
+        got = sum(
+            (net_of_fee(f.symbol, f.side, f.quantity, f.price, f.fee, f.fee_currency)[0] for f in fills),
+            Decimal(0),
+        )
+        if after - before != got or not fills:
+            raise CanaryFailure("accounting", f"position moved {after - before}, expected {got}")
+        # sell what is held (a run a gate stopped between the legs left a position: taken back too)
         carry = max(before, Decimal(0))
+        held = (got + carry).quantize(rules.step_size, rounding=ROUND_DOWN)
         book = await self._book("unwind", {})
         price = self._marketable(Side.SELL, book.bids[0][0], rules)
-        await self._leg(Side.SELL, qty + carry, price, sig, hops, "unwind")
-        if self.gateway.book.position(CANARY_STRATEGY, self.symbol) != before - carry:
-            raise CanaryFailure("unwind", "the canary did not end flat")
+        await self._leg(Side.SELL, held, price, sig, hops, "unwind")
+        left = self.gateway.book.position(CANARY_STRATEGY, self.symbol) - (before - carry)
+        if abs(left) >= rules.step_size:
+            raise CanaryFailure("unwind", f"the canary did not end flat ({left} left)")
 
     def _marketable(self, side: Side, touch: Decimal, rules: MarketRules) -> Decimal:
         """A limit through the touch by ``slippageBps``: it still fills if the book moved meanwhile
@@ -841,7 +851,7 @@ class CanaryWork(IdleWork):
 
     async def _leg(
         self, side: Side, qty: Decimal, price: Decimal, sig: Signal, hops: dict[str, float], tag: str
-    ) -> None:
+    ) -> list[Fill]:
         """One marketable limit order: risk → venue → fill → accounting, each hop verified."""
         assert self.client is not None and self.gateway is not None
         self._seq += 1
@@ -889,7 +899,9 @@ class CanaryWork(IdleWork):
             order = to_model_order(req, self.venue).model_copy(update={"client_order_id": coid})
             self.log.append(OrderSubmitted(order=order))
         try:
-            fills = await self._hop(f"{tag}.fill" if tag else "fill", hops, self._await_fills(vo, qty))
+            fills: list[Fill] = await self._hop(
+                f"{tag}.fill" if tag else "fill", hops, self._await_fills(vo, qty)
+            )
         except CanaryFailure:
             with contextlib.suppress(TradingError):  # leave nothing working on the venue
                 await self.gateway.cancel(CANARY_STRATEGY, vo.symbol, decision.client_order_id)
@@ -900,6 +912,7 @@ class CanaryWork(IdleWork):
             self.gateway.on_fill(CANARY_STRATEGY, f)
             if self.log is not None:
                 self.log.append(OrderFilled(fill=_model_fill(f, coid, self.venue)))
+        return fills
 
     async def _await_fills(self, vo: VenueOrder, qty: Decimal) -> list[Fill]:
         assert self.client is not None

@@ -85,7 +85,17 @@ from quantops_trading.execution.errors import (
     OrderNotFound,
     TradingError,
 )
-from quantops_trading.execution.types import Fill, MarketRules, OrderBook, OrderStatus, Side, VenueOrder
+from quantops_trading.execution.pretrade import check_quotes
+from quantops_trading.execution.types import (
+    Fill,
+    MarketRules,
+    OrderBook,
+    OrderIntent,
+    OrderStatus,
+    Side,
+    VenueOrder,
+)
+from quantops_trading.execution.validator import FillGate
 from quantops_trading.model.events import GateChanged, OrderCancelled, OrderFilled, OrderSubmitted
 from quantops_trading.model.ids import ClientOrderId, InstrumentId
 from quantops_trading.model.orders import Fill as ModelFill
@@ -181,6 +191,19 @@ def _emit(kind: str, **fields: Any) -> None:
     print(json.dumps({"event": kind, **fields}, default=str), flush=True)
 
 
+def _as_asked(strategy: str, vo: VenueOrder) -> OrderIntent:
+    """What an order asked for, from the venue's record of it (adopted orders, unwind children)."""
+    return OrderIntent(
+        strategy_id=strategy,
+        intent_id=vo.venue_order_id,
+        symbol=vo.symbol,
+        side=vo.side,
+        type=vo.type,
+        quantity=vo.quantity,
+        price=vo.price,
+    )
+
+
 @dataclasses.dataclass
 class _Working:
     strategy: str
@@ -271,11 +294,18 @@ class TraderWork(IdleWork):
         self.logs: dict[str, EventLog] = {}
         self.working: dict[str, _Working] = {}
         self.by_venue_id: dict[str, tuple[str, str]] = {}
+        self.asked: dict[str, OrderIntent] = {}  # venue order id → what it asked for (77)
+        self.fill_gate = FillGate()
+        self.bad_books: dict[str, str] = {}  # symbol → why its book is not used (72)
+        self.collar_bps = Decimal(str(config.get("priceCollarBps", 1000)))
+        self.collar_confirm_s = float(config.get("priceCollarConfirmSeconds", 60.0))
+        self.accepted_mid: dict[str, Decimal] = {}
+        self.collar_since: dict[str, tuple[Decimal, float]] = {}
         self.seen: set[str] = set()
         self.inflight = InFlight(float(config.get("unresolvedGraceSeconds", 20.0)))
         self.counts = {
             "submitted": 0, "denied": 0, "filled": 0, "cancelled": 0, "rejected": 0, "paper": 0,
-            "paperFilled": 0, "unresolved": 0,
+            "paperFilled": 0, "unresolved": 0, "booksRejected": 0, "fillsQuarantined": 0,
         }  # fmt: skip
         p = dict(config.get("paper") or {})
         self.paper_fees = tuple(Decimal(str(p.get(k, 10))) / 10_000 for k in ("makerFeeBps", "takerFeeBps"))
@@ -499,9 +529,12 @@ class TraderWork(IdleWork):
             self.gateway.update_cash(cash)
         for symbol in sorted({p for n in self.loaded for p in self.specs[n].pairs}):
             book = await self.client.fetch_order_book(symbol, 20)
-            if not book.bids or not book.asks:
-                continue
-            mid = (book.bids[0][0] + book.asks[0][0]) / 2
+            problems = check_quotes(book)
+            mid = (book.bids[0][0] + book.asks[0][0]) / 2 if not problems else Decimal(0)
+            if not problems:
+                problems = self._collar(symbol, mid)
+            if not self._book_usable(symbol, problems):
+                continue  # nothing is priced, sized or fed to a strategy off a broken book
             self.gateway.on_price(symbol, mid)
             if self.paper is not None:
                 for pf in await self.paper.on_book(book, mid):
@@ -586,7 +619,7 @@ class TraderWork(IdleWork):
         if d.action != "sent" or d.venue_order is None or d.client_order_id is None:
             return
         self._log_submitted(name, to_model_order(req, self.venue), d.client_order_id)
-        self._track(name, d.venue_order, d.client_order_id, req.intent.reduce_only)
+        self._track(name, d.venue_order, d.client_order_id, req.intent.reduce_only, req.intent)
 
     def _log_submitted(self, name: str, order: Order, cid: str, **extra: str) -> None:
         self.counts["submitted"] += 1
@@ -594,10 +627,14 @@ class TraderWork(IdleWork):
         lineage = {**self.lineage.get(name, {}), "stage": stage.value if stage else "", "clientOrderId": cid}
         self.logs[name].append(OrderSubmitted(order=order, lineage={**lineage, **extra}))
 
-    def _track(self, name: str, vo: VenueOrder, cid: str, reduce_only: bool) -> None:
-        """An order of ``name`` is on the venue: its fills are ours; working until final."""
+    def _track(
+        self, name: str, vo: VenueOrder, cid: str, reduce_only: bool, asked: OrderIntent | None = None
+    ) -> None:
+        """An order of ``name`` is on the venue: its fills are ours (checked against what was asked:
+        the intent sent, else the venue's record of the order); working until final."""
         assert self.gateway is not None
         self.by_venue_id[vo.venue_order_id] = (name, cid)
+        self.asked[vo.venue_order_id] = asked or _as_asked(name, vo)
         if vo.status is OrderStatus.OPEN:
             self.working[cid] = _Working(name, vo.symbol, reduce_only, time.time())
             if cid not in self.gateway.book.open_orders:  # an adopted order: the gateway counts it too
@@ -683,11 +720,82 @@ class TraderWork(IdleWork):
                 if f.trade_id in self.seen or f.venue_order_id not in self.by_venue_id:
                     continue
                 self.seen.add(f.trade_id)
-                self._on_fill(f)
+                if self._admit_fill(f):
+                    self._on_fill(f)
             open_ids = {o.client_order_id for o in await self.client.fetch_open_orders(symbol)}
             for cid in [c for c, w in self.working.items() if w.symbol == symbol and c not in open_ids]:
                 del self.working[cid]
                 self.gateway.order_closed(cid)
+
+    def _collar(self, symbol: str, mid: Decimal) -> tuple[str, ...]:
+        """A mid more than ``priceCollarBps`` from the last accepted one is refused until the new
+        level has held for ``priceCollarConfirmSeconds`` (a real move is then accepted, audited as
+        the book's recovery); a one-off bad tick never sizes an order."""
+        last = self.accepted_mid.get(symbol)
+        now = time.monotonic()
+        if last is None or abs(mid / last - 1) * 10_000 <= self.collar_bps:
+            self.accepted_mid[symbol] = mid
+            self.collar_since.pop(symbol, None)
+            return ()
+        level, since = self.collar_since.get(symbol, (mid, now))
+        if abs(mid / level - 1) * 10_000 > self.collar_bps:
+            level, since = mid, now  # moving again: the new level has not held yet
+        self.collar_since[symbol] = (level, since)
+        if now - since >= self.collar_confirm_s:
+            self.accepted_mid[symbol] = mid
+            del self.collar_since[symbol]
+            return ()
+        moved = float(abs(mid / last - 1) * 100)
+        return (f"price collar: mid {mid} is {moved:.1f}% from the last accepted {last}",)
+
+    def _book_usable(self, symbol: str, problems: tuple[str, ...]) -> bool:
+        """72: a broken book (empty, crossed, locked, a non-positive or non-finite level, outside
+        the price collar) is quarantined with its reason in the logs of the strategies trading it —
+        once per episode, and its end — and skipped; ``bad_books`` holds the latest reason."""
+        was = self.bad_books.get(symbol)
+        if problems:
+            self.bad_books[symbol] = why = "; ".join(problems)
+            if was is None:
+                self.counts["booksRejected"] += 1
+                self._log_book(symbol, "book_rejected", why)
+            return False
+        if was is not None:
+            del self.bad_books[symbol]
+            self._log_book(symbol, "book_recovered", was)
+        return True
+
+    def _log_book(self, symbol: str, kind: str, why: str) -> None:
+        for n in [n for n in self.loaded if symbol in self.specs[n].pairs]:
+            self.logs[n].append({"kind": kind, "ts_ns": time.time_ns(), "symbol": symbol, "reason": why})
+        _emit(kind, symbol=symbol, reason=why)
+
+    def _admit_fill(self, f: Fill) -> bool:
+        """77: a fill is checked against the order we asked for before it is booked. A wrong-side,
+        overfilled, off-price or absurd-fee fill is quarantined with its reasons (event logs, audit)
+        and PAUSEs its pair: the venue now holds something the book does not, and a person looks."""
+        asked = self.asked.get(f.venue_order_id)
+        if asked is None:
+            return True
+        verdict = self.fill_gate.admit(asked, f)
+        if verdict.ok:
+            return True
+        assert self.gateway is not None
+        name, cid = self.by_venue_id[f.venue_order_id]
+        why = "; ".join(verdict.reasons)
+        self.counts["fillsQuarantined"] += 1
+        self.logs[name].append(
+            {"kind": "fill_quarantined", "ts_ns": time.time_ns(), "client_order_id": cid, "reason": why}
+            | {"fill": f.model_dump(mode="json")}
+        )
+        self.gateway.apply(
+            [
+                SwitchAction(
+                    pair_scope(f.symbol), "fill_validation", Gate.PAUSE, f"fill {f.trade_id} refused: {why}"
+                )
+            ],
+            actor="fill-gate",
+        )
+        return False
 
     def _on_fill(self, f: Fill) -> None:
         assert self.gateway is not None
@@ -965,6 +1073,7 @@ class TraderWork(IdleWork):
         """An unwind child is one of our orders: its fills must reach the book and the log."""
         if d.venue_order is not None and d.client_order_id is not None:
             self.by_venue_id[d.venue_order.venue_order_id] = (strategy, d.client_order_id)
+            self.asked[d.venue_order.venue_order_id] = _as_asked(strategy, d.venue_order)
             self.counts["submitted"] += 1
 
     def _rebalance(self) -> None:

@@ -39,6 +39,9 @@ FaultKind = Literal[
     "slow_ack",  # perform the request, then hold the answer for ``delay_s``
     "clock_skew",  # shift the server clock by ``skewMs``
     "stale_book",  # freeze the order book (contents and timestamp)
+    "crossed_book",  # publish the depth with its two sides swapped (best bid above best ask)
+    "price_glitch",  # publish the depth with every level at 1/1000 of its price (a bad tick)
+    "wrong_fill",  # report the account's trades (myTrades) with their side flipped (a mapping bug)
 ]
 
 

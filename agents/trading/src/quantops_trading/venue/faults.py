@@ -6,8 +6,10 @@ Retry-After, 5xx, maintenance, timeouts, dropped connections (before *and* after
 accepted), clock skew and stale books. Rules come from the config file or the control API
 (``POST /_sim/faults``) and fire by rate (seeded) or schedule (after N requests, at most M times).
 
-``clock_skew`` and ``stale_book`` are *states*: active while the rule exists. Everything else is a
-per-request decision. This module decides; ``server.py`` acts. No I/O here.
+``clock_skew``, ``stale_book`` and the data faults (``crossed_book``, ``price_glitch``,
+``wrong_fill``: what the venue *publishes* is wrong, its matching is not) are *states*: active while
+the rule exists. Everything else is a per-request decision. This module decides; ``server.py``
+acts. No I/O here.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from quantops_trading.venue.config import FaultRule, LatencyModel
 
 __all__ = ["ActiveFault", "FaultInjector", "LatencySampler"]
 
-STATE_KINDS = frozenset({"clock_skew", "stale_book"})
+STATE_KINDS = frozenset({"clock_skew", "stale_book", "crossed_book", "price_glitch", "wrong_fill"})
 
 
 @dataclass(slots=True)
@@ -74,7 +76,11 @@ class FaultInjector:
 
     @property
     def stale_book(self) -> bool:
-        return any(f.rule.kind == "stale_book" for f in self._faults.values())
+        return self.active("stale_book")
+
+    def active(self, kind: str) -> bool:
+        """A state fault of this kind is installed."""
+        return any(f.rule.kind == kind for f in self._faults.values())
 
     def decide(self, method: str, path: str) -> FaultRule | None:
         """The first per-request fault that fires for this request, if any (order = install order)."""

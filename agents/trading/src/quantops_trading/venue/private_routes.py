@@ -185,7 +185,10 @@ def add_private_routes(sim: VenueServer) -> None:
             f for f in sim.engine.my_trades(key, symbol) if f.time_ms >= start and f.trade_id >= from_id
         ][:limit]
         venue_id = sim.markets[symbol].cfg.venue_id
-        return web.json_response([render_fill(f, venue_id) for f in fills])
+        rendered = [render_fill(f, venue_id) for f in fills]
+        if sim.faults.active("wrong_fill"):
+            rendered = [{**r, "isBuyer": not r["isBuyer"]} for r in rendered]
+        return web.json_response(rendered)
 
     r = sim.app.router
     r.add_get("/api/v3/account", account)

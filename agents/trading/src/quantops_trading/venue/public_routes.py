@@ -8,6 +8,7 @@ comes from the replayed books, bars and trades; timestamps of books are server t
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -74,6 +75,14 @@ def add_public_routes(sim: VenueServer) -> None:
         symbol = sim.symbol_of(request.query.get("symbol"))
         limit = min(_int(request, "limit", 100), 5000)
         snap = sim.engine.book(symbol)
+        if sim.faults.active("crossed_book"):
+            snap = dataclasses.replace(snap, bids=snap.asks, asks=snap.bids)
+        if sim.faults.active("price_glitch"):
+            snap = dataclasses.replace(
+                snap,
+                bids=tuple((p / 1000, q) for p, q in snap.bids),
+                asks=tuple((p / 1000, q) for p, q in snap.asks),
+            )
         return web.json_response(render_book(snap, limit, book_ts()))
 
     def ticker(symbol: str) -> dict[str, Any]:

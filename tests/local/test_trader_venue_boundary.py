@@ -1,0 +1,77 @@
+"""Bad input at the venue boundary never sizes an order or reaches the books (roadmap 72, 77).
+
+The venue simulator (real HTTP, the real ccxt client) publishes the bad data: a crossed book, a
+bad tick at 1/1000 of the price, its trades reported with the side flipped. The trader must refuse
+each before sizing or accounting, record it with its reason, and send nothing off it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from trader_support import Live, live_trader, until
+
+
+def _kinds(live: Live, kind: str) -> list[dict[str, object]]:
+    return [e for e in live.strategy_events() if e["kind"] == kind]
+
+
+async def _nothing_sent_while(live: Live, ticks: int) -> None:
+    before = live.work.counts["submitted"]
+    await live.ticks_pass(ticks)
+    assert live.work.counts["submitted"] == before, "an order was sent off a broken book"
+
+
+async def test_a_crossed_book_is_refused_and_nothing_is_sent_off_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with live_trader(tmp_path, monkeypatch, policy={}, config={}) as live:
+        await live.ticks_pass(3)
+        rid = await live.sim.add_fault(kind="crossed_book")
+        await until(lambda: "BTC/USDT" in live.work.bad_books, 20, "the crossed book refused")
+        assert "crossed" in live.work.bad_books["BTC/USDT"]
+        async with live.work.lock:  # no tick in between: whatever was working is withdrawn
+            for cid in list(live.work.working):
+                await live.work._cancel(cid, "test: a clean slate")
+        await _nothing_sent_while(live, 5)
+        await live.sim.clear_faults(rid)
+        await until(lambda: "BTC/USDT" not in live.work.bad_books, 20, "the book usable again")
+    rejected = _kinds(live, "book_rejected")
+    assert len(rejected) == 1 and "crossed: bid" in str(rejected[0]["reason"])  # once per episode
+    assert len(_kinds(live, "book_recovered")) == 1
+
+
+async def test_a_bad_tick_far_outside_the_collar_is_refused_until_a_new_level_holds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At 1/1000 of the price a target notional sizes 1000× the quantity, and the exposure, priced
+    at that same tick, passes every limit: the collar refuses it before sizing."""
+    async with live_trader(tmp_path, monkeypatch, policy={}, config={"priceCollarConfirmSeconds": 3600}) as live:
+        await live.ticks_pass(3)
+        rid = await live.sim.add_fault(kind="price_glitch")
+        await until(lambda: "BTC/USDT" in live.work.bad_books, 20, "the bad tick refused")
+        assert "price collar" in live.work.bad_books["BTC/USDT"]
+        async with live.work.lock:
+            for cid in list(live.work.working):
+                await live.work._cancel(cid, "test: a clean slate")
+        await _nothing_sent_while(live, 5)
+        await live.sim.clear_faults(rid)
+        await until(lambda: "BTC/USDT" not in live.work.bad_books, 20, "back inside the collar")
+    assert any("price collar" in str(e["reason"]) for e in _kinds(live, "book_rejected"))
+
+
+async def test_a_fill_on_the_wrong_side_is_quarantined_not_booked_and_pauses_the_pair(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with live_trader(tmp_path, monkeypatch, policy={}, config={}) as live:
+        await live.sim.add_fault(kind="wrong_fill")
+        await until(lambda: live.work.counts["fillsQuarantined"] > 0, 60, "a fill quarantined")
+        assert live.work.counts["filled"] == 0  # nothing reached the books
+        assert live.position == 0
+        gw = live.work.gateway
+        assert gw is not None
+        assert gw.switches("pair/BTC/USDT").get("fill_validation") is not None
+        assert gw.scope_gate("pair/BTC/USDT").value == "PAUSE"
+    (q, *_) = _kinds(live, "fill_quarantined")
+    assert "side" in str(q["reason"]) and q["fill"]
