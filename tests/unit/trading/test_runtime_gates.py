@@ -214,3 +214,37 @@ async def test_a_role_whose_work_died_is_not_alive_and_not_ready() -> None:
     ok, why = rt.ready()
     assert not ok and "replay task died" in why
     assert rt.status()["workFailure"] == "RuntimeError: replay task died"
+
+
+class DeadWatchLiveHeartbeat(FakeControl):
+    """The API answers heartbeats, but the gate watch fails every time it is opened."""
+
+    beats = 0
+
+    async def heartbeat(self, beat: Beat) -> None:
+        self.beats += 1
+
+    async def watch_gates(self, max_silence: float = 60.0) -> AsyncIterator[GateSnapshot]:
+        self.watches += 1
+        raise ControlUnavailable("watch refused")
+        yield  # pragma: no cover - an async generator that never yields
+
+
+async def test_a_dead_gate_watch_fails_closed_even_while_heartbeats_get_through() -> None:
+    """Before: a renewed heartbeat counted as contact, so a dead watch kept its last gate forever
+    and a later STOP was never applied. Freshness now comes from the gate stream alone."""
+    clock = Clock()
+    control = DeadWatchLiveHeartbeat([])
+    rt = AgentRuntime(name="t", role="feed", control=control, heartbeat_seconds=0.01, port=0)
+    rt.gates = GateState(grace_seconds=15, clock=clock)
+    rt.gates.update({"Agent/t": "GO"})  # the last view the watch gave before it died
+    beats = asyncio.create_task(rt._heartbeats())
+    await asyncio.sleep(0.05)
+    assert control.beats > 0 and rt.effective_gate() is Gate.GO  # still inside the grace
+    clock.t += 16
+    await asyncio.sleep(0.05)
+    assert control.beats > 1
+    assert rt.gates.effective() == (Gate.PAUSE, "FailClosed/control-plane-unreachable")
+    assert rt._applied == (Gate.PAUSE, "FailClosed/control-plane-unreachable")  # applied by the beat loop
+    rt.stopping.set()
+    await beats
