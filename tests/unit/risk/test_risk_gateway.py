@@ -171,19 +171,3 @@ async def test_gate_flip_while_orders_are_in_flight_stops_later_sends() -> None:
     assert any(d.denied and "flipped before send" in d.reasons[0][1] for d in decisions)
     assert 0 < len(client.created) < 50
 
-
-def test_a_fee_charged_in_the_asset_bought_is_booked_against_the_position() -> None:
-    """The venue takes a buy's fee in the base asset: 0.016 BTC bought at 0.05 % leaves 0.015992 BTC.
-    Booking 0.016 drifted the trader's position from the venue's balance on every buy."""
-    gw, _, _ = gateway()
-    buy = fill("buy", "0.016", "60000").model_copy(update={"fee": Decimal("0.000008"), "fee_currency": "BTC"})
-    gw.on_fill("s", buy)
-    assert gw.book.position("s", "BTC/USDT") == Decimal("0.015992")
-    sell = fill("sell", "0.005", "60000").model_copy(update={"fee": Decimal("0.15"), "fee_currency": "USDT"})
-    gw.on_fill("s", sell)
-    assert gw.book.position("s", "BTC/USDT") == Decimal("0.010992")  # a quote-asset fee moves no BTC
-    base_fee_sell = fill("sell", "0.001", "60000").model_copy(
-        update={"fee": Decimal("0.000001"), "fee_currency": "BTC"}
-    )
-    gw.on_fill("s", base_fee_sell)
-    assert gw.book.position("s", "BTC/USDT") == Decimal("0.009991")

@@ -20,28 +20,10 @@ from decimal import Decimal
 
 from quantops_trading.execution.types import OrderIntent, OrderType, Side
 
-__all__ = ["WINDOW_SECONDS", "Holding", "OpenOrder", "OrderRequest", "RiskBook", "net_of_fee"]
+__all__ = ["WINDOW_SECONDS", "Holding", "OpenOrder", "OrderRequest", "RiskBook"]
 
 WINDOW_SECONDS = 60.0
 _ZERO = Decimal(0)
-
-
-def net_of_fee(
-    pair: str, side: Side, qty: Decimal, price: Decimal, fee: Decimal, fee_currency: str | None
-) -> tuple[Decimal, Decimal]:
-    """(base units the position really moved by, the fee in quote units) of one fill.
-
-    A venue that charges its fee in the asset bought (Binance spot without BNB) delivers ``qty -
-    fee`` on a buy and takes ``qty + fee`` on a sell: booking ``qty`` drifts the book from the
-    venue's balance by the fee on every fill. A fee in the quote asset (or unnamed) is quote
-    units already; one in a third asset has no price here and is left out of the quote figure.
-    """
-    base, _, quote = pair.partition("/")
-    if fee_currency and fee_currency == base:
-        return (qty - fee if side is Side.BUY else qty + fee), fee * price
-    if fee_currency and fee_currency != quote:
-        return qty, _ZERO
-    return qty, fee
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,7 +36,7 @@ from quantops_trading.execution.client_ids import client_order_id
 from quantops_trading.execution.types import ExecutionClient, Fill, OrderIntent, Side, VenueOrder
 from quantops_trading.model.events import GateChanged, OrderDenied
 from quantops_trading.risk import killswitches as ks
-from quantops_trading.risk.book import OpenOrder, OrderRequest, RiskBook, net_of_fee
+from quantops_trading.risk.book import OpenOrder, OrderRequest, RiskBook
 from quantops_trading.risk.events import (
     AuditSink,
     KillSwitchTripped,
@@ -340,9 +340,10 @@ class RiskGateway:
     # -- post-trade ------------------------------------------------------------------------------
     def on_fill(self, strategy: str, fill: Fill, regime: str | None = None) -> Decimal:
         """Book a fill, then run the post-trade kill switches; returns the fill's realised P&L."""
-        qty, fee = net_of_fee(fill.symbol, fill.side, fill.quantity, fill.price, fill.fee, fill.fee_currency)
         now = self.clock()
-        realised, closed = self.book.note_fill(strategy, fill.symbol, fill.side, qty, fill.price, fee, now)
+        realised, closed = self.book.note_fill(
+            strategy, fill.symbol, fill.side, fill.quantity, fill.price, fill.fee, now
+        )
         policy = self.policies(strategy)[0]
         if closed:
             self.apply(self.losses.on_close(strategy, realised, now, policy))

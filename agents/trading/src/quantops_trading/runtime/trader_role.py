@@ -103,7 +103,7 @@ from quantops_trading.model.orders import LiquiditySide, Order, OrderSide
 from quantops_trading.pipeline.fingerprint import code_fingerprint, spec_fingerprint
 from quantops_trading.risk import RiskGateway, concentration_heatmap
 from quantops_trading.risk.allocator import AllocatorConfig, BudgetAllocator, StrategyScore
-from quantops_trading.risk.book import OpenOrder, net_of_fee
+from quantops_trading.risk.book import OpenOrder
 from quantops_trading.risk.events import (
     BudgetChanged,
     ClusterThrottled,
@@ -853,8 +853,6 @@ class TraderWork(IdleWork):
                 book = self.gateway.book if kind == "order_filled" else self.paper.positions
                 qty, px, fee = (Decimal(str(f[k])) for k in ("quantity", "price", "fee"))
                 side = Side(f["side"])
-                if kind == "order_filled":  # as the gateway booked it: net of a fee in the base asset
-                    qty, fee = net_of_fee(symbol, side, qty, px, fee, f.get("fee_currency"))
                 realised, closed = book.note_fill(name, symbol, side, qty, px, fee, int(f["ts_ns"]) / 1e9)
                 if kind == "order_filled":
                     self.seen.add(str(f["trade_id"]))
