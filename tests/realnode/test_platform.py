@@ -48,6 +48,10 @@ DEMO_KEY = "demo-key"
 INITIAL_BTC = Decimal("1")  # the sample's demo-key balance
 
 
+_ips: dict[tuple[str, str], str] = {}
+"""Pod IPs by (namespace, pod): a pod keeps its IP for life, and the API server may be the thing down."""
+
+
 class Provider(Protocol):
     """What the scenario needs of a cluster beyond kubectl: the host node or kind."""
 
@@ -90,7 +94,8 @@ class HostNode:
         self.node.start_apiserver()
 
     def get(self, namespace: str, pod: str, port: int, path: str) -> Any:
-        code, body = self.node.http_get(self.node.pod_ip(namespace, pod), port, path)
+        ip = _ips.get((namespace, pod)) or _ips.setdefault((namespace, pod), self.node.pod_ip(namespace, pod))
+        code, body = self.node.http_get(ip, port, path)
         return json.loads(body) if code == 200 else None
 
 
@@ -139,9 +144,10 @@ class Kind:
         )
 
     def get(self, namespace: str, pod: str, port: int, path: str) -> Any:
-        ip = json.loads(self.kubectl("-n", namespace, "get", "pod", pod, "-o", "json").stdout)["status"][
-            "podIP"
-        ]
+        if (namespace, pod) not in _ips:
+            out = self.kubectl("-n", namespace, "get", "pod", pod, "-o", "json").stdout
+            _ips[(namespace, pod)] = json.loads(out)["status"]["podIP"]
+        ip = _ips[(namespace, pod)]
         res = subprocess.run(
             ["docker", "exec", f"{self.cluster}-control-plane", "curl", "-sf", f"http://{ip}:{port}{path}"],
             capture_output=True, text=True,
