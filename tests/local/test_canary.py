@@ -13,6 +13,7 @@ its path is a skip, and the canary never lifts it.
 
 from __future__ import annotations
 
+import getpass
 import json
 import signal
 import subprocess
@@ -24,10 +25,13 @@ from typing import Any
 
 import httpx
 import pytest
+from supervisor_support import cli_headers, sim_headers
 
 from quantops_trading.storage.eventlog import EventLog
 
 QUANTOPS = [sys.executable, "-m", "quantops_local.cli"]
+PERSON = f"cli:{getpass.getuser()}"  # who the supervisor records for the run token's holder
+CANARY = "agent/canary"  # ... and for the canary agent's own credential
 BOOK = "orderbook/binance-spot_BTC-USDT_L2top20_20240808-09_reconstructed.csv.gz"
 TIMINGS = """  heartbeatSeconds: 0.5
   apiLossGraceSeconds: 3
@@ -119,6 +123,10 @@ class Platform:
         url = json.loads((self.state / "supervisor.json").read_text())["url"]
         return dict(httpx.get(f"{url}/api/status", timeout=3).json())
 
+    def sim(self) -> dict[str, str]:
+        """The venue's /_sim control token (derived from this run's token)."""
+        return sim_headers(self.state, "venue")
+
     def venue_url(self) -> str:
         port = next(a for a in self.status()["agents"] if a["name"] == "venue")["port"]
         return str(httpx.get(f"http://127.0.0.1:{port}/status", timeout=3).json()["work"]["venueUrl"])
@@ -137,8 +145,11 @@ class Platform:
 
     def set_gate(self, scope: str, gate: str, reason: str, who: str) -> None:
         url = json.loads((self.state / "supervisor.json").read_text())["url"]
-        body = {"scope": scope, "gate": gate, "reason": reason, "who": who}
-        assert httpx.post(f"{url}/api/gate", json=body, timeout=3).status_code == 200
+        body = {"scope": scope, "gate": gate, "reason": reason, "who": who}  # who: free text only
+        assert (
+            httpx.post(f"{url}/api/gate", json=body, headers=cli_headers(self.state), timeout=3).status_code
+            == 200
+        )
 
     def global_gate(self) -> str:
         return str(self.status()["gates"]["RiskPolicy/global"])
@@ -203,20 +214,22 @@ def test_canary_passes_on_a_healthy_venue_then_raises_no_go_when_the_venue_fault
     passed = wait_for(lambda: p.audit("CanaryPassed"), 60, "a CanaryPassed record")[0]
     assert {"signal", "risk+venue", "fill", "unwind.risk+venue", "unwind.fill"} <= set(passed["hops"])
     assert passed["symbol"] == "BTC/USDT" and passed["agent"] == "canary"
-    orders = httpx.get(f"{p.venue_url()}/_sim/state", timeout=3).json()["orders"]
+    orders = httpx.get(f"{p.venue_url()}/_sim/state", headers=p.sim(), timeout=3).json()["orders"]
     assert orders and all(o["clientOrderId"].startswith("canary") for o in orders)
     assert {o["status"] for o in orders} == {"FILLED"}  # marketable round trip: nothing left working
     assert p.status()["gates"]["RiskPolicy/global"] == "GO"
     assert not (p.state / "eventlogs").exists()  # canary events stay out of the strategies' PnL logs
     # the venue's order endpoint breaks: the next run fails at the venue hop and raises NO_GO
     fault = {"kind": "server_error", "path": "/api/v3/order", "method": "POST", "status": 502}
-    assert httpx.post(f"{p.venue_url()}/_sim/faults", json=fault, timeout=3).status_code == 200
+    assert (
+        httpx.post(f"{p.venue_url()}/_sim/faults", json=fault, headers=p.sim(), timeout=3).status_code == 200
+    )
     failed = wait_for(lambda: p.audit("CanaryFailed"), 60, "a CanaryFailed record")[0]
     assert failed["hop"] == "venue" and failed["reason"]
     flip = wait_for(
         lambda: [g for g in p.audit("GateChanged") if g["scope"] == "RiskPolicy/global"], 10, "the gate flip"
     )[0]
-    assert (flip["old"], flip["new"], flip["who"]) == ("GO", "PAUSE", "canary/canary")
+    assert (flip["old"], flip["new"], flip["who"]) == ("GO", "PAUSE", CANARY)
     assert failed["cause"] == "transient-venue-fault" and failed["transient"] is True
     assert flip["reason"].startswith("canary NO_GO (transient-venue-fault): venue: ")
     assert p.global_gate() == "PAUSE"
@@ -231,13 +244,13 @@ def test_canary_passes_on_a_healthy_venue_then_raises_no_go_when_the_venue_fault
     )[0]
     assert alert["severity"] == "warning"
     # under its own NO_GO the canary keeps probing, read-only: no order goes out under PAUSE
-    sent = len(httpx.get(f"{p.venue_url()}/_sim/state", timeout=3).json()["orders"])
+    sent = len(httpx.get(f"{p.venue_url()}/_sim/state", headers=p.sim(), timeout=3).json()["orders"])
     wait_for(
         lambda: [r for r in p.audit("CanaryPassed") if r["probe"] == "read-only"],
         15,
         "a read-only probe under the canary's own PAUSE",
     )
-    assert len(httpx.get(f"{p.venue_url()}/_sim/state", timeout=3).json()["orders"]) == sent
+    assert len(httpx.get(f"{p.venue_url()}/_sim/state", headers=p.sim(), timeout=3).json()["orders"]) == sent
     assert p.global_gate() == "PAUSE"
     p.stop()
     with EventLog(p.state / "canary" / "canary.sqlite") as log:
@@ -262,11 +275,13 @@ def test_a_burst_of_429s_pauses_and_the_canary_lifts_its_own_no_go_after_3_passe
     p = recovering
     wait_for(lambda: p.audit("CanaryPassed"), 60, "a first CanaryPassed")
     fault = {"kind": "rate_limit", "path": "/api/v3/order"}  # every method: the order lookup too
-    assert httpx.post(f"{p.venue_url()}/_sim/faults", json=fault, timeout=3).status_code == 200
+    assert (
+        httpx.post(f"{p.venue_url()}/_sim/faults", json=fault, headers=p.sim(), timeout=3).status_code == 200
+    )
     wait_for(lambda: p.global_gate() == "PAUSE", 30, "the canary's NO_GO")
     wait_for(lambda: len(p.audit("CanaryFailed")) >= 2, 15, "a failing probe under the NO_GO")
     assert p.global_gate() == "PAUSE"  # still faulted: no lift
-    assert httpx.delete(f"{p.venue_url()}/_sim/faults", timeout=3).status_code == 200
+    assert httpx.delete(f"{p.venue_url()}/_sim/faults", headers=p.sim(), timeout=3).status_code == 200
     wait_for(lambda: p.audit("CanaryRecovered"), 30, "the canary lifting its NO_GO")
     wait_for(lambda: p.global_gate() == "GO", 10, "global back to GO")
     wait_for(
@@ -281,14 +296,14 @@ def test_a_burst_of_429s_pauses_and_the_canary_lifts_its_own_no_go_after_3_passe
     assert "RateLimited" in recs[first_fail]["reason"]
     raise_at = kinds.index("GateChanged", first_fail)
     raised = recs[raise_at]
-    assert (raised["old"], raised["new"], raised["who"]) == ("GO", "PAUSE", "canary/canary")
+    assert (raised["old"], raised["new"], raised["who"]) == ("GO", "PAUSE", CANARY)
     assert raised["reason"].startswith("canary NO_GO (transient-venue-fault)")
     recovered_at = kinds.index("CanaryRecovered")
     lift = recs[recovered_at + 1]
     assert lift["event"] == "GateChanged" and (lift["old"], lift["new"], lift["who"]) == (
         "PAUSE",
         "GO",
-        "canary/canary",
+        CANARY,
     )
     assert recs[recovered_at]["passes"] == 3 and recs[recovered_at]["new"] == "GO"
     held = recs[raise_at + 1 : recovered_at]
@@ -324,7 +339,7 @@ def test_a_strategy_stop_never_makes_the_canary_fail_and_a_human_stop_is_a_skip(
     n = len(p.audit("CanaryPassed"))
     wait_for(lambda: len(p.audit("CanaryPassed")) > n, 30, "the canary back at work")
     changes = [(g["new"], g["who"]) for g in p.audit("GateChanged") if g["scope"] == "RiskPolicy/global"]
-    assert changes == [("STOP", "cli"), ("GO", "cli")]
+    assert changes == [("STOP", PERSON), ("GO", PERSON)]
 
 
 def test_canary_ids_and_prices_are_venue_safe() -> None:

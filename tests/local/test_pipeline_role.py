@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+from supervisor_support import cli_headers
 
 from quantops_trading.storage.eventlog import EventLog
 
@@ -106,7 +107,7 @@ def test_pipeline_agent_promotes_and_the_supervisor_shows_the_stage(up: Up, tmp_
     changes = [
         e for e in up.audit() if e["event"] == "StrategyStatusChanged" and e["strategy"] == "neo-momentum"
     ]
-    assert changes[0]["new"] == "WARM" and changes[0]["who"] == "pipeline"
+    assert changes[0]["new"] == "WARM" and changes[0]["who"] == "agent/pipeline"  # its credential's
 
     # the agent reports its cycles (a second one reuses the runs) and its queue length
     work = wait_for(lambda: (w := up.agent_view("pipeline")["work"])["cycles"] >= 2 and w, 30, 0.2)
@@ -134,11 +135,15 @@ def test_pipeline_agent_promotes_and_the_supervisor_shows_the_stage(up: Up, tmp_
     wait_for(lambda: up.agent_view("pipeline")["work"]["cycles"] > n, 20, 0.2)
 
     # a bad status write is refused, naming the field
+    person = cli_headers(up.state)
     r = httpx.post(f"{up.url()}/api/strategies/neo-momentum/status",
-                   json={"patch": {"stage": "LUKEWARM"}, "who": "test"}, timeout=5)  # fmt: skip
+                   json={"patch": {"stage": "LUKEWARM"}}, headers=person, timeout=5)  # fmt: skip
     assert r.status_code == 400 and "patch.stage" in r.json()["error"]
     assert (
-        httpx.post(f"{up.url()}/api/strategies/nope/status", json={"patch": {}}, timeout=5).status_code == 404
+        httpx.post(
+            f"{up.url()}/api/strategies/nope/status", json={"patch": {}}, headers=person, timeout=5
+        ).status_code
+        == 404
     )
 
     # the stage survives a supervisor restart (persisted with the local state)

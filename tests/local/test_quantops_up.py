@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import getpass
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -18,6 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
+from supervisor_support import sim_headers
 
 HERE = Path(__file__).parent
 QUANTOPS = [sys.executable, "-m", "quantops_local.cli"]
@@ -203,6 +206,40 @@ def test_sigterm_is_graceful(up: Up) -> None:
     assert released
 
 
+def test_the_control_api_refuses_forgeries_and_its_token_never_leaks(up: Up) -> None:
+    """The real supervisor process: its run token is 0600, on no command line, in no log, event,
+    config or audit record; what a web page or a token-less process sends changes nothing."""
+    from quantops_local import auth
+
+    token_file = up.state / "control.token"
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    token = token_file.read_text()
+    url = json.loads((up.state / "supervisor.json").read_text())["url"]
+    gates = up.status()["gates"]
+    stop = json.dumps({"scope": "global", "gate": "STOP", "reason": "forged", "who": "cli"})
+    page = {"Content-Type": "text/plain", "Origin": "http://evil.example"}
+    assert httpx.post(f"{url}/api/gate", content=stop, headers=page, timeout=3).status_code == 415
+    assert httpx.post(f"{url}/api/gate", content=stop, timeout=3,
+                      headers={"Content-Type": "application/json"}).status_code == 401  # fmt: skip
+    boss = {"Authorization": f"Bearer {auth.agent_token(token, 'boss')}"}
+    beat = {"agent": "trader", "healthy": False}
+    assert httpx.post(f"{url}/api/heartbeat", json=beat, headers=boss, timeout=3).status_code == 403
+    assert up.status()["gates"] == gates and up.agent("trader")["ready"]
+    assert not [e for e in up.audit() if e["event"] == "GateChanged" and e.get("reason") == "forged"]
+    tokens = [token, auth.sim_token(token, "venue")] + [
+        auth.agent_token(token, a["name"]) for a in up.status()["agents"]
+    ]
+    for a in up.status()["agents"]:  # never on a command line
+        cmdline = Path(f"/proc/{a['pid']}/cmdline").read_bytes()
+        assert not [t for t in tokens if t.encode() in cmdline], a["name"]
+    files = [f for f in up.state.rglob("*") if f.is_file() and f != token_file]
+    files.append(up.state.parent / "up.log")  # the supervisor's own output (the audit stream)
+    assert len(files) > 5
+    for f in files:
+        data = f.read_bytes()
+        assert not [t for t in tokens if t.encode() in data], f
+
+
 def test_runbook_explains_degraded_agent(up: Up) -> None:
     up.cli("gate", "global", "STOP", "--reason", "runbook test")
     text = wait_for(lambda: (t := up.cli("runbook").stdout) and "Gate STOP on trader" in t and t, 10)
@@ -298,7 +335,8 @@ def test_demo_runs_at_speed_stops_by_itself_and_leaves_a_verified_record(tmp_pat
         wait_for(lambda: up.agent_view("trader")["work"]["orders"]["filled"] > 0, 40)
         wait_for(lambda: [e for e in up.audit() if e["event"] == "CanaryPassed"], 30)
         venue_url = up.agent_view("venue")["work"]["venueUrl"]
-        replayed_ms = httpx.get(f"{venue_url}/_sim/state", timeout=3).json()["elapsedMs"]
+        sim = sim_headers(up.state, "venue")
+        replayed_ms = httpx.get(f"{venue_url}/_sim/state", headers=sim, timeout=3).json()["elapsedMs"]
         assert replayed_ms > 30 * 1000 * (time.time() - started)  # far faster than wall time
         # a gate flip: STOP lets only unwind-ladder orders through, which the trader never sends
         res = up.cli("gate", "strategy/fast-momo", "STOP", "--reason", "demo flip")
@@ -332,7 +370,7 @@ def test_demo_runs_at_speed_stops_by_itself_and_leaves_a_verified_record(tmp_pat
     assert stopped and stopped[-1]["steps"][-2:] == ["flushed-event-log", "released-lease"]
     written = next(e for e in audit if e["event"] == "PostmortemWritten")
     md = Path(written["md"]).read_text()
-    assert "Strategy/fast-momo: GO → STOP (demo flip, by cli)" in md
+    assert f"Strategy/fast-momo: GO → STOP (demo flip, by cli:{getpass.getuser()})" in md
     assert "fast-momo: " in md.split("## PnL attribution")[1]
     assert "canary" not in md.split("## PnL attribution")[1].split("##")[0]
     assert "passed, 0 failed" in md

@@ -10,7 +10,7 @@ import asyncio
 from pathlib import Path
 
 import httpx
-from supervisor_support import serve
+from supervisor_support import agent, serve
 
 from quantops_local.manifests import load
 from quantops_local.supervisor import Supervisor
@@ -19,9 +19,10 @@ HERE = Path(__file__).parent
 
 
 async def test_shutdown_answers_a_waiting_gate_long_poll(tmp_path: Path) -> None:
-    runner, base = await serve(Supervisor(load([HERE / "platform-fast.yaml"]), tmp_path))
+    sup = Supervisor(load([HERE / "platform-fast.yaml"]), tmp_path)
+    runner, base = await serve(sup)
     url = f"{base}/api/gates"
-    async with httpx.AsyncClient(timeout=10.0) as http:
+    async with httpx.AsyncClient(timeout=10.0, headers=agent(sup, "trader")) as http:
         first = (await http.get(url, params={"agent": "trader"})).json()
         # nothing changes: this poll waits (up to 25 s) for a gate change
         poll = asyncio.create_task(http.get(url, params={"agent": "trader", "since": str(first["version"])}))

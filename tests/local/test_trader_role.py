@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from supervisor_support import sim_headers
 
 from quantops_trading.execution.client_ids import is_ours
 from quantops_trading.storage.eventlog import EventLog
@@ -61,8 +62,8 @@ def wait_for(pred: Callable[[], Any], timeout: float, step: float = 0.05) -> Any
     raise AssertionError(f"timed out; last={last!r}")
 
 
-def _ours(venue_url: str) -> list[dict[str, Any]]:
-    orders = httpx.get(f"{venue_url}/_sim/state", timeout=2).json()["orders"]
+def _ours(venue_url: str, state: Path) -> list[dict[str, Any]]:
+    orders = httpx.get(f"{venue_url}/_sim/state", headers=sim_headers(state), timeout=2).json()["orders"]
     return [o for o in orders if is_ours(o["clientOrderId"])]
 
 
@@ -96,7 +97,7 @@ def test_trader_trades_obeys_stop_and_shuts_down_cleanly(tmp_path: Path) -> None
         assert venue_url == up.agent_view("venue")["work"]["venueUrl"]
 
         # 1. orders from the trader reach the venue and fill; with a working order at some point
-        wait_for(lambda: any(float(o["executedQty"]) > 0 for o in _ours(venue_url)), 40, 0.2)
+        wait_for(lambda: any(float(o["executedQty"]) > 0 for o in _ours(venue_url, state)), 40, 0.2)
         wait_for(lambda: up.agent_view("trader")["work"]["orders"]["filled"] >= 1, 10, 0.2)
         wait_for(lambda: up.agent_view("trader")["openOrders"] >= 1, 20, 0.05)
 
@@ -104,7 +105,7 @@ def test_trader_trades_obeys_stop_and_shuts_down_cleanly(tmp_path: Path) -> None
         pid = up.agent("trader")["pid"]
         os.kill(pid, signal.SIGTERM)
         line = wait_for(lambda: next(iter(_stopped_lines(trader_log)), None), 15, 0.02)
-        open_after = [o for o in _ours(venue_url) if o["status"] in ("NEW", "PARTIALLY_FILLED")]
+        open_after = [o for o in _ours(venue_url, state) if o["status"] in ("NEW", "PARTIALLY_FILLED")]
         steps = line["steps"]
         assert steps[0] == "stopped-new-work" and steps[1].startswith("cancelled-orders:")
         assert steps[2:] == ["flushed-event-log", "released-lease"]
@@ -113,15 +114,15 @@ def test_trader_trades_obeys_stop_and_shuts_down_cleanly(tmp_path: Path) -> None
 
         # 3. restarted, it trades again; then a global STOP: no new order reaches the venue
         wait_for(lambda: (a := up.agent("trader"))["pid"] not in (None, pid) and a["ready"], 20)
-        n0 = len(_ours(venue_url))
-        wait_for(lambda: len(_ours(venue_url)) > n0, 20, 0.2)
+        n0 = len(_ours(venue_url, state))
+        wait_for(lambda: len(_ours(venue_url, state)) > n0, 20, 0.2)
         res = up.cli("gate", "global", "STOP", "--reason", "trader test")
         assert res.returncode == 0, res.stderr
         wait_for(lambda: up.agent_view("trader")["gate"] == "STOP", 5, 0.02)
         time.sleep(0.5)  # an order sent just before the flip was applied may still be in flight
-        before = {o["clientOrderId"] for o in _ours(venue_url)}
+        before = {o["clientOrderId"] for o in _ours(venue_url, state)}
         time.sleep(4)
-        after = _ours(venue_url)
+        after = _ours(venue_url, state)
         assert {o["clientOrderId"] for o in after} == before, "new orders reached the venue under STOP"
         assert not [o for o in after if o["status"] in ("NEW", "PARTIALLY_FILLED")]  # gate cancelled them
         assert up.agent_view("trader")["work"]["orders"]["denied"] >= 1  # signals kept coming; risk said no

@@ -24,8 +24,9 @@ from typing import Any
 
 import httpx
 import pytest
-from supervisor_support import serve
+from supervisor_support import person, serve
 
+from quantops_local.auth import agent_token
 from quantops_local.manifests import load
 from quantops_local.supervisor import Supervisor
 from quantops_trading.adapters.ccxt.credentials import API_KEY_ENV, CREDENTIALS_DIR_ENV, SECRET_ENV
@@ -85,6 +86,7 @@ class Live:
     sim: SimControl
     state: Path
     control_url: str
+    control_auth: dict[str, str]  # the supervisor's run token (a person; no pipeline agent here)
 
     async def venue_orders(self) -> list[dict[str, Any]]:
         orders: list[dict[str, Any]] = (await self.sim.state())["orders"]
@@ -100,7 +102,7 @@ class Live:
 
     async def set_stage(self, stage: str) -> None:
         """What the pipeline agent does under `quantops up` (LocalStrategyStatus.write_status)."""
-        async with httpx.AsyncClient() as http:
+        async with httpx.AsyncClient(headers=self.control_auth) as http:
             r = await http.post(
                 f"{self.control_url}/api/strategies/momo/status",
                 json={"patch": {"stage": stage}, "who": "test-pipeline"},
@@ -132,7 +134,8 @@ async def live_trader(
     state.mkdir(exist_ok=True)  # a second trader on the same state: a restart
     monkeypatch.setenv("QUANTOPS_STATE_DIR", str(state))
     (tmp_path / "platform.yaml").write_text(manifest(stage, desired))
-    runner, control_url = await serve(Supervisor(load([tmp_path / "platform.yaml"]), state))
+    sup = Supervisor(load([tmp_path / "platform.yaml"]), state)
+    runner, control_url = await serve(sup)
     async with running_venue(sample_config(speed=30.0)) as server:
         assert server.url is not None
         keys = {"apiKey": API_KEY, "apiSecret": API_SECRET} if keys_in_config else {}
@@ -161,14 +164,14 @@ async def live_trader(
         rt = AgentRuntime(
             name="trader",
             role="trader",
-            control=LocalControl(control_url, "trader", "0"),
+            control=LocalControl(control_url, "trader", "0", agent_token(sup.token, "trader")),
             work=work,
             api_loss_grace_seconds=1e9,
         )
         watch = asyncio.create_task(rt._gate_watch())  # the real long-poll against the supervisor
         await until(lambda: "momo" in rt.gates.stages, 20, "the first gate snapshot with stages")
         task = asyncio.create_task(work.run(rt))
-        live = Live(rt, work, server, SimControl(server.url), state, control_url)
+        live = Live(rt, work, server, SimControl(server.url), state, control_url, person(sup))
         try:
             await until(lambda: work.state != "starting", 30, "trader started")
             yield live

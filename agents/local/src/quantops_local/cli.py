@@ -1,7 +1,8 @@
 """The `quantops` command: up, status, gate, runbook, rollback, postmortem, validate.
 
 `up` runs the manifests locally (no Kubernetes); `status`, `gate` and `runbook` talk to a running
-`quantops up` through the URL it records in <state-dir>/supervisor.json, or to Kubernetes with --kube.
+`quantops up` through the URL it records in <state-dir>/supervisor.json, authenticated with the run
+token in <state-dir>/control.token (readable by its user only), or to Kubernetes with --kube.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from rich.console import Console
 
 from quantops_api import ManifestError
 from quantops_api.orchestration import DependencyError
-from quantops_local import manifests, progress, rollback, runbook, wrapup
+from quantops_local import auth, manifests, progress, rollback, runbook, wrapup
 from quantops_local.supervisor import Supervisor
 
 DEFAULT_STATE = Path(".quantops")
@@ -33,6 +34,27 @@ def _url(state_dir: Path) -> str:
     if not path.exists():
         raise SystemExit(f"no running `quantops up` found ({path} missing); start one or pass --state-dir")
     return str(json.loads(path.read_text())["url"])
+
+
+def _api(state_dir: Path, method: str, path: str, **kw: Any) -> httpx.Response:
+    """One authenticated call to the running supervisor (the run token is this user's credential)."""
+    url = _url(state_dir)
+    try:
+        token = auth.read_token_file(state_dir)
+    except auth.TokenFileError as e:
+        raise SystemExit(f"quantops: {e}") from None
+    headers = {"Authorization": f"Bearer {token}"}
+    r = httpx.request(method, f"{url}{path}", headers=headers, timeout=5, **kw)
+    if r.status_code in (401, 403):
+        raise SystemExit(f"quantops: {method} {path}: HTTP {r.status_code}: {_error(r)}")
+    return r
+
+
+def _error(r: httpx.Response) -> str:
+    try:
+        return str(r.json().get("error", r.text))
+    except ValueError:
+        return r.text[:300]
 
 
 class StateInUse(RuntimeError):
@@ -140,7 +162,7 @@ def cmd_postmortem(ns: argparse.Namespace) -> int:
 
 
 def cmd_status(ns: argparse.Namespace) -> int:
-    data = httpx.get(f"{_url(ns.state_dir)}/api/status", timeout=5).json()
+    data = _api(ns.state_dir, "GET", "/api/status").json()
     if ns.json:
         print(json.dumps(data, indent=2))
         return 0
@@ -151,7 +173,7 @@ def cmd_status(ns: argparse.Namespace) -> int:
             f"{a['restarts']:<10}{a['reason']}: {a['message']}"
         )
     print("\nGATES: " + ", ".join(f"{k}={v}" for k, v in sorted(data["gates"].items())))
-    strategies = httpx.get(f"{_url(ns.state_dir)}/api/strategies", timeout=5).json()["strategies"]
+    strategies = _api(ns.state_dir, "GET", "/api/strategies").json()["strategies"]
     if strategies:
         print(f"\n{'STRATEGY':<24}{'DESIRED':<9}{'STAGE':<7}{'SINCE':<22}LAST DECISION")
     for s in strategies:
@@ -176,10 +198,9 @@ def cmd_gate(ns: argparse.Namespace) -> int:
         return subprocess.call(
             [ns.kubectl, "-n", ns.namespace, "patch", kind, name, "--type=merge", "-p", patch]
         )
-    r = httpx.post(
-        f"{_url(ns.state_dir)}/api/gate",
-        json={"scope": ns.scope, "gate": ns.gate, "reason": ns.reason},
-        timeout=5,
+    # who: the supervisor records the credential's principal (cli:<user>), not anything sent here
+    r = _api(
+        ns.state_dir, "POST", "/api/gate", json={"scope": ns.scope, "gate": ns.gate, "reason": ns.reason}
     )
     body: dict[str, Any] = r.json()
     if r.status_code != 200:
@@ -199,7 +220,7 @@ def cmd_runbook(ns: argparse.Namespace) -> int:
         ).stdout
         rows = runbook.rows_from_kube(json.loads(out)["items"])
     else:
-        data = httpx.get(f"{_url(ns.state_dir)}/api/status", timeout=5).json()
+        data = _api(ns.state_dir, "GET", "/api/status").json()
         rows = data["agents"]
     text = runbook.render(rows, kube=ns.kube)
     if ns.output:

@@ -4,10 +4,12 @@ Why it exists: on Kubernetes the pipeline agent patches ``Strategy.status`` (sta
 evidence, score, transitions); locally the supervisor is the control plane, so it keeps those
 statuses, serves them to agents and in ``/api/status`` (``strategies``), and persists them to
 ``<state>/strategy-status.json`` so a supervisor restart keeps every stage. Every write is an
-audit record (``StrategyStatusChanged``: who, old → new stage, the decision's reason).
+audit record (``StrategyStatusChanged``: who, old → new stage, the decision's reason); ``who`` is
+the caller's authenticated principal (quantops_local.auth: a pipeline agent or a person), never the
+body's — a body ``who`` that differs is kept as ``unverifiedWho``, free text.
 
 Routes: ``GET /api/strategies`` → specs, statuses and RiskPolicy specs (what the pipeline needs);
-``POST /api/strategies/{name}/status`` with ``{"patch": {...wire status...}, "who": "..."}``
+``POST /api/strategies/{name}/status`` with ``{"patch": {...wire status...}}``
 (top-level JSON merge: a ``null`` removes a field). A bad patch is a 400 naming the field.
 :meth:`StrategyStatusBook.stages_for` is what the supervisor adds to an agent's ``/api/gates``
 long-poll, and ``listeners`` (awaited after every write) wake that long-poll, so a trader applies a
@@ -26,6 +28,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from quantops_api import RiskPolicy, Strategy, StrategyStatus
+from quantops_local.auth import principal_of
 
 __all__ = ["StrategyStatusBook"]
 
@@ -80,8 +83,10 @@ class StrategyStatusBook:
             },
         }
 
-    def write(self, name: str, patch: Any, who: str) -> StrategyStatus:
-        """Merge ``patch`` into the status; ValueError names the field on bad input."""
+    def write(self, name: str, patch: Any, who: str, unverified_who: str | None = None) -> StrategyStatus:
+        """Merge ``patch`` into the status; ValueError names the field on bad input.
+
+        ``who``: the authenticated principal; ``unverified_who``: what the caller said it was."""
         if name not in self.statuses:
             raise KeyError(f"Strategy/{name} does not exist")
         if not isinstance(patch, dict):
@@ -108,6 +113,7 @@ class StrategyStatusBook:
             "StrategyStatusChanged",
             strategy=name,
             who=who,
+            **({"unverifiedWho": unverified_who} if unverified_who not in (None, who) else {}),
             old=old.stage.value if old.stage else None,
             new=new.stage.value if new.stage else None,
             fingerprint=new.fingerprint,
@@ -125,9 +131,13 @@ class StrategyStatusBook:
                 body = await req.json()
             except ValueError:
                 return web.json_response({"error": "body: not JSON"}, status=400)
+            claimed = body.get("who") if isinstance(body, dict) else None
             try:
                 new = self.write(
-                    name, body.get("patch") if isinstance(body, dict) else None, str(body.get("who", "?"))
+                    name,
+                    body.get("patch") if isinstance(body, dict) else None,
+                    principal_of(req).name,
+                    str(claimed) if claimed is not None else None,
                 )
             except KeyError as e:
                 return web.json_response({"error": str(e.args[0])}, status=404)

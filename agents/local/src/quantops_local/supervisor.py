@@ -5,6 +5,10 @@ start waves by dependsOn, restart with capped, jittered exponential backoff when
 its heartbeat goes stale, max-uptime recycle deferred by open orders, effective gates. It also
 plays the API server's part for the agents: heartbeats and gate long-polls over HTTP on loopback.
 Every gate change and automatic decision is appended to <state>/audit.jsonl with its reason.
+
+The API is authenticated (quantops_local.auth): a run token in <state>/control.token (0600) for the
+CLI, a token of its own per agent (in its environment), Host/Origin/Content-Type checked; ``who`` in
+the audit is the credential's principal (``cli:<user>``, ``agent/<name>``), never the request body's.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from quantops_api.orchestration import (
     recycle_decision,
     startup_order,
 )
+from quantops_local import auth
 from quantops_local.strategy_status import StrategyStatusBook
 
 GATE_KINDS = {"agent": "Agent", "strategy": "Strategy", "riskpolicy": "RiskPolicy", "global": "RiskPolicy"}
@@ -93,6 +98,8 @@ class Supervisor:
     # Until its first heartbeat an agent may take this long (imports, loading market data on a busy
     # laptop) — the local twin of a startupProbe; after it, staleAfterSeconds applies as before.
     startup_grace_seconds: float = 30.0
+    # this run's control token (quantops_local.auth): never logged, never in repr
+    token: str = field(default_factory=auth.new_token, repr=False)
 
     def __post_init__(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -110,6 +117,7 @@ class Supervisor:
         self.audit_path = self.state_dir / "audit.jsonl"
         self.strategy_status = StrategyStatusBook(self.strategies, self.policies, self.state_dir, self.audit)
         self.strategy_status.listeners.append(self._bump)  # a stage change wakes the gate long-polls
+        self.guard = auth.Guard(self.token, {n: a.spec.role for n, a in self.agents.items()})
 
     # -- audit ------------------------------------------------------------------------------------
     def audit(self, kind: str, **fields: Any) -> None:
@@ -150,7 +158,11 @@ class Supervisor:
         view = effective_gate(dict(self.gates_for(agent)))
         return view.gate, view.source
 
-    async def set_gate(self, scope: str, gate: str, reason: str, who: str) -> dict[str, Any]:
+    async def set_gate(
+        self, scope: str, gate: str, reason: str, who: str, unverified_who: str | None = None
+    ) -> dict[str, Any]:
+        """``who``: the authenticated principal; ``unverified_who``: what the caller said it was
+        (free text, recorded apart when it differs, never as the principal)."""
         kind_key, _, name = scope.partition("/")
         kind = GATE_KINDS.get(kind_key.lower())
         if kind is None:
@@ -168,17 +180,24 @@ class Supervisor:
         old = self.gates[key]
         if old != new:
             self.gates[key] = new
-            self.audit("GateChanged", scope=key, old=old.value, new=new.value, reason=reason, who=who)
+            extra = {"unverifiedWho": unverified_who} if unverified_who not in (None, who) else {}
+            self.audit(
+                "GateChanged", scope=key, old=old.value, new=new.value, reason=reason, who=who, **extra
+            )
             async with self._changed:
                 self.version += 1
                 self._changed.notify_all()
-        return {"scope": key, "old": old.value, "new": new.value}
+        return {"scope": key, "old": old.value, "new": new.value, "who": who}
 
     # -- HTTP API for agents and the CLI -------------------------------------------------------------
     def app(self) -> web.Application:
+        # Who may call which route, and the Host/Origin/Content-Type checks: auth.Guard (auth.ACCESS).
+        # A heartbeat or release is the credential's own agent's (the guard refuses another's).
         async def heartbeat(req: web.Request) -> web.Response:
             body = await req.json()
-            p = self.procs.get(body.get("agent", ""))
+            if not isinstance(body, dict):
+                return web.json_response({"error": "body: must be an object"}, status=400)
+            p = self.procs.get(auth.principal_of(req).agent or "")
             if p is None:
                 return web.json_response({"error": "unknown agent"}, status=404)
             p.last_heartbeat, p.queue_length = _now(), int(body.get("queueLength", 0))
@@ -187,7 +206,9 @@ class Supervisor:
 
         async def release(req: web.Request) -> web.Response:
             body = await req.json()
-            self.audit("LeaseReleased", agent=body.get("agent"), replica=body.get("replica"))
+            principal = auth.principal_of(req)
+            replica = body.get("replica") if isinstance(body, dict) else None
+            self.audit("LeaseReleased", agent=principal.agent, replica=replica, who=principal.name)
             return web.json_response({"ok": True})
 
         async def gates(req: web.Request) -> web.Response:
@@ -213,13 +234,19 @@ class Supervisor:
             return web.json_response(body)
 
         async def set_gate(req: web.Request) -> web.Response:
-            body = await req.json()
+            try:
+                body = await req.json()
+            except ValueError:
+                return web.json_response({"error": "body: not JSON"}, status=400)
+            if not isinstance(body, dict):
+                return web.json_response({"error": "body: must be an object"}, status=400)
             try:
                 out = await self.set_gate(
                     str(body.get("scope", "")),
                     str(body.get("gate", "")),
                     str(body.get("reason", "quantops gate")),
-                    str(body.get("who", "cli")),
+                    auth.principal_of(req).name,
+                    str(body["who"]) if body.get("who") is not None else None,
                 )
             except ValueError as e:
                 return web.json_response({"error": str(e)}, status=400)
@@ -228,7 +255,7 @@ class Supervisor:
         async def status(_: web.Request) -> web.Response:
             return web.json_response(self.status())
 
-        app = web.Application()
+        app = web.Application(middlewares=[self.guard.middleware])
         app.add_routes(
             [
                 web.post("/api/heartbeat", heartbeat),
@@ -304,11 +331,17 @@ class Supervisor:
         p.log_path = self.state_dir / "logs" / f"{p.agent.name}.log"
         p.log_path.parent.mkdir(exist_ok=True)
         log = p.log_path.open("ab")
-        env = {
-            **os.environ,
-            "QUANTOPS_CONTROL_URL": f"http://{self.host}:{self.port}",
-            "QUANTOPS_STATE_DIR": str(self.state_dir),
-        }
+        # credentials go in the environment only (never argv, a config file or a log line)
+        env = {k: v for k, v in os.environ.items() if k not in (auth.TOKEN_ENV, auth.SIM_TOKEN_ENV)}
+        env.update(
+            {
+                "QUANTOPS_CONTROL_URL": f"http://{self.host}:{self.port}",
+                "QUANTOPS_STATE_DIR": str(self.state_dir),
+                auth.TOKEN_ENV: auth.agent_token(self.token, p.agent.name),
+            }
+        )
+        if p.agent.spec.role == "venue-sim":
+            env[auth.SIM_TOKEN_ENV] = auth.sim_token(self.token, p.agent.name)
         p.process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -450,6 +483,7 @@ class Supervisor:
         site = web.TCPSite(runner, self.host, self.port)
         await site.start()
         self.port = int(runner.addresses[0][1])
+        auth.write_token_file(self.state_dir, self.token)  # before supervisor.json: the CLI needs both
         _write_atomic(
             self.state_dir / "supervisor.json",
             json.dumps({"url": f"http://{self.host}:{self.port}", "pid": os.getpid()}),

@@ -1,7 +1,8 @@
 """`python -m quantops_trading.runtime [ROLE] --role ROLE --agent NAME [--port N]`: run one agent.
 
-Control plane: `--control URL` or $QUANTOPS_CONTROL_URL (the `quantops up` supervisor), else
-Kubernetes (in-cluster service account or $KUBECONFIG).
+Control plane: `--control URL` or $QUANTOPS_CONTROL_URL (the `quantops up` supervisor, with this
+agent's own credential in $QUANTOPS_CONTROL_TOKEN — never on the command line), else Kubernetes
+(in-cluster service account or $KUBECONFIG).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     replica = os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
     control: Control
     if ns.control:
-        control = LocalControl(ns.control, ns.agent, replica)
+        control = LocalControl(ns.control, ns.agent, replica, os.environ.get("QUANTOPS_CONTROL_TOKEN"))
     else:
         control = KubeControl(KubeCredentials.discover(), ns.agent, replica, list(cfg.get("strategies", [])))
     rt = AgentRuntime(

@@ -311,15 +311,30 @@ class LocalGateSetter:
     The supervisor has no compare-and-set: :meth:`set` re-reads just before writing and refuses if
     the gate changed since ``base`` (a window of one request remains). A set to the value a gate
     already has is a no-op the supervisor does not record, so it cannot be told apart from none.
+
+    The supervisor records as ``who`` the principal of the agent's credential (``token``, default
+    ``$QUANTOPS_CONTROL_TOKEN``), not anything the canary says: ``agent/<name>``. That is this
+    setter's :attr:`who` — what its own writes read back as — so ``who`` given as ``canary/<name>``
+    (the Kubernetes field manager) becomes ``agent/<name>`` here.
     """
 
-    def __init__(self, url: str, state_dir: Path, who: str, http: httpx.AsyncClient | None = None) -> None:
-        self.url, self.state_dir, self.who = url.rstrip("/"), state_dir, who
+    def __init__(
+        self,
+        url: str,
+        state_dir: Path,
+        who: str,
+        http: httpx.AsyncClient | None = None,
+        token: str | None = None,
+    ) -> None:
+        self.url, self.state_dir = url.rstrip("/"), state_dir
+        self.who = f"agent/{who.partition('/')[2] or who}"
+        token = token if token is not None else os.environ.get("QUANTOPS_CONTROL_TOKEN", "")
+        self._auth = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = http or httpx.AsyncClient(timeout=httpx.Timeout(5.0, connect=2.0))
 
     async def read(self, scope: str) -> GateReading:
         try:
-            r = await self._http.get(f"{self.url}/api/status")
+            r = await self._http.get(f"{self.url}/api/status", headers=self._auth)
             r.raise_for_status()
             gates = r.json()["gates"]
             if scope not in gates:
@@ -336,9 +351,9 @@ class LocalGateSetter:
         now = await self.read(scope)
         if (now.gate, now.version) != (base.gate, base.version):
             raise GateConflict(f"{scope} changed since it was read ({base.gate.value} → {now.gate.value})")
-        body = {"scope": scope, "gate": gate.value, "reason": reason, "who": self.who}
+        body = {"scope": scope, "gate": gate.value, "reason": reason}
         try:
-            r = await self._http.post(f"{self.url}/api/gate", json=body)
+            r = await self._http.post(f"{self.url}/api/gate", json=body, headers=self._auth)
             out = r.json()
         except (httpx.HTTPError, ValueError) as e:
             raise GateSetError(f"gate not set: {type(e).__name__}: {e}") from e
@@ -348,7 +363,7 @@ class LocalGateSetter:
             old, new = Gate(out["old"]), Gate(out["new"])
         except (KeyError, ValueError, TypeError) as e:
             raise GateSetError(f"gate set, answer unreadable: {out!r}") from e
-        return GateChange(scope, old, new, self.who, reason, audited=True)
+        return GateChange(scope, old, new, str(out.get("who") or self.who), reason, audited=True)
 
     async def close(self) -> None:
         await self._http.aclose()

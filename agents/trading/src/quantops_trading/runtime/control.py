@@ -60,11 +60,17 @@ class Control(Protocol):
 
 
 class LocalControl:
-    """The `quantops up` supervisor: POST /api/heartbeat, long-poll GET /api/gates?since=version."""
+    """The `quantops up` supervisor: POST /api/heartbeat, long-poll GET /api/gates?since=version.
 
-    def __init__(self, url: str, agent: str, replica: str) -> None:
+    ``token`` is this agent's own credential (``$QUANTOPS_CONTROL_TOKEN``, set by `quantops up`),
+    sent as ``Authorization: Bearer``; the supervisor takes the agent's identity from it. A refused
+    credential (401/403) is ControlUnavailable, like a supervisor that does not answer: fail closed.
+    """
+
+    def __init__(self, url: str, agent: str, replica: str, token: str | None = None) -> None:
         self.url, self.agent, self.replica = url.rstrip("/"), agent, replica
-        self._http = httpx.AsyncClient(timeout=httpx.Timeout(35.0, connect=2.0))
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.AsyncClient(timeout=httpx.Timeout(35.0, connect=2.0), headers=headers)
 
     async def heartbeat(self, beat: Beat) -> None:
         body = {
@@ -83,9 +89,10 @@ class LocalControl:
 
     async def release(self) -> None:
         try:
-            await self._http.post(
+            r = await self._http.post(
                 f"{self.url}/api/release", json={"agent": self.agent, "replica": self.replica}
             )
+            r.raise_for_status()
         except httpx.HTTPError as e:
             raise ControlUnavailable(str(e)) from e
 

@@ -24,6 +24,8 @@ ROLES = ("trader", "pipeline", "supervisor", "feed", "venue-sim", "canary")
 VENUE_HOST_ENV = "QUANTOPS_VENUE_HOST"
 VENUE_PORT_ENV = "QUANTOPS_VENUE_PORT"
 """Set by the operator on venue-sim pods (quantops_operator.resources.deployments.VENUE_PORT)."""
+SIM_TOKEN_ENV = "QUANTOPS_SIM_CONTROL_TOKEN"
+"""The simulator's /_sim control token (VenueConfig.controlToken); `quantops up` sets it."""
 
 
 class VenueWork(IdleWork):
@@ -56,6 +58,8 @@ def work_for(role: str, config: dict[str, Any], agent_config: dict[str, Any] | N
             venue = VenueConfig.model_validate(config.get("venue"))
         except ValidationError as e:
             raise SystemExit(f"spec.config.venue: invalid venue-sim config: {e}") from e
+        if os.environ.get(SIM_TOKEN_ENV):  # applied after validation: never echoed in an error
+            venue = venue.model_copy(update={"control_token": os.environ[SIM_TOKEN_ENV]})
         # In a pod the operator sets where the venue listens (all addresses, the Service's port);
         # on one machine spec.config does (loopback, a free port by default).
         host = os.environ.get(VENUE_HOST_ENV) or str(config.get("host", "127.0.0.1"))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -45,11 +46,17 @@ def _record(name: str, spec: Any, status: Any) -> StrategyRecord:
 
 
 class LocalStrategyStatus:
-    """The `quantops up` supervisor: GET /api/strategies, POST /api/strategies/<name>/status."""
+    """The `quantops up` supervisor: GET /api/strategies, POST /api/strategies/<name>/status.
 
-    def __init__(self, url: str, who: str) -> None:
+    Authenticated with the agent's own credential (``token``, default ``$QUANTOPS_CONTROL_TOKEN``);
+    the supervisor audits the write as that credential's principal (``agent/<name>``).
+    """
+
+    def __init__(self, url: str, who: str, token: str | None = None) -> None:
         self.url, self.who = url.rstrip("/"), who
-        self._http = httpx.Client(timeout=httpx.Timeout(10.0, connect=2.0))
+        token = token if token is not None else os.environ.get("QUANTOPS_CONTROL_TOKEN", "")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(timeout=httpx.Timeout(10.0, connect=2.0), headers=headers)
         self._policies: dict[str, RiskPolicySpec] = {}
 
     def list_strategies(self) -> list[StrategyRecord]:
@@ -68,9 +75,7 @@ class LocalStrategyStatus:
 
     def write_status(self, name: str, patch: dict[str, Any]) -> None:
         try:
-            r = self._http.post(
-                f"{self.url}/api/strategies/{name}/status", json={"patch": patch, "who": self.who}
-            )
+            r = self._http.post(f"{self.url}/api/strategies/{name}/status", json={"patch": patch})
         except httpx.HTTPError as e:
             raise StatusWriteError(f"POST status of Strategy/{name}: {e}") from e
         if r.status_code >= 400:

@@ -3,12 +3,14 @@
 Why it exists: the venue-sim Agent (and humans, and subprocess tests) run the simulator as its own
 process. It prints exactly one line, ``listening <url>``, once the socket is bound (port 0 picks a
 free port), then serves until SIGINT/SIGTERM. It must not contain simulator logic.
+``$QUANTOPS_SIM_CONTROL_TOKEN``, when set, is the token the ``/_sim/*`` control API requires.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 from pathlib import Path
@@ -19,6 +21,8 @@ from quantops_trading.venue.server import VenueServer
 
 async def _serve(args: argparse.Namespace) -> None:
     cfg = load_config(args.config)
+    if os.environ.get("QUANTOPS_SIM_CONTROL_TOKEN"):
+        cfg = cfg.model_copy(update={"control_token": os.environ["QUANTOPS_SIM_CONTROL_TOKEN"]})
     server = VenueServer(cfg, data_dir=Path(args.data_dir) if args.data_dir else None)
     url = await server.start(args.host, args.port)
     print(f"listening {url}", flush=True)

@@ -132,6 +132,9 @@ class VenueConfig(_Model):
     data_offset_ms: int = 0  # start the replay this far into the data
     recv_window_ms: int = 5000
     faults: list[FaultRule] = Field(default_factory=list)
+    # Bearer token the /_sim/* control API requires; None leaves it open (in-process tests only).
+    # `quantops up` gives each venue-sim one through $QUANTOPS_SIM_CONTROL_TOKEN, never in a file.
+    control_token: str | None = Field(default=None, repr=False, exclude=True)
 
 
 def load_config(path: str | Path) -> VenueConfig:

@@ -3,8 +3,9 @@
 Why it exists: the real ccxt ``binance`` class must talk to it unchanged, over real HTTP, so the
 execution layer is tested against the same client code that trades live. Requests flow through one
 middleware — fault decision → latency → resting-order matching → handler — so every route gets the
-same failure modes. ``/_sim/*`` is the unauthenticated control API (faults, clock steps, state);
-bind to loopback only.
+same failure modes. ``/_sim/*`` is the control API (faults, clock steps, state); with
+``VenueConfig.control_token`` set it requires ``Authorization: Bearer <token>`` (401 otherwise,
+before anything is counted or changed); without one it is open — bind to loopback only.
 
 It must not implement matching (``matching.py``) or the wire format (``wire.py``).
 """
@@ -12,6 +13,7 @@ It must not implement matching (``matching.py``) or the wire format (``wire.py``
 from __future__ import annotations
 
 import asyncio
+import hmac
 import time
 from collections.abc import Awaitable, Callable
 from decimal import Decimal, InvalidOperation
@@ -112,8 +114,25 @@ class VenueServer:
             self._runner = None
 
     # -- the one request pipeline -----------------------------------------------------------------
+    def _control_refusal(self, request: web.Request) -> web.Response | None:
+        """401 for a ``/_sim`` request without the configured control token, else None."""
+        want = self.cfg.control_token
+        if want is None or not request.path.startswith("/_sim"):
+            return None
+        scheme, _, got = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(got.strip().encode(), want.encode()):
+            return None
+        return web.json_response(
+            {"error": "Authorization: Bearer <control token> required for /_sim (not the exchange API key)"},
+            status=401,
+            headers={"WWW-Authenticate": 'Bearer realm="quantops-venue-sim"'},
+        )
+
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        refused = self._control_refusal(request)
+        if refused is not None:
+            return refused
         self.requests += 1
         fault = self.faults.decide(request.method, request.path)
         stale = self.faults.stale_book

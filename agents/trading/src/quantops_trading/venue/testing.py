@@ -71,14 +71,16 @@ async def running_venue(cfg: VenueConfig | None = None) -> AsyncIterator[VenueSe
 
 
 class SimControl:
-    """Client of the control API: faults, replay steps, state."""
+    """Client of the control API: faults, replay steps, state. ``token``: the venue's
+    ``controlToken`` (under `quantops up`, ``quantops_local.auth.sim_token`` of the run token)."""
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, token: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
+        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
 
     async def _req(self, method: str, path: str, body: Any = None) -> Any:
         async with (
-            aiohttp.ClientSession() as s,
+            aiohttp.ClientSession(headers=self.headers) as s,
             s.request(method, self.base_url + path, json=body) as r,
         ):
             r.raise_for_status()
