@@ -145,8 +145,10 @@ def test_gate_flip_reaches_agent_within_a_second(up: Up) -> None:
     t0 = time.monotonic()
     res = up.cli("gate", "strategy/demo", "PAUSE", "--reason", "test flip")
     assert res.returncode == 0, res.stderr
-    wait_for(lambda: up.agent_view("trader")["gate"] == "PAUSE", timeout=1.0, step=0.01)
+    # a strategy's own gate restricts that strategy in the trader, not the trader's other work
+    wait_for(lambda: up.agent_view("trader")["strategyGates"].get("demo") == "PAUSE", timeout=1.0, step=0.01)
     latency = time.monotonic() - t0
+    assert up.agent_view("trader")["gate"] == "GO"
     assert up.agent_view("boss")["gate"] == "GO"  # boss does not run that strategy
     audit = [e for e in up.audit() if e["event"] == "GateChanged"]
     assert audit[-1]["scope"] == "Strategy/demo" and audit[-1]["old"] == "GO" and audit[-1]["new"] == "PAUSE"

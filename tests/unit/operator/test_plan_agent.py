@@ -609,3 +609,25 @@ def test_invalid_spec_is_a_condition_and_idempotent() -> None:
     assert first.phase == "Failed"
     again_ = invalid_spec_status(first, ["spec: dependsOn has duplicate entries"], 3, at(60))
     assert again_ == first  # same errors later: no new transition, nothing to write
+
+
+def test_a_recycle_clears_started_at_through_the_status_patch_and_recycles_once() -> None:
+    """The plan clears startedAt at a recycle; the status reaches the API as a JSON merge patch, where
+    an absent key is left alone. Fed back the way the API server stores it, the next reconcile must
+    not recycle again (on a real node it did, pod after pod, until startedAt was sent as null)."""
+    from quantops_operator.controllers.agent import status_patch
+
+    now = at(3700)
+    p0, obs = _started(T0, now)
+    p1 = again(p0, obs, now, leases=(lease(at(3699)),))
+    assert "Recycling" in reasons(p1) and p1.status.started_at is None
+    stored = p0.status.to_wire()
+    patch = status_patch(stored, p1.status.to_wire())
+    assert patch is not None and patch["startedAt"] is None
+    stored = {k: v for k, v in {**stored, **patch}.items() if v is not None}  # merge patch semantics
+    assert "startedAt" not in stored
+    fed_back = AgentStatus.model_validate(stored)
+    p2 = again(Plan(p1.deployment, fed_back, []), obs, at(3702), leases=(lease(at(3701)),))
+    assert "Recycling" not in reasons(p2)
+    assert p2.deployment == p1.deployment  # no second rollout
+    assert status_patch(p2.status.to_wire(), p2.status.to_wire()) is None

@@ -162,8 +162,20 @@ async def reconcile_agent(
                 raise kopf.TemporaryError(f"applying children of Agent/{agent.name}: {e}", delay=5) from e
         for ev in p.events:
             kopf.event(dict(body), type=ev.type, reason=ev.reason, message=ev.message)
-        new_status = p.status.to_wire()
-        return new_status if new_status != dict(body.get("status") or {}) else None
+        return status_patch(dict(body.get("status") or {}), p.status.to_wire())
+
+
+def status_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any] | None:
+    """The merge patch that turns ``old`` into ``new``; None when they are equal.
+
+    A field the plan cleared (``startedAt`` after a recycle, ``backoffUntil`` after a reset) is
+    absent from ``new``; a merge patch leaves absent keys alone, so it must say null. Seen on a
+    real node: without it ``startedAt`` kept its old value, every reconcile found the uptime past
+    ``maxUptimeSeconds`` and recycled the trader again, pod after pod.
+    """
+    if new == old:
+        return None
+    return {**new, **{k: None for k in old if k not in new}}
 
 
 async def reconcile_named(
