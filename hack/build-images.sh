@@ -3,8 +3,9 @@
 # Builds the quantops container images from a locally made base image, cached and idempotent:
 #   1. base      debootstrap bookworm minbase + python3 + python3-venv from the Debian mirror apt uses,
 #                `docker import`ed as quantops/base:<hash>; the rootfs tarball is cached by that hash.
-#   2. wheels    a wheelhouse of the project's runtime closure pinned by requirements.lock (pip wheel
-#                on the host), cached by the hash of requirements.lock + pyproject.toml.
+#   2. wheels    a wheelhouse of the project's runtime closure pinned by requirements.lock (pip
+#                download --require-hashes on the host), cached by the hash of requirements.lock +
+#                pyproject.toml; the image installs it with --require-hashes against the lock.
 #   3. images    images/Dockerfile targets `operator` and `agent` (build arg BASE_IMAGE; the agent
 #                image carries ../shared/data, or $QUANTOPS_DATA_DIR, at /opt/quantops/data), tagged
 #                quantops/{operator,agent}:{dev,<appVersion>,src-<hash>}; skipped when src-<hash>
@@ -65,25 +66,24 @@ docker tag "$BASE_IMAGE" quantops/base:latest
 WHEEL_HASH="$(cat "$ROOT/requirements.lock" "$ROOT/pyproject.toml" | sha256sum | cut -c1-16)"
 WHEELS="$CACHE/wheels-$WHEEL_HASH"
 if [ ! -f "$WHEELS/.complete" ]; then
-  log "pip wheel: the runtime closure pinned by requirements.lock -> $WHEELS"
+  log "pip download --require-hashes: the runtime closure pinned by requirements.lock -> $WHEELS"
   rm -rf -- "$WHEELS" "$WHEELS.partial"
+  mkdir -p "$WHEELS.partial"
   deps="$(mktemp -d "$CACHE/deps.XXXXXX")"
-  cp "$ROOT/pyproject.toml" "$deps/"
-  # An empty project with the same dependency list: resolves the closure without the sources.
-  "$PY" - "$deps/pyproject.toml" <<'PYEOF'
-import re, sys
-p = sys.argv[1]
-text = open(p).read()
-text = re.sub(r'(?m)^name = "quantops"$', 'name = "quantops-deps"', text, count=1)
-text = re.sub(r'(?ms)^\[tool\.setuptools\.package-dir\].*?(?=^\[)', '', text)
-text = re.sub(r'(?ms)^\[project\.scripts\].*?(?=^\[)', '', text)
-text += '\n[tool.setuptools]\npackages = []\n'
-open(p, "w").write(text)
-PYEOF
-  "$PY" -m pip wheel -q --disable-pip-version-check -w "$WHEELS.partial" -c "$ROOT/requirements.lock" "$deps" \
-    || { rm -rf -- "$deps"; log "pip wheel failed"; exit 1; }
-  rm -rf -- "$deps" "$WHEELS.partial"/quantops_deps-*.whl
-  cp "$ROOT/requirements.lock" "$WHEELS.partial/requirements.lock"
+  # The runtime closure (no dev tools): pyproject's dependencies resolved with the lock's pins as
+  # constraints (hashes stripped, or the resolve itself would be in hash mode), then exactly those
+  # pins downloaded with the lock's hashes checked.
+  lockfile() { "$PY" "$ROOT/scripts/lockfile.py" "$@"; }
+  { lockfile strip "$ROOT/requirements.lock" > "$deps/constraints.txt" \
+    && lockfile requires "$ROOT/pyproject.toml" runtime > "$deps/runtime.txt" \
+    && "$PY" -m pip install -q --disable-pip-version-check --dry-run --ignore-installed --only-binary=:all: \
+         --report "$deps/report.json" -c "$deps/constraints.txt" -r "$deps/runtime.txt" \
+    && lockfile closure "$deps/report.json" > "$WHEELS.partial/closure.txt" \
+    && lockfile subset "$ROOT/requirements.lock" "$WHEELS.partial/closure.txt" > "$deps/runtime.lock" \
+    && "$PY" -m pip download -q --disable-pip-version-check --no-deps --require-hashes --only-binary=:all: \
+         -d "$WHEELS.partial" -r "$deps/runtime.lock"; } \
+    || { rm -rf -- "$deps"; log "pip failed (resolving or hash-checked download of the runtime closure)"; exit 1; }
+  rm -rf -- "$deps"
   touch "$WHEELS.partial/.complete"
   mv -- "$WHEELS.partial" "$WHEELS"
 fi
@@ -109,10 +109,12 @@ if ! have operator || ! have agent; then
   ctx="$(mktemp -d "$CACHE/context.XXXXXX")"
   trap 'rm -rf -- "$ctx"' EXIT
   mkdir -p "$ctx/wheels" "$ctx/project" "$ctx/src"
-  cp -l "$WHEELS"/*.whl "$WHEELS/requirements.lock" "$ctx/wheels/" 2>/dev/null || cp "$WHEELS"/*.whl "$WHEELS/requirements.lock" "$ctx/wheels/"
+  cp -l "$WHEELS"/*.whl "$ctx/wheels/" 2>/dev/null || cp "$WHEELS"/*.whl "$ctx/wheels/"
+  # The hashes the image's --require-hashes install checks come from the repo's lock, not the cache.
+  "$PY" "$ROOT/scripts/lockfile.py" subset "$ROOT/requirements.lock" "$WHEELS/closure.txt" > "$ctx/wheels/requirements.lock"
   (cd "$ROOT" && tar cf - --exclude=__pycache__ --exclude='*.pyc' pyproject.toml "${SRC_DIRS[@]}") | tar -C "$ctx/src" -xf -
   log "pip wheel: the project (sources $SRC_HASH)"
-  "$PY" -m pip wheel -q --disable-pip-version-check --no-deps -w "$ctx/project" "$ctx/src" >"$CACHE/project-wheel.log" 2>&1 \
+  "$PY" -m pip wheel -q --disable-pip-version-check --no-deps --no-build-isolation -w "$ctx/project" "$ctx/src" >"$CACHE/project-wheel.log" 2>&1 \
     || { tail -n 20 "$CACHE/project-wheel.log" >&2; exit 1; }
   rm -rf -- "$ctx/src"
   mkdir -p "$ctx/data"

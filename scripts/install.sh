@@ -4,6 +4,11 @@
 # requirements.lock and the project itself (editable). Idempotent: a stamp keyed by the hash of
 # requirements.lock + pyproject.toml skips the work when nothing changed. When pip cannot reach
 # the index it falls back to the local wheelhouse built by scripts/wheelhouse.sh (roadmap 5).
+# Supply chain: both paths install `--require-hashes --only-binary=:all: -r requirements.lock`, so a
+# pin without a hash, or a wheel (downloaded or from the wheelhouse) whose sha256 is not the lock's,
+# fails the install; no setup.py runs. The lock pins the build backend too (setuptools, wheel), so
+# the project's own editable install (--no-deps, the one thing that cannot be hashed) builds with
+# --no-build-isolation and downloads nothing unhashed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${QUANTOPS_PYTHON:-python3.11}"
@@ -19,17 +24,20 @@ if [ "$(cat .venv/.quantops-stamp 2>/dev/null)" = "$stamp_key" ] && .venv/bin/py
   exit 0
 fi
 pip_install() { .venv/bin/python -m pip install -q --disable-pip-version-check "$@"; }
-if ! pip_install -c requirements.lock -r <(sed -e '/^#/d' requirements.lock); then
+pip_locked() { pip_install --require-hashes --only-binary=:all: -r requirements.lock "$@"; }
+if ! pip_locked; then
   echo "install: pip install from the index failed; trying the wheelhouse $WHEELHOUSE" >&2
   [ -d "$WHEELHOUSE" ] || { echo "install: no wheelhouse at $WHEELHOUSE (build one with scripts/wheelhouse.sh)" >&2; exit 1; }
   (cd "$WHEELHOUSE" && sha256sum -c --quiet SHA256SUMS) || { echo "install: wheelhouse hash check failed" >&2; exit 1; }
   unlisted="$(cd "$WHEELHOUSE" && find . -maxdepth 1 -type f ! -name SHA256SUMS -printf '%f\n' \
     | grep -vxF -f <(awk '{print $2}' SHA256SUMS) || true)"
   [ -z "$unlisted" ] || { echo "install: wheelhouse files not in SHA256SUMS: $unlisted" >&2; exit 1; }
-  # offline from here on, the project install included (its build backend is in the wheelhouse)
+  # offline from here on (the project install builds with the lock's setuptools, no isolation)
   export PIP_NO_INDEX=1 PIP_FIND_LINKS="$WHEELHOUSE"
-  pip_install --no-index --find-links "$WHEELHOUSE" -c requirements.lock -r <(sed -e '/^#/d' requirements.lock)
+  # SHA256SUMS only says the wheelhouse is as it was built; the lock's hashes are what is trusted
+  pip_locked --no-index --find-links "$WHEELHOUSE" \
+    || { echo "install: installing from the wheelhouse failed (a wheel not matching requirements.lock's hashes is refused)" >&2; exit 1; }
 fi
-pip_install --no-deps --no-build-isolation -e . 2>/dev/null || pip_install --no-deps -e .
+pip_install --no-deps --no-build-isolation -e .
 echo "$stamp_key" > .venv/.quantops-stamp
 echo "install: .venv ready ($stamp_key)" >&2
