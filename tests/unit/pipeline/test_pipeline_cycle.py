@@ -242,6 +242,7 @@ def test_63_realised_loss_demotes_hot_to_warm_to_cold_with_audit(tmp_path: Path)
     clock.t += 3600
     _pnl_log(logs / "s2.sqlite", [], 0)  # unrelated log does not matter
     (logs / "s.sqlite").unlink()
+    (logs / "s.sqlite.head").unlink()  # a new log, not a lost one: its head record goes too
     _pnl_log(logs / "s.sqlite", [0.0, -1200.0], clock.t - 1800)
     p.run_full_pipeline()
     assert store.statuses["s"].stage is Stage.COLD

@@ -87,11 +87,31 @@ def test_age_based_roll_and_crash_between_archive_and_delete(tmp_path: Path) -> 
     assert [p.name for p in log.archives()] == ["segment-000001.parquet"]
     log.append(_ev(5))
     log.close()
-    # simulate a crash after the Parquet rename but before the next segment existed
+    # simulate a crash after the Parquet rename but before the next segment existed (so without
+    # its head record either: a segment that vanishes while its record stays is refused, below)
     (tmp_path / "segment-000002.sqlite").unlink()
-    for suffix in ("-wal", "-shm"):
+    for suffix in ("-wal", "-shm", ".head"):
         (tmp_path / f"segment-000002.sqlite{suffix}").unlink(missing_ok=True)
     with SegmentedEventLog(tmp_path) as reopened:
         assert reopened.verify() == 5 and reopened.hot.first_seq == 6
         reopened.append(_ev(6))
         assert reopened.verify() == 6
+
+
+def test_a_hot_segment_that_vanishes_with_its_rows_is_refused(tmp_path: Path) -> None:
+    log = SegmentedEventLog(tmp_path)
+    for i in range(3):
+        log.append(_ev(i))
+    log.roll()
+    log.append(_ev(3))  # seq 4, in segment 2
+    log.close()
+    for suffix in ("", "-wal", "-shm"):  # the segment's file goes, its head record stays
+        (tmp_path / f"segment-000002.sqlite{suffix}").unlink(missing_ok=True)
+    with pytest.raises(ChainBrokenError, match=r"segment-000002\.sqlite.*row 4 is missing"):
+        SegmentedEventLog(tmp_path)
+    # a roll removes the old segment's record with it; a stale one of an archived segment is dropped
+    (tmp_path / "segment-000001.sqlite.head").write_text("{}")
+    (tmp_path / "segment-000002.sqlite.head").unlink()
+    with SegmentedEventLog(tmp_path) as reopened:
+        assert reopened.verify() == 3
+    assert not (tmp_path / "segment-000001.sqlite.head").exists()

@@ -96,10 +96,14 @@ def test_truncated_tail_detected_with_expected_head(tmp_path: Path) -> None:
     path = tmp_path / "s1.sqlite"
     hashes = _fill(path, 4)
     _tamper(path, "DELETE FROM events WHERE seq = 4;")
-    with EventLog(path) as log:  # the chain alone cannot see a lost tail...
+    # the chain alone cannot see a lost tail; the head record kept outside the file can
+    with pytest.raises(ChainBrokenError, match="row 4 is missing"):
+        EventLog(path)
+    with pytest.raises(ChainBrokenError, match="rows lost at the tail"):  # so can another checkpoint
+        EventLog(path, expect_head=(4, hashes[-1]), recover=True)
+    with EventLog(path, recover=True) as log:  # recovery adopts what is left, saying so
         assert log.head[0] == 3
-    with pytest.raises(ChainBrokenError, match="rows lost at the tail"):  # ...a checkpointed head can
-        EventLog(path, expect_head=(4, hashes[-1]))
+        assert log.recovered is not None and "row 4 is missing" in log.recovered
 
 
 def test_not_an_event_log_and_bad_events_give_clear_errors(tmp_path: Path) -> None:

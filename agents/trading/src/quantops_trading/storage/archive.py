@@ -8,7 +8,9 @@ hash (and whose first seq follows it), then removes the old SQLite file. The cha
 continues across every boundary and :meth:`SegmentedEventLog.verify` checks it end to end.
 
 Crash safety of a roll: the Parquet file is written to a temp name, fsync'd, verified, renamed;
-only then is the next segment created and the old file removed. On open, a segment that exists
+only then is the next segment created and the old file removed (with its head record,
+``eventlog.py``: every SQLite segment has one, so a hot segment that loses rows or disappears
+while its record stays is refused on open). On open, a segment that exists
 both as Parquet and SQLite (a crash between those steps) is resolved by keeping the Parquet copy
 after checking it holds the same head.
 
@@ -32,7 +34,14 @@ from typing import Any
 import polars as pl
 from pydantic import BaseModel
 
-from quantops_trading.storage.eventlog import GENESIS_HASH, ChainBrokenError, EventLog, LogEntry, verify_chain
+from quantops_trading.storage.eventlog import (
+    GENESIS_HASH,
+    ChainBrokenError,
+    EventLog,
+    LogEntry,
+    head_path,
+    verify_chain,
+)
 
 __all__ = ["RetentionPolicy", "SegmentedEventLog"]
 
@@ -90,6 +99,8 @@ class SegmentedEventLog:
         return self._index_of(archives[-1]) + 1, str(last["hash"][0]), int(last["seq"][0]) + 1
 
     def _recover(self) -> None:
+        for index in set(self._paths("parquet")) - set(self._paths("sqlite")):
+            head_path(self._path(index, "sqlite")).unlink(missing_ok=True)  # see _remove_sqlite
         for index in set(self._paths("sqlite")) & set(self._paths("parquet")):
             with EventLog(self._path(index, "sqlite")) as log:
                 head = log.head
@@ -198,7 +209,9 @@ class SegmentedEventLog:
 
 
 def _remove_sqlite(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm"):
+    # the head record last: a crash midway leaves a record without its segment, which is ignored
+    # (archived indices are never reused) and removed by the next open's recovery
+    for suffix in ("", "-wal", "-shm", ".head"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
