@@ -34,8 +34,12 @@ def validate_fill(
     reference_price: Decimal | None = None,
     price_tolerance_bps: Decimal = Decimal(50),
     max_fee_rate: Decimal = Decimal("0.005"),
+    fee_allowance: Decimal = Decimal(0),
 ) -> FillVerdict:
-    """Reasons ``fill`` does not belong to ``intent`` (empty when it does)."""
+    """Reasons ``fill`` does not belong to ``intent`` (empty when it does).
+
+    ``fee_allowance``: what a venue's rounding may add to a fee (it rounds up to the fee asset's
+    precision: a small partial fill pays a whole step), in the fee's own units."""
     reasons: list[str] = []
     if fill.symbol != intent.symbol:
         reasons.append(f"symbol {fill.symbol} != intent {intent.symbol}")
@@ -56,7 +60,7 @@ def validate_fill(
         reasons.append(f"negative fee {fill.fee}")
     else:
         base = fill.quantity * fill.price if _is_quote(fill, intent) else fill.quantity
-        if base > 0 and fill.fee > base * max_fee_rate:
+        if base > 0 and fill.fee > base * max_fee_rate + fee_allowance:
             reasons.append(f"fee {fill.fee} {fill.fee_currency} above {max_fee_rate:%} of {base}")
     return FillVerdict(fill, tuple(reasons))
 

@@ -296,6 +296,7 @@ class TraderWork(IdleWork):
         self.by_venue_id: dict[str, tuple[str, str]] = {}
         self.asked: dict[str, OrderIntent] = {}  # venue order id → what it asked for (77)
         self.fill_gate = FillGate()
+        self.max_fee_rate = Decimal(str(config.get("maxFeeRate", 0.01)))  # an absurd fee: a venue bug
         self.bad_books: dict[str, str] = {}  # symbol → why its book is not used (72)
         self.collar_bps = Decimal(str(config.get("priceCollarBps", 1000)))
         self.collar_confirm_s = float(config.get("priceCollarConfirmSeconds", 60.0))
@@ -776,7 +777,11 @@ class TraderWork(IdleWork):
         asked = self.asked.get(f.venue_order_id)
         if asked is None:
             return True
-        verdict = self.fill_gate.admit(asked, f)
+        rules = self.markets.get(f.symbol)
+        allowance = (
+            (rules.step_size if f.fee_currency == rules.base else rules.tick_size) if rules else Decimal(0)
+        )
+        verdict = self.fill_gate.admit(asked, f, fee_allowance=allowance, max_fee_rate=self.max_fee_rate)
         if verdict.ok:
             return True
         assert self.gateway is not None
