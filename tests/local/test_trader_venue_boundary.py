@@ -47,7 +47,9 @@ async def test_a_bad_tick_far_outside_the_collar_is_refused_until_a_new_level_ho
 ) -> None:
     """At 1/1000 of the price a target notional sizes 1000× the quantity, and the exposure, priced
     at that same tick, passes every limit: the collar refuses it before sizing."""
-    async with live_trader(tmp_path, monkeypatch, policy={}, config={"priceCollarConfirmSeconds": 3600}) as live:
+    async with live_trader(
+        tmp_path, monkeypatch, policy={}, config={"priceCollarConfirmSeconds": 3600}
+    ) as live:
         await live.ticks_pass(3)
         rid = await live.sim.add_fault(kind="price_glitch")
         await until(lambda: "BTC/USDT" in live.work.bad_books, 20, "the bad tick refused")
