@@ -57,6 +57,14 @@ def test_operator_and_agent_images_against_the_real_api_server(
     ns = f"img-{uuid.uuid4().hex[:6]}"
     plane.kubectl("create", "namespace", ns)
     plane.kubectl("-n", ns, "create", "serviceaccount", "quantops-agent")
+    # agents fail closed without a global RiskPolicy (a missing gate object reads as PAUSE)
+    glob = {
+        "apiVersion": "quantops.dev/v1alpha1",
+        "kind": "RiskPolicy",
+        "metadata": {"name": "global"},
+        "spec": {},
+    }
+    plane.kubectl("-n", ns, "apply", "-f", "-", input=json.dumps(glob))
     op_port = free_port()
     operator = run_container(
         *HARDENED,

@@ -263,6 +263,8 @@ def platform(provider: Provider) -> Iterator[Platform]:
             sel = "app.kubernetes.io/name=quantops" if agent == "operator" else f"quantops.dev/agent={agent}"
             logs = provider.kubectl("-n", NS, "logs", "-l", sel, "--tail=40", "--all-containers", check=False)
             print(f"--- {agent} logs ---\n{logs.stdout[-4000:]}{logs.stderr[-500:]}")
+        # the node is shared with later test modules: leave it idle (the CRDs stay)
+        provider.kubectl("delete", "namespace", NS, "--wait=false", check=False)
 
 
 def test_every_sample_agent_runs_as_a_ready_pod_through_its_real_probes(platform: Platform) -> None:
