@@ -253,6 +253,9 @@ def test_an_api_outage_is_not_every_agent_going_silent() -> None:
     p2 = again(p1, obs, at(81), api_contact_since=back)  # silent for 21 s of contact: stale
     assert p2.status.restarts == (p0.status.restarts or 0) + 1
     assert "heartbeat stale" in (p2.status.last_restart_reason or "")
+    # readiness still needs a fresh heartbeat: an agent that never beat is not Ready for it
+    fresh = observe(make_agent(backoff=BACKOFF), deployment=running_deployment(), api_contact_since=at(-5))
+    assert cond(plan(fresh, T0, random.Random(0)), "Ready")[0] == "False"
 
 
 def test_stale_heartbeat_within_grace_does_not_restart() -> None:

@@ -159,14 +159,16 @@ def plan(obs: Observed, now: dt.datetime, rng: random.Random | None = None) -> P
     last_hb = max(heartbeats) if heartbeats else old.last_heartbeat
     since_start = old.last_restart or old.started_at or _created(obs.deployment) or now
     grace_over = (now - since_start).total_seconds() > spec.backoff.stale_after_seconds
-    # A heartbeat is judged stale only over time the operator itself could see the API: after an
-    # API outage every Lease looks old, and restarting every agent for it would turn a blip into
-    # a platform-wide restart.
+    stale = heartbeat_stale(last_hb, now, spec.backoff.stale_after_seconds)
+    # Restarting for silence judges a heartbeat only over time the operator itself could see the
+    # API: after an API outage every Lease is old, and restarting every agent for it would turn a
+    # blip into a platform-wide restart. (Readiness still needs a fresh heartbeat.)
     seen_from = obs.api_contact_since
-    judged_hb = (
-        max(last_hb, seen_from) if last_hb is not None and seen_from is not None else (last_hb or seen_from)
+    silent = stale and not (
+        last_hb is not None
+        and seen_from is not None
+        and not heartbeat_stale(max(last_hb, seen_from), now, spec.backoff.stale_after_seconds)
     )
-    stale = heartbeat_stale(judged_hb, now, spec.backoff.stale_after_seconds)
     # Only pods of the template in force count: a pod being deleted, or one of the previous
     # ReplicaSet terminated by a rollout, is not a failure (counting it rolled again and again).
     restarted_at = old.last_restart.isoformat() if old.last_restart else None
@@ -179,7 +181,7 @@ def plan(obs: Observed, now: dt.datetime, rng: random.Random | None = None) -> P
         if (p.crashing or p.phase == "Failed") and not p.deleting and p.template_hash == current_hash
     ]
     unhealthy_leases = [lease.holder for lease in obs.leases if not lease.healthy]
-    failing = bool(crashing) or (stale and grace_over and replicas > 0)
+    failing = bool(crashing) or (silent and grace_over and replicas > 0)
 
     # 13: restart with exponential backoff (cap + jitter) for crashing or silent agents.
     restarts, backoff_until = old.restarts or 0, old.backoff_until
