@@ -1,20 +1,23 @@
 """TraderWork: a whole trading node in one process — feed → features → signals → risk → execution.
 
 Why it exists: the trader agent ran IdleWork, so strategies in a manifest never traded. This role
-wires the existing pieces in the only safe order. The venue URL is discovered at runtime
-(``$QUANTOPS_CONTROL_URL/api/status`` → the venue-sim agent's ``/status`` ``work.venueUrl``;
-``spec.config.venueAgent`` picks one, default the first). Every ``pollSeconds`` each traded symbol's
-order book is fetched over ccxt (``depth`` is served for book-only symbols); its mid is a one-poll
-bar for the strategies, plus the book snapshot. Signals are sized here (``value ×
-notionalPerStrategy`` = target position); every order goes through :class:`RiskGateway`, the one
-door to the venue, which reads the agent's gates (``rt.gates``): STOP/PAUSE/CHECK/GO are enforced
-there and re-checked at send; PAUSE/STOP also cancel working orders. Orders, denials, fills,
-cancels, signals and PnL go to ``$QUANTOPS_STATE_DIR/eventlogs/<strategy>.sqlite``; PnL and risk
-utilisation also to the audit stream the dashboard reads. A strategy whose symbols the venue does
-not list is skipped (``strategy_skipped``). Exchange keys come from
-:func:`~quantops_trading.adapters.ccxt.credentials.load_credentials`: ``spec.config.apiKey/apiSecret``,
-else ``$QUANTOPS_EXCHANGE_API_KEY/_SECRET`` (what the operator injects from the exchange Secret), else
-the files in ``$QUANTOPS_EXCHANGE_CREDENTIALS_DIR``; without keys nothing trades.
+wires the existing pieces in the only safe order. The venue is found at runtime
+(:mod:`~quantops_trading.runtime.discovery`: the local supervisor's venue-sim agent, or on
+Kubernetes the venue-sim's Service; ``spec.config.venueAgent`` picks one, default the first). On
+Kubernetes the Strategy and RiskPolicy specs come with the gate watch, and a Lease writer lock
+(:mod:`~quantops_trading.runtime.singleton`) is checked before every send. Every ``pollSeconds``
+each traded symbol's order book is fetched over ccxt (``depth`` is served for book-only symbols);
+its mid is a one-poll bar for the strategies, plus the book snapshot. Signals are sized here
+(``value × notionalPerStrategy`` = target position); every order goes through :class:`RiskGateway`,
+the one door to the venue, which reads the agent's gates (``rt.gates``): STOP/PAUSE/CHECK/GO are
+enforced there and re-checked at send; PAUSE/STOP also cancel working orders. Orders, denials,
+fills, cancels, signals and PnL go to ``$QUANTOPS_STATE_DIR/eventlogs/<strategy>.sqlite``; PnL and
+risk utilisation also to the audit stream the dashboard reads. A strategy whose symbols the venue
+does not list is skipped (``strategy_skipped``). Exchange keys come from
+:func:`~quantops_trading.adapters.ccxt.credentials.load_credentials`:
+``spec.config.apiKey/apiSecret``, else ``$QUANTOPS_EXCHANGE_API_KEY/_SECRET`` (what the operator
+injects from the exchange Secret), else the files in ``$QUANTOPS_EXCHANGE_CREDENTIALS_DIR``; without
+keys nothing trades.
 
 Stages (docs/pipeline.md "Stages in the trader"): each strategy's stage comes with the gate snapshot
 (``rt.gates.stage_of``: ``status.stage`` capped by ``spec.desiredStage``; unknown → WARM, fail
