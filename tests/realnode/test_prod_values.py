@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from controlplane import build_binaries
 
-from .conftest import STORAGE_CLASS, describe, get_json, pod_ready, wait_for
+from .conftest import STORAGE_CLASS, describe, ensure_default_service_account, get_json, pod_ready, wait_for
 
 pytestmark = pytest.mark.cluster
 
@@ -44,7 +44,7 @@ def prod(real_node: Any) -> Iterator[Any]:
     k("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
     k("create", "namespace", NS)
     k("label", "namespace", NS, "pod-security.kubernetes.io/enforce=restricted")
-    k("wait", "--for=create", "serviceaccount/default", "-n", NS, "--timeout=30s")
+    ensure_default_service_account(real_node, NS)
     k(
         "-n",
         NS,

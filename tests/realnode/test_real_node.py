@@ -22,6 +22,7 @@ from .conftest import (
     REPO,
     STORAGE_CLASS,
     describe,
+    ensure_default_service_account,
     get_json,
     pod_ready,
     wait_for,
@@ -124,7 +125,7 @@ def agent_pod(real_node: Any) -> Iterator[tuple[str, str]]:
     real_node.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
     ns = f"rn-agent-{uuid.uuid4().hex[:6]}"
     real_node.kubectl("create", "namespace", ns)
-    real_node.kubectl("wait", "--for=create", "serviceaccount/default", "-n", ns, "--timeout=30s")
+    ensure_default_service_account(real_node, ns)
     items = {"apiVersion": "v1", "kind": "List", "items": agent_objects(ns, real_node.images["agent"])}
     real_node.kubectl("apply", "-f", "-", input=json.dumps(items))
 
