@@ -103,7 +103,6 @@ class AgentRuntime:
         self.on_gate: list[Callable[[Gate, str], Awaitable[None] | None]] = []
         self.snapshot: GateSnapshot | None = None  # the last gate snapshot (specs on Kubernetes)
         self.first_snapshot = asyncio.Event()
-        self._work_task: asyncio.Task[None] | None = None
         self.work_failure = ""  # why the role's work ended while the agent was not stopping
 
     # -- views ----------------------------------------------------------------------------------

@@ -83,10 +83,6 @@ class GateState:
         self.last_contact = self.clock()
         self._record()
 
-    def contact(self) -> None:
-        """The gate stream proved alive without news (a watch re-established, a bookmark)."""
-        self.last_contact = self.clock()
-
     def trip(self, name: str, gate: Gate) -> None:
         """An automatic kill switch (drawdown, execution health...) adds its own restriction."""
         self.kill_switches[name] = gate
