@@ -577,12 +577,17 @@ def main(argv: list[str] | None = None) -> int:
         raise
     print(f"kubeconfig: {plane.kubeconfig}", flush=True)
     print(f"stop with: hack/controlplane.py down --dir {workdir}  (or Ctrl-C)", flush=True)
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     try:
-        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+        wait_for_stop_signal()
     finally:
         plane.stop()
     return 0
+
+
+def wait_for_stop_signal() -> None:
+    """Block until SIGINT or SIGTERM (Ctrl-C, or `down` signalling the owner process)."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    signal.sigwait({signal.SIGINT, signal.SIGTERM})
 
 
 if __name__ == "__main__":

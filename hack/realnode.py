@@ -58,7 +58,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from controlplane import ControlPlane, build_binaries
+from controlplane import ControlPlane, build_binaries, wait_for_stop_signal
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -1248,9 +1248,8 @@ def up(workdir: Path | None) -> int:
     print(f"kubeconfig: {node.kubeconfig}", flush=True)
     print(f"node {NODE_NAME} Ready; pods {POD_CIDR} on {BRIDGE}, services {SERVICE_CIDR}", flush=True)
     print(f"stop with: hack/controlplane.py down --dir {wd}  (or Ctrl-C)", flush=True)
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     try:
-        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+        wait_for_stop_signal()
     finally:
         node.stop()
     return 0

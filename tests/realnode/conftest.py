@@ -15,9 +15,8 @@ import importlib.util
 import json
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -97,18 +96,6 @@ def ensure_default_service_account(node: Any, ns: str) -> None:
     controller would do (it leaves an existing one alone), so the tests do not wait on that."""
     res = node.kubectl("-n", ns, "create", "serviceaccount", "default", check=False)
     assert res.returncode == 0 or "already exists" in res.stderr, res.stderr
-
-
-def wait_for(pred: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
-    """Poll `pred` every 0.2 s until it returns something truthy (returned) or `timeout` passes."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = pred()
-        if last:
-            return last
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
 
 
 def get_json(node: Any, *args: str) -> dict[str, Any] | None:

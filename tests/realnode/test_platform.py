@@ -35,7 +35,9 @@ import pytest
 import yaml
 from controlplane import build_binaries
 
-from .conftest import STORAGE_CLASS, describe, get_json, pod_ready, wait_for
+from cluster.conftest import wait_for
+
+from .conftest import STORAGE_CLASS, describe, get_json, pod_ready
 
 pytestmark = pytest.mark.cluster
 

@@ -18,7 +18,9 @@ from typing import Any
 import pytest
 from controlplane import build_binaries
 
-from .conftest import STORAGE_CLASS, describe, ensure_default_service_account, get_json, pod_ready, wait_for
+from cluster.conftest import wait_for
+
+from .conftest import STORAGE_CLASS, describe, ensure_default_service_account, get_json, pod_ready
 
 pytestmark = pytest.mark.cluster
 

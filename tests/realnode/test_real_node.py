@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from cluster.conftest import wait_for
+
 from .conftest import (
     GATEWAY,
     NODE_NAME,
@@ -25,7 +27,6 @@ from .conftest import (
     ensure_default_service_account,
     get_json,
     pod_ready,
-    wait_for,
 )
 
 pytestmark = pytest.mark.cluster
