@@ -80,7 +80,9 @@ def test_missing_or_deleted_objects_read_as_pause() -> None:
     snap = v.snapshot("1")
     assert snap.gates["RiskPolicy/global"] == MISSING_GATE == "PAUSE"  # no global policy: fail closed
     v.put("RiskPolicy", obj("global", "STOP"))
-    assert v.changed() and v.snapshot("2").gates["RiskPolicy/global"] == "STOP"
+    changed = v.snapshot_if_changed("2")
+    assert changed is not None and changed.gates["RiskPolicy/global"] == "STOP"
+    assert v.snapshot_if_changed("2b") is None  # nothing new: no snapshot
     v.drop("RiskPolicy", obj("global"))  # deleting a STOPped policy must not lift the stop to GO
     assert v.snapshot("3").gates["RiskPolicy/global"] == "PAUSE"
     v.drop("Agent", obj("trader"))

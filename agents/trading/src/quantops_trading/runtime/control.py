@@ -315,8 +315,9 @@ class KubeControl:
                     view.drop(kind, obj)
                 else:
                     view.put(kind, obj)
-                if view.changed():
-                    yield view.snapshot(obj.get("metadata", {}).get("resourceVersion", ""))
+                snap = view.snapshot_if_changed(obj.get("metadata", {}).get("resourceVersion", ""))
+                if snap is not None:
+                    yield snap
         finally:
             for t in tasks:
                 t.cancel()
@@ -400,11 +401,14 @@ class _KubeGateView:
                 specs[key] = obj.get("spec") or {}
         return gates, stages, scopes, specs
 
-    def changed(self) -> bool:
-        return self._view() != self._last
+    def snapshot_if_changed(self, version: str) -> GateSnapshot | None:
+        view = self._view()
+        return None if view == self._last else self._snapshot(view, version)
 
     def snapshot(self, version: str) -> GateSnapshot:
-        view = self._view()
+        return self._snapshot(self._view(), version)
+
+    def _snapshot(self, view: _View, version: str) -> GateSnapshot:
         self._last = view
         gates, stages, scopes, specs = view
         return GateSnapshot(

@@ -288,6 +288,7 @@ class TraderWork(IdleWork):
         self._closes: dict[str, list[bool]] = {}
         self._epoch = (0, 0)
         self._applied_specs: tuple[dict[str, Any], dict[str, Any]] = ({}, {})
+        self._followed: GateSnapshot | None = None  # the snapshot _follow_specs last compared
         self.writer: WriterLease | None = None
         self._writer_task: asyncio.Task[None] | None = None
         self.state_dir = Path(os.environ.get("QUANTOPS_STATE_DIR", "."))
@@ -365,9 +366,11 @@ class TraderWork(IdleWork):
         """A RiskPolicy edited on the cluster applies to the next check; a Strategy whose spec
         changed (params, pairs) restarts the agent, which then trades the new spec from its
         event log's positions (crash-only: one start path). Gates and stages never restart it."""
-        if not self.specs_from_control or rt.snapshot is None or rt.snapshot.specs is None:
-            return
-        strategies, policies = self._specs_of(rt.snapshot)
+        snap = rt.snapshot
+        if not self.specs_from_control or snap is None or snap.specs is None or snap is self._followed:
+            return  # a tick without a new snapshot has nothing to compare
+        self._followed = snap
+        strategies, policies = self._specs_of(snap)
         old_strategies, old_policies = self._applied_specs
         strip = ("gate", "desiredStage")
         changed = sorted(
