@@ -503,7 +503,6 @@ def test_the_pipeline_scales_into_real_worker_pods_by_queue_length_and_back(plat
 
 def test_a_recycle_replaces_the_trader_without_two_traders_and_keeps_its_state(platform: Platform) -> None:
     old = platform.pod("trader")["metadata"]["name"]
-    booked = platform.booked_btc()
     platform.kubectl(
         "patch", "agent", "trader", "--type=merge", "-p",
         '{"spec":{"recycle":{"maxUptimeSeconds":60,"hardDeadlineSeconds":60}}}',
@@ -533,5 +532,8 @@ def test_a_recycle_replaces_the_trader_without_two_traders_and_keeps_its_state(p
     wait_for(lambda: platform.work("trader").get("ticks", 0) > 5, 90, "the new trader pod trades")
     writer = platform.work("trader")["writer"]
     assert writer["held"] and writer["holder"] != old, writer
-    assert platform.booked_btc() != 0 or booked == 0, "a new pod resumed the position from the volume"
+    # a new pod resumed from the event logs on the volume (the position itself may have moved since
+    # it was read: the strategy keeps trading until the recycle, so the fills are the evidence)
+    restored = _restored(platform, platform.pod("trader")["metadata"]["name"])
+    assert restored["fills"] > 0, restored
     assert abs(platform.drift()) < Decimal("0.001"), "no re-buy after the pod was replaced"
