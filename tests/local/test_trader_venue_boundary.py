@@ -77,3 +77,34 @@ async def test_a_fill_on_the_wrong_side_is_quarantined_not_booked_and_pauses_the
         assert gw.scope_gate("pair/BTC/USDT").value == "PAUSE"
     (q, *_) = _kinds(live, "fill_quarantined")
     assert "side" in str(q["reason"]) and q["fill"]
+
+
+async def test_a_book_that_stopped_updating_is_refused_until_it_moves_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The venue freezes its book (contents and timestamp): the feed stopped, whatever it says."""
+    async with live_trader(tmp_path, monkeypatch, policy={}, config={"maxBookAgeSeconds": 0.5}) as live:
+        await live.ticks_pass(3)
+        assert "BTC/USDT" not in live.work.bad_books  # a live book moves
+        rid = await live.sim.add_fault(kind="stale_book")
+        await until(lambda: "BTC/USDT" in live.work.bad_books, 20, "the frozen book refused")
+        assert "stale" in live.work.bad_books["BTC/USDT"]
+        async with live.work.lock:
+            for cid in list(live.work.working):
+                await live.work._cancel(cid, "test: a clean slate")
+        await _nothing_sent_while(live, 5)
+        await live.sim.clear_faults(rid)
+        await until(lambda: "BTC/USDT" not in live.work.bad_books, 20, "the book moving again")
+    assert any("has not changed" in str(e["reason"]) for e in _kinds(live, "book_rejected"))
+
+
+async def test_an_order_that_would_walk_the_book_empty_is_not_sent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A target of 50 million USDT in BTC is more than the whole book holds: skipped, not sent."""
+    config = {"notionalPerStrategy": 50_000_000}
+    async with live_trader(tmp_path, monkeypatch, policy={"maxGrossExposure": 1e12}, config=config) as live:
+        await until(lambda: live.work.counts["thinSkipped"] > 0, 60, "an order skipped as too thin")
+        assert live.work.counts["submitted"] == 0
+    (skipped, *_) = _kinds(live, "order_skipped")
+    assert "too thin" in str(skipped["reason"])

@@ -17,7 +17,15 @@ from decimal import Decimal
 from quantops_trading.execution.errors import BadSymbol, InvalidOrder
 from quantops_trading.execution.types import MarketRules, OrderBook, OrderIntent, OrderType, Side
 
-__all__ = ["BookVerdict", "check_book", "check_intent", "check_quotes", "check_reduce_only"]
+__all__ = [
+    "BookVerdict",
+    "FeedStaleness",
+    "check_book",
+    "check_depth",
+    "check_intent",
+    "check_quotes",
+    "check_reduce_only",
+]
 
 
 def check_intent(
@@ -92,6 +100,39 @@ def check_quotes(book: OrderBook) -> tuple[str, ...]:
     return ()
 
 
+def check_depth(
+    book: OrderBook, side: Side, quantity: Decimal, min_depth_ratio: Decimal = Decimal(1)
+) -> str | None:
+    """Too thin: the side ``side`` × ``quantity`` would trade against holds less than
+    ``min_depth_ratio`` × ``quantity`` in the whole book (the order would walk it empty)."""
+    opposite = book.asks if side is Side.BUY else book.bids
+    depth = sum((q for _, q in opposite), Decimal(0))
+    if depth < quantity * min_depth_ratio:
+        return f"too thin: {depth} available for {quantity} × {min_depth_ratio}"
+    return None
+
+
+class FeedStaleness:
+    """A feed that stopped updating: the book's venue timestamp and update id (nonce) have not
+    moved for ``max_age_s`` of local time. Venue clocks differ from ours (and a simulator's runs
+    faster), so only the book's own change is trusted, timed on the caller's clock."""
+
+    def __init__(self, max_age_s: float) -> None:
+        self.max_age_s = max_age_s
+        self._last: dict[str, tuple[tuple[int | None, int | None, object], float]] = {}
+
+    def observe(self, book: OrderBook, now: float) -> str | None:
+        key = (book.timestamp_ms, book.nonce, (book.bids[:1], book.asks[:1]))
+        last = self._last.get(book.symbol)
+        if last is None or last[0] != key:
+            self._last[book.symbol] = (key, now)
+            return None
+        age = now - last[1]
+        if age > self.max_age_s:
+            return f"stale: the book has not changed for {age:.0f}s (max {self.max_age_s:g}s)"
+        return None
+
+
 def check_book(
     book: OrderBook,
     *,
@@ -101,24 +142,12 @@ def check_book(
     max_age_ms: int = 5_000,
     min_depth_ratio: Decimal = Decimal(1),
 ) -> BookVerdict:
-    """Problems that forbid sending ``side`` × ``quantity`` against ``book`` at ``now_ms``.
-
-    Depth: the opposite side's total size within the book must be at least
-    ``min_depth_ratio`` × ``quantity``.
-    """
-    problems: list[str] = []
-    if not book.bids or not book.asks:
-        problems.append("empty side")
-    else:
-        bid, ask = book.bids[0][0], book.asks[0][0]
-        if bid > ask:
-            problems.append(f"crossed: bid {bid} > ask {ask}")
-        elif bid == ask:
-            problems.append(f"locked: bid == ask == {bid}")
-        opposite = book.asks if side is Side.BUY else book.bids
-        depth = sum((q for _, q in opposite), Decimal(0))
-        if depth < quantity * min_depth_ratio:
-            problems.append(f"too thin: {depth} available for {quantity} × {min_depth_ratio}")
+    """Problems that forbid sending ``side`` × ``quantity`` against ``book`` at ``now_ms`` (a
+    clock shared with the venue's): :func:`check_quotes`, :func:`check_depth` and the book's age."""
+    problems = list(check_quotes(book))
+    thin = check_depth(book, side, quantity, min_depth_ratio) if book.bids and book.asks else None
+    if thin is not None:
+        problems.append(thin)
     if book.timestamp_ms is None:
         problems.append("stale: book has no timestamp")
     elif now_ms - book.timestamp_ms > max_age_ms:

@@ -321,17 +321,15 @@ class RiskGateway:
         self.book.note_cancel(strategy, self.clock(), client_order_id)
         return await self.client.cancel_order(symbol, client_order_id=client_order_id)
 
-    async def cancel_stale(self) -> list[str]:
-        """65: cancel every working order older than the strategy's ``staleOrderTtlSeconds``."""
+    def stale_orders(self) -> list[OpenOrder]:
+        """65: the working orders older than their strategy's ``staleOrderTtlSeconds``; the caller
+        cancels each through its own books (a cancel is allowed under every gate)."""
         now = self.clock()
-        stale = [
+        return [
             o
             for o in list(self.book.open_orders.values())
             if now - o.sent_at >= min(p.stale_order_ttl_seconds for p in self.policies(o.strategy))
         ]
-        for o in stale:
-            await self.cancel(o.strategy, o.symbol, o.client_order_id)
-        return [o.client_order_id for o in stale]
 
     def order_closed(self, client_order_id: str) -> None:
         """The venue reports the order done (filled/expired): it is no longer working."""

@@ -139,6 +139,8 @@ class VenueClient(Protocol):
     async def load_markets(self) -> dict[str, MarketRules]: ...
     async def fetch_order_book(self, symbol: str, limit: int = 20) -> OrderBook: ...
     async def fetch_balance(self) -> dict[str, Decimal]: ...
+    async def fetch_holdings(self) -> dict[str, Decimal]: ...
+    async def fetch_trade_history(self, symbol: str, page: int = 1000) -> list[Fill]: ...
     async def create_order(self, intent: OrderIntent, client_order_id: str) -> VenueOrder: ...
     async def cancel_order(
         self, symbol: str, *, venue_order_id: str | None = None, client_order_id: str | None = None
@@ -190,6 +192,12 @@ class MonitoredClient:
 
     async def fetch_balance(self) -> dict[str, Decimal]:
         return await self._observe(self.inner.fetch_balance)
+
+    async def fetch_holdings(self) -> dict[str, Decimal]:
+        return await self._observe(self.inner.fetch_holdings)
+
+    async def fetch_trade_history(self, symbol: str, page: int = 1000) -> list[Fill]:
+        return await self._observe(lambda: self.inner.fetch_trade_history(symbol, page))
 
     async def create_order(self, intent: OrderIntent, client_order_id: str) -> VenueOrder:
         return await self._observe(lambda: self.inner.create_order(intent, client_order_id))

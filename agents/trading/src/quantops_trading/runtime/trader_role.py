@@ -45,7 +45,10 @@ and on Kubernetes also published as an Event (and budget changes to the RiskPoli
 A restart rebuilds from the event logs what the decisions rest on: positions, the orders the
 crashed run left (held until the venue answers), the allocator's evidence, the latched kill
 switches (drawdown, cash floor), which only ``spec.config.resetLatchedBefore`` lifts, and the rest
-of a loss cool-down.
+of a loss cool-down. Then, before the first order, the books are reconciled with the venue's
+balances (:mod:`~quantops_trading.runtime.venue_check`; again every ``reconcileSeconds``): a
+confirmed drift PAUSEs the asset's pairs, so a trader that lost its state does not buy its position
+again. Working orders nobody re-decided within the policy's ``staleOrderTtlSeconds`` are cancelled.
 
 Budgets (52, 60): with ``spec.config.allocator`` every rebalance sets the capital the drawdown
 switches measure against and caps the strategy's target notional at its allocation; a strategy
@@ -55,8 +58,7 @@ notional — ``describe()["budgets"]`` says which applies.
 
 What it must not do: send an order any way but the gateway, or keep trading once stopping.
 Known gaps: orders go straight to the ccxt client (not ExecutionService, which needs a backup
-venue); after a restart positions are rebuilt from the strategies' own event logs (not reconciled
-with the venue's balances).
+venue).
 """
 
 from __future__ import annotations
@@ -88,7 +90,8 @@ from quantops_trading.execution.errors import (
     OrderNotFound,
     TradingError,
 )
-from quantops_trading.execution.pretrade import check_quotes
+from quantops_trading.execution.holdings import Holdings
+from quantops_trading.execution.pretrade import FeedStaleness, check_depth, check_quotes
 from quantops_trading.execution.types import (
     Fill,
     MarketRules,
@@ -133,6 +136,7 @@ from quantops_trading.runtime.inflight import (
 )
 from quantops_trading.runtime.paper_desk import PaperDesk, PaperFilled
 from quantops_trading.runtime.singleton import WriterLease
+from quantops_trading.runtime.venue_check import VenueCheck
 from quantops_trading.signals.regime import RegimeConfig
 from quantops_trading.storage.eventlog import EventLog, LogEntry
 from quantops_trading.strategy import Bar, BookSnapshot, Intent, Signal
@@ -304,13 +308,18 @@ class TraderWork(IdleWork):
         self.bad_books: dict[str, str] = {}  # symbol → why its book is not used (72)
         self.collar_bps = Decimal(str(config.get("priceCollarBps", 1000)))
         self.collar_confirm_s = float(config.get("priceCollarConfirmSeconds", 60.0))
+        self.staleness = FeedStaleness(float(config.get("maxBookAgeSeconds", 60.0)))
+        self.min_depth = Decimal(str(config.get("minDepthRatio", 1)))
         self.accepted_mid: dict[str, Decimal] = {}
         self.collar_since: dict[str, tuple[Decimal, float]] = {}
         self.seen: set[str] = set()
         self.inflight = InFlight(float(config.get("unresolvedGraceSeconds", 20.0)))
+        self.reconcile_s = float(config.get("reconcileSeconds", 30.0))
+        self.venue_check: VenueCheck | None = None
         self.counts = {
             "submitted": 0, "denied": 0, "filled": 0, "cancelled": 0, "rejected": 0, "paper": 0,
             "paperFilled": 0, "unresolved": 0, "booksRejected": 0, "fillsQuarantined": 0,
+            "orphansCancelled": 0, "staleCancelled": 0, "thinSkipped": 0,
         }  # fmt: skip
         p = dict(config.get("paper") or {})
         self.paper_fees = tuple(Decimal(str(p.get(k, 10))) / 10_000 for k in ("makerFeeBps", "takerFeeBps"))
@@ -503,11 +512,16 @@ class TraderWork(IdleWork):
         )
         for name, pol in self.own_policies.items():
             self.gateway.update_policy(pol, name)
+        traded = tuple(sorted({p for n in self.loaded for p in self.specs[n].pairs}))
+        holdings = Holdings(self.markets, traded)
+        self.venue_check = VenueCheck(self.client, holdings, self.risk_log, self.reconcile_s)
         self._restore_positions()
         self._restore_latched()
         rt.on_gate.append(self._on_gate)
         async with self.lock:
             await self._apply_stages(rt)  # before the first tick: nothing runs at a stage not yet applied
+        self.state = "reconciling"
+        await self._first_reconcile(rt)
         self.state = "trading"
         _emit("trader_started", agent=rt.name, venue=self.venue_url, strategies=list(self.loaded))
         while not rt.stopping.is_set():
@@ -528,9 +542,37 @@ class TraderWork(IdleWork):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(rt.stopping.wait(), self.poll_s)
 
+    async def _first_reconcile(self, rt: AgentRuntime) -> None:
+        """79: no order before the venue has answered for what the books hold — the held orders
+        settled, orphans cancelled, a baseline, and a reconciliation pass (confirmed by a second
+        one when it disagrees); a venue that cannot answer yet is asked again."""
+        assert self.venue_check is not None and self.gateway is not None
+        check = self.venue_check
+        while not rt.stopping.is_set():
+            try:
+                async with self.lock:
+                    await self._sync()
+                    await check.take_baseline(self.seen)
+                    known = set(self.working) | set(self.inflight.items)
+                    for rec in await check.cancel_orphans(known):
+                        self.counts["orphansCancelled"] += 1
+                        _emit("orphan_order_cancelled", **{k: v for k, v in rec.items() if k != "kind"})
+                    for _ in range(2):  # the second pass confirms (or clears) a first disagreement
+                        if check.passes and not check.suspect:
+                            break
+                        await self._sync()
+                        self.gateway.apply(await check.check(), actor="reconciliation")
+                return
+            except TradingError as e:
+                _emit("trader_venue_unavailable", error=f"reconciliation: {e}")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(rt.stopping.wait(), 1.0)
+
     async def _tick(self, rt: AgentRuntime) -> None:
         assert self.client is not None and self.gateway is not None
         await self._sync()
+        if self.venue_check is not None and self.venue_check.due():  # 75: sized only on agreed books
+            self.gateway.apply(await self.venue_check.check(), actor="reconciliation")
         cash = (await self.client.fetch_balance()).get(str(self.cfg.get("cashCurrency", "USDT")))
         if cash is not None:
             self.gateway.update_cash(cash)
@@ -540,9 +582,14 @@ class TraderWork(IdleWork):
             mid = (book.bids[0][0] + book.asks[0][0]) / 2 if not problems else Decimal(0)
             if not problems:
                 problems = self._collar(symbol, mid)
+            if stale := self.staleness.observe(book, time.monotonic()):
+                problems = (*problems, stale)
             if not self._book_usable(symbol, problems):
                 continue  # nothing is priced, sized or fed to a strategy off a broken book
             self.gateway.on_price(symbol, mid)
+            rules = self.markets.get(symbol)
+            check = self.venue_check
+            unagreed = check is not None and rules is not None and rules.base in check.suspect
             if self.paper is not None:
                 for pf in await self.paper.on_book(book, mid):
                     self._on_paper_fill(pf)
@@ -568,7 +615,7 @@ class TraderWork(IdleWork):
                         self.logs[name].append(out.to_event(name))
                         self._confidences.setdefault(name, []).append(float(out.confidence))
                         del self._confidences[name][:-EVIDENCE]
-                    if rt.accepting:
+                    if rt.accepting and not unagreed:
                         await self._act(name, symbol, out, book, mid)
                     self._pending -= 1
         if time.monotonic() - self._last_snap >= self.snapshot_s:
@@ -592,6 +639,10 @@ class TraderWork(IdleWork):
                 return
         intent = out if isinstance(out, Intent) else self._size(name, symbol, out, book, mid)
         if intent is None:
+            return
+        if thin := check_depth(book, intent.side, intent.quantity, self.min_depth):  # 72: walks it empty
+            self.counts["thinSkipped"] += 1
+            self.logs[name].append({"kind": "order_skipped", "ts_ns": time.time_ns(), "reason": thin})
             return
         self._seq += 1
         req = intent.to_order_request(name, f"{int(time.time() * 1000)}-{self._seq}", mid)
@@ -813,6 +864,8 @@ class TraderWork(IdleWork):
         name, cid = self.by_venue_id[f.venue_order_id]
         before = self.gateway.book.position(name, f.symbol)
         realised = self.gateway.on_fill(name, f, regime=self.regimes.current.get(f.symbol))
+        if self.venue_check is not None:
+            self.venue_check.holdings.note_fill(f.symbol, f.side, f.quantity, f.price, f.fee, f.fee_currency)
         if before != 0 and (f.side is Side.SELL) == (before > 0):  # reduced or reversed: a close
             self._closes.setdefault(name, []).append(realised > 0)
             del self._closes[name][:-EVIDENCE]
@@ -867,6 +920,9 @@ class TraderWork(IdleWork):
                 realised, closed = book.note_fill(name, symbol, side, qty, px, fee, int(f["ts_ns"]) / 1e9)
                 if kind == "order_filled":
                     self.seen.add(str(f["trade_id"]))
+                    if self.venue_check is not None:
+                        fee_ccy = str(f.get("fee_currency") or "")
+                        self.venue_check.holdings.note_fill(symbol, side, qty, px, fee, fee_ccy)
                     if closed:  # the same rule as _on_fill: any fill against the position
                         self._closes.setdefault(name, []).append(realised > 0)
                 counts[kind] += 1
@@ -1025,6 +1081,11 @@ class TraderWork(IdleWork):
             self._epoch = epoch
             await self._enforce_scopes()
         await self._unwind("stopped position")
+        for o in self.gateway.stale_orders():  # 65: nobody re-decided it within the TTL
+            if o.client_order_id in self.working and (o.strategy, o.symbol) not in self.ladders:
+                ttl = min(p.stale_order_ttl_seconds for p in self.gateway.policies(o.strategy))
+                if await self._cancel(o.client_order_id, f"stale-order TTL: working for more than {ttl:g}s"):
+                    self.counts["staleCancelled"] += 1
         if self.allocator is not None and time.monotonic() - self._last_alloc >= self.allocator_s:
             self._rebalance()
 
@@ -1212,4 +1273,5 @@ class TraderWork(IdleWork):
             ],
             "health": self.health.describe() if self.health is not None else None,
             "regimes": dict(self.regimes.current),
+            "reconciliation": self.venue_check.describe() if self.venue_check is not None else None,
         }

@@ -171,7 +171,12 @@ def add_private_routes(sim: VenueServer) -> None:
         symbol = symbol_param(p)
         start = int(p.get("startTime", "0"))
         limit = min(int(p.get("limit", "500")), 1000)
-        orders = [o for o in sim.engine.all_orders(key, symbol) if o.time_ms >= start][:limit]
+        from_id = int(p.get("orderId", "0"))
+        orders = [
+            o for o in sim.engine.all_orders(key, symbol) if o.time_ms >= start and o.order_id >= from_id
+        ]
+        # as Binance: from orderId/startTime oldest first, else the most recent ones
+        orders = orders[:limit] if "orderId" in p or "startTime" in p else orders[-limit:]
         venue_id = sim.markets[symbol].cfg.venue_id
         return web.json_response([render_order(o, venue_id, query=True) for o in orders])
 
@@ -181,9 +186,8 @@ def add_private_routes(sim: VenueServer) -> None:
         start = int(p.get("startTime", "0"))
         from_id = int(p.get("fromId", "0"))
         limit = min(int(p.get("limit", "500")), 1000)
-        fills = [
-            f for f in sim.engine.my_trades(key, symbol) if f.time_ms >= start and f.trade_id >= from_id
-        ][:limit]
+        fills = [f for f in sim.engine.my_trades(key, symbol) if f.time_ms >= start and f.trade_id >= from_id]
+        fills = fills[:limit] if "fromId" in p or "startTime" in p else fills[-limit:]
         venue_id = sim.markets[symbol].cfg.venue_id
         rendered = [render_fill(f, venue_id) for f in fills]
         if sim.faults.active("wrong_fill"):

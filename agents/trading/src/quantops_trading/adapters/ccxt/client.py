@@ -123,6 +123,12 @@ class CcxtExecutionClient:
             b = await self.exchange.fetch_balance()
         return {k: _req(v) for k, v in b["free"].items()}
 
+    async def fetch_holdings(self) -> dict[str, Decimal]:
+        """Every asset's total (free + locked in open orders): what reconciliation compares."""
+        async with self._guard():
+            b = await self.exchange.fetch_balance()
+        return {k: _req(v) for k, v in b["total"].items()}
+
     async def create_order(self, intent: OrderIntent, client_order_id: str) -> VenueOrder:
         price = str(intent.price) if intent.price is not None else None
         params = {"newClientOrderId": client_order_id}
@@ -171,6 +177,19 @@ class CcxtExecutionClient:
     async def fetch_my_trades(self, symbol: str, since_ms: int | None = None) -> list[Fill]:
         async with self._guard():
             return [self._fill(t) for t in await self.exchange.fetch_my_trades(symbol, since_ms)]
+
+    async def fetch_trade_history(self, symbol: str, page: int = 1000) -> list[Fill]:
+        """Every trade of the account on ``symbol``, oldest first (paged by trade id): without a
+        ``fromId`` Binance answers only the most recent ones."""
+        out: list[Fill] = []
+        next_id = 0
+        while True:
+            async with self._guard():
+                raw = await self.exchange.fetch_my_trades(symbol, None, page, {"fromId": next_id})
+            out += [self._fill(t) for t in raw]
+            if len(raw) < page:
+                return out
+            next_id = int(raw[-1]["id"]) + 1
 
     async def resync_clock(self) -> None:
         """Measure the venue clock and let ccxt sign with the corrected time (after ClockSkew)."""
