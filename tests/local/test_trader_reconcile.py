@@ -34,10 +34,13 @@ def _reconcile_gate(live: Live) -> Gate | None:
 
 
 async def _holding(live: Live) -> Decimal:
-    await until(lambda: live.position > 0 and not live.work.working, 90, "a long position, nothing working")
-    async with live.work.lock:
-        await live.work._sync()
-        return live.position
+    """Wait for a position with nothing working on the venue, every fill so far booked."""
+    while True:
+        await until(lambda: live.position != 0 and not live.work.working, 90, "a position, nothing working")
+        async with live.work.lock:
+            await live.work._sync()
+            if live.position != 0 and not live.work.working:
+                return live.position
 
 
 async def test_a_trader_that_lost_its_state_does_not_buy_its_position_again(
@@ -63,7 +66,7 @@ async def test_a_trader_that_lost_its_state_does_not_buy_its_position_again(
     (paused,) = [
         e for e in run2.risk_events() if e["kind"] == "risk_kill_switch" and e["switch"] == "reconcile"
     ]
-    assert paused["gate"] == "PAUSE" and "BTC" in paused["reason"] and held > 0
+    assert paused["gate"] == "PAUSE" and "BTC" in paused["reason"] and held != 0
 
 
 async def test_a_restart_with_its_state_agrees_with_the_venue_and_trades_on(
@@ -101,6 +104,12 @@ async def test_a_trade_nobody_booked_pauses_the_pair_until_the_balances_agree_ag
         await until(lambda: _reconcile_gate(live) is None, 30, "the PAUSE lifted")
     events = [e for e in live.risk_events() if e["kind"] == "risk_kill_switch" and e["switch"] == "reconcile"]
     assert [e["gate"] for e in events] == ["PAUSE", None]
+    unowned = [e for e in live.risk_events() if e["kind"] == "fill_unowned"]
+    assert [(e["fill"]["side"], e["fill"]["quantity"]) for e in unowned] == [
+        ("buy", "0.01"),
+        ("sell", "0.00999"),
+    ]
+    assert "no book of ours knows" in unowned[0]["reason"]
     assert "off by +0.0099" in events[0]["reason"]  # 0.01 bought, less the fee paid in BTC
 
 

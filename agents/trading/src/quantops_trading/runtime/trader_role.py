@@ -313,6 +313,7 @@ class TraderWork(IdleWork):
         self.accepted_mid: dict[str, Decimal] = {}
         self.collar_since: dict[str, tuple[Decimal, float]] = {}
         self.seen: set[str] = set()
+        self.unowned: set[str] = set()  # venue trade ids of orders no book of ours knows
         self.inflight = InFlight(float(config.get("unresolvedGraceSeconds", 20.0)))
         self.reconcile_s = float(config.get("reconcileSeconds", 30.0))
         self.venue_check: VenueCheck | None = None
@@ -562,6 +563,11 @@ class TraderWork(IdleWork):
                             break
                         await self._sync()
                         self.gateway.apply(await check.check(), actor="reconciliation")
+                if self.unowned and self.risk_log is not None:
+                    n = len(self.unowned)
+                    self.risk_log.append(
+                        {"kind": "fills_unowned_at_start", "ts_ns": time.time_ns(), "count": n}
+                    )
                 return
             except TradingError as e:
                 _emit("trader_venue_unavailable", error=f"reconciliation: {e}")
@@ -775,7 +781,10 @@ class TraderWork(IdleWork):
         await self._resolve_inflight()  # before the fills: an adopted order's fills are ours
         for symbol in sorted(symbols):
             for f in await self.client.fetch_my_trades(symbol):
-                if f.trade_id in self.seen or f.venue_order_id not in self.by_venue_id:
+                if f.trade_id in self.seen:
+                    continue
+                if f.venue_order_id not in self.by_venue_id:
+                    self._unowned(f)
                     continue
                 self.seen.add(f.trade_id)
                 if self._admit_fill(f):
@@ -784,6 +793,21 @@ class TraderWork(IdleWork):
             for cid in [c for c, w in self.working.items() if w.symbol == symbol and c not in open_ids]:
                 del self.working[cid]
                 self.gateway.order_closed(cid)
+
+    def _unowned(self, f: Fill) -> None:
+        """A venue fill of an order no book of ours knows (a trade by hand, a send whose record was
+        lost): never booked — reconciliation PAUSEs the pair on the drift — but recorded once with
+        its reason. Those already on the venue at start are counted in one record instead."""
+        if f.trade_id in self.unowned:
+            return
+        self.unowned.add(f.trade_id)
+        if self.state != "trading" or self.risk_log is None:
+            return
+        rec = {"kind": "fill_unowned", "ts_ns": time.time_ns(), "fill": f.model_dump(mode="json")}
+        self.risk_log.append(
+            rec | {"reason": f"fill for order {f.venue_order_id}, which no book of ours knows"}
+        )
+        _emit("fill_unowned", symbol=f.symbol, trade_id=f.trade_id, venue_order_id=f.venue_order_id)
 
     def _collar(self, symbol: str, mid: Decimal) -> tuple[str, ...]:
         """A mid more than ``priceCollarBps`` from the last accepted one is refused until the new
