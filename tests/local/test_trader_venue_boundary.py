@@ -108,3 +108,18 @@ async def test_an_order_that_would_walk_the_book_empty_is_not_sent(
         assert live.work.counts["submitted"] == 0
     (skipped, *_) = _kinds(live, "order_skipped")
     assert "too thin" in str(skipped["reason"])
+
+
+async def test_74_a_burst_of_5xx_on_a_read_is_retried_with_backoff_inside_the_tick(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two gateway errors on the book: the third attempt answers, the tick completes."""
+    async with live_trader(tmp_path, monkeypatch, policy={}, config={}) as live:
+        await live.ticks_pass(2)
+        capsys.readouterr()
+        await live.sim.add_fault(kind="server_error", path="/api/v3/depth", count=2)
+        await live.ticks_pass(3)
+        assert live.work.describe()["venueRetries"] == 2
+        health = live.work.health
+        assert health is not None and health.failures >= 2  # each failed attempt counts for the venue
+    assert "trader_tick_failed" not in capsys.readouterr().out

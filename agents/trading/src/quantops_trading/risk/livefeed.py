@@ -16,6 +16,7 @@ What it must not do: retry, hide an error, or decide a gate (the gateway applies
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 from collections import deque
@@ -25,8 +26,9 @@ from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
 from quantops_trading.execution.breaker import BreakerConfig, BreakerState, CircuitBreaker
-from quantops_trading.execution.errors import ExchangeUnavailable, OrderRejected
+from quantops_trading.execution.errors import ExchangeUnavailable, OrderRejected, TradingError
 from quantops_trading.execution.latency import LatencyTracker
+from quantops_trading.execution.retry import RetryPolicy, retry_call
 from quantops_trading.execution.types import Fill, MarketRules, OrderBook, OrderIntent, VenueOrder
 from quantops_trading.risk.health import HealthSnapshot, HealthThresholds
 from quantops_trading.signals.regime import RegimeConfig
@@ -161,10 +163,29 @@ class MonitoredClient:
     other library errors (``OrderNotFound``...) are answers too and count as successes.
     """
 
-    def __init__(self, inner: VenueClient, health: VenueHealth) -> None:
+    def __init__(
+        self,
+        inner: VenueClient,
+        health: VenueHealth,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self.inner = inner
         self.health = health
         self.venue = inner.venue
+        self.retry = retry or RetryPolicy(max_attempts=1)
+        self.sleep = sleep
+        self.retries = 0  # attempts repeated after a retryable failure (each one also observed)
+
+    async def _read(self, call: Callable[[], Awaitable[T]]) -> T:
+        """An idempotent call (a read, or a cancel by id): retried on a retryable error with
+        jittered exponential backoff (74). Never a submit — a lost answer there is settled by
+        asking the venue about the client id, not by sending again."""
+
+        async def counted(_attempt: int, _error: TradingError, _wait: float) -> None:
+            self.retries += 1
+
+        return await retry_call(lambda: self._observe(call), self.retry, sleep=self.sleep, on_retry=counted)
 
     async def _observe(self, call: Callable[[], Awaitable[T]]) -> T:
         t0 = self.health.clock()
@@ -183,21 +204,21 @@ class MonitoredClient:
         return out
 
     async def load_markets(self) -> dict[str, MarketRules]:
-        return await self._observe(self.inner.load_markets)
+        return await self._read(self.inner.load_markets)
 
     async def fetch_order_book(self, symbol: str, limit: int = 20) -> OrderBook:
-        book = await self._observe(lambda: self.inner.fetch_order_book(symbol, limit))
+        book = await self._read(lambda: self.inner.fetch_order_book(symbol, limit))
         self.health.note_book(symbol, book)
         return book
 
     async def fetch_balance(self) -> dict[str, Decimal]:
-        return await self._observe(self.inner.fetch_balance)
+        return await self._read(self.inner.fetch_balance)
 
     async def fetch_holdings(self) -> dict[str, Decimal]:
-        return await self._observe(self.inner.fetch_holdings)
+        return await self._read(self.inner.fetch_holdings)
 
     async def fetch_trade_history(self, symbol: str, page: int = 1000) -> list[Fill]:
-        return await self._observe(lambda: self.inner.fetch_trade_history(symbol, page))
+        return await self._read(lambda: self.inner.fetch_trade_history(symbol, page))
 
     async def create_order(self, intent: OrderIntent, client_order_id: str) -> VenueOrder:
         return await self._observe(lambda: self.inner.create_order(intent, client_order_id))
@@ -205,7 +226,7 @@ class MonitoredClient:
     async def cancel_order(
         self, symbol: str, *, venue_order_id: str | None = None, client_order_id: str | None = None
     ) -> VenueOrder:
-        return await self._observe(
+        return await self._read(
             lambda: self.inner.cancel_order(
                 symbol, venue_order_id=venue_order_id, client_order_id=client_order_id
             )
@@ -214,17 +235,17 @@ class MonitoredClient:
     async def fetch_order(
         self, symbol: str, *, venue_order_id: str | None = None, client_order_id: str | None = None
     ) -> VenueOrder:
-        return await self._observe(
+        return await self._read(
             lambda: self.inner.fetch_order(
                 symbol, venue_order_id=venue_order_id, client_order_id=client_order_id
             )
         )
 
     async def fetch_open_orders(self, symbol: str) -> list[VenueOrder]:
-        return await self._observe(lambda: self.inner.fetch_open_orders(symbol))
+        return await self._read(lambda: self.inner.fetch_open_orders(symbol))
 
     async def fetch_my_trades(self, symbol: str, since_ms: int | None = None) -> list[Fill]:
-        return await self._observe(lambda: self.inner.fetch_my_trades(symbol, since_ms))
+        return await self._read(lambda: self.inner.fetch_my_trades(symbol, since_ms))
 
     async def close(self) -> None:
         await self.inner.close()

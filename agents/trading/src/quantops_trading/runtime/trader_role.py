@@ -92,6 +92,7 @@ from quantops_trading.execution.errors import (
 )
 from quantops_trading.execution.holdings import Holdings
 from quantops_trading.execution.pretrade import FeedStaleness, check_depth, check_quotes
+from quantops_trading.execution.retry import RetryPolicy
 from quantops_trading.execution.types import (
     Fill,
     MarketRules,
@@ -242,6 +243,11 @@ class TraderWork(IdleWork):
         self.breaker_cfg = BreakerConfig(
             failure_threshold=int(h.get("breakerFailures", 5)),
             cooldown_s=float(h.get("breakerCooldownSeconds", 5.0)),
+        )
+        self.retry = RetryPolicy(
+            max_attempts=int(h.get("retryAttempts", 3)),
+            base_delay=float(h.get("retryBaseSeconds", 0.05)),
+            max_delay=float(h.get("retryMaxSeconds", 1.0)),
         )
         self.latency_window = int(h.get("latencyWindow", 200))
         self.latency_min = int(h.get("latencyMinSamples", 20))
@@ -468,7 +474,7 @@ class TraderWork(IdleWork):
             latency_window=self.latency_window,
             latency_min_samples=self.latency_min,
         )
-        self.client = MonitoredClient(self.client, self.health)
+        self.client = MonitoredClient(self.client, self.health, self.retry)
         if isinstance(rt.control, KubeControl):
             from quantops_trading.observability.kube_events import KubeEventRecorder
 
@@ -1296,6 +1302,7 @@ class TraderWork(IdleWork):
                 for (s, p), lad in self.ladders.items()
             ],
             "health": self.health.describe() if self.health is not None else None,
+            "venueRetries": self.client.retries if isinstance(self.client, MonitoredClient) else 0,
             "regimes": dict(self.regimes.current),
             "reconciliation": self.venue_check.describe() if self.venue_check is not None else None,
         }
