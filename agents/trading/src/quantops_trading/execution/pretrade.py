@@ -19,7 +19,6 @@ from quantops_trading.execution.types import MarketRules, OrderBook, OrderIntent
 
 __all__ = [
     "BookVerdict",
-    "FeedStaleness",
     "check_book",
     "check_depth",
     "check_intent",
@@ -110,27 +109,6 @@ def check_depth(
     if depth < quantity * min_depth_ratio:
         return f"too thin: {depth} available for {quantity} × {min_depth_ratio}"
     return None
-
-
-class FeedStaleness:
-    """A feed that stopped updating: the book's venue timestamp and update id (nonce) have not
-    moved for ``max_age_s`` of local time. Venue clocks differ from ours (and a simulator's runs
-    faster), so only the book's own change is trusted, timed on the caller's clock."""
-
-    def __init__(self, max_age_s: float) -> None:
-        self.max_age_s = max_age_s
-        self._last: dict[str, tuple[tuple[int | None, int | None, object], float]] = {}
-
-    def observe(self, book: OrderBook, now: float) -> str | None:
-        key = (book.timestamp_ms, book.nonce, (book.bids[:1], book.asks[:1]))
-        last = self._last.get(book.symbol)
-        if last is None or last[0] != key:
-            self._last[book.symbol] = (key, now)
-            return None
-        age = now - last[1]
-        if age > self.max_age_s:
-            return f"stale: the book has not changed for {age:.0f}s (max {self.max_age_s:g}s)"
-        return None
 
 
 def check_book(

@@ -86,6 +86,7 @@ class VenueHealth:
         self._samples = 0
         self._fresh_at: float | None = None
         self._last_book: dict[str, tuple[Any, ...]] = {}
+        self._changed_at: dict[str, float] = {}  # symbol → when its book last moved
 
     def success(self, seconds: float) -> None:
         self.calls += 1
@@ -103,11 +104,17 @@ class VenueHealth:
         self.breaker.record_failure(self.last_error)
 
     def note_book(self, symbol: str, book: OrderBook) -> None:
-        """A book whose timestamp or top of book moved is fresh telemetry; a frozen one is not."""
-        key = (book.timestamp_ms, book.bids[:1], book.asks[:1])
+        """A book whose timestamp, update id or top of book moved is fresh telemetry; a frozen one
+        is not (venue clocks differ from ours, so only the book's own change is trusted)."""
+        key = (book.timestamp_ms, book.nonce, book.bids[:1], book.asks[:1])
         if self._last_book.get(symbol) != key or self._fresh_at is None:
             self._last_book[symbol] = key
-            self._fresh_at = self.clock()
+            self._fresh_at = self._changed_at[symbol] = self.clock()
+
+    def book_age(self, symbol: str) -> float | None:
+        """Seconds since ``symbol``'s book last moved (one pair's feed can stop while others move)."""
+        at = self._changed_at.get(symbol)
+        return None if at is None else self.clock() - at
 
     def snapshot(self) -> HealthSnapshot:
         p99 = self.latency.p99 if self._samples >= self.latency_min_samples else None

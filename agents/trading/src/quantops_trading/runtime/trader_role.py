@@ -91,7 +91,7 @@ from quantops_trading.execution.errors import (
     TradingError,
 )
 from quantops_trading.execution.holdings import Holdings
-from quantops_trading.execution.pretrade import FeedStaleness, check_depth, check_quotes
+from quantops_trading.execution.pretrade import check_depth, check_quotes
 from quantops_trading.execution.retry import RetryPolicy
 from quantops_trading.execution.types import (
     Fill,
@@ -314,7 +314,7 @@ class TraderWork(IdleWork):
         self.bad_books: dict[str, str] = {}  # symbol → why its book is not used (72)
         self.collar_bps = Decimal(str(config.get("priceCollarBps", 1000)))
         self.collar_confirm_s = float(config.get("priceCollarConfirmSeconds", 60.0))
-        self.staleness = FeedStaleness(float(config.get("maxBookAgeSeconds", 60.0)))
+        self.max_book_age_s = float(config.get("maxBookAgeSeconds", 60.0))
         self.min_depth = Decimal(str(config.get("minDepthRatio", 1)))
         self.accepted_mid: dict[str, Decimal] = {}
         self.collar_since: dict[str, tuple[Decimal, float]] = {}
@@ -594,8 +594,9 @@ class TraderWork(IdleWork):
             mid = (book.bids[0][0] + book.asks[0][0]) / 2 if not problems else Decimal(0)
             if not problems:
                 problems = self._collar(symbol, mid)
-            if stale := self.staleness.observe(book, time.monotonic()):
-                problems = (*problems, stale)
+            age = self.health.book_age(symbol) if self.health is not None else None
+            if age is not None and age > self.max_book_age_s:  # this pair's feed stopped moving
+                problems = (*problems, f"stale: the book has not changed for {age:.0f}s")
             if not self._book_usable(symbol, problems):
                 continue  # nothing is priced, sized or fed to a strategy off a broken book
             self.gateway.on_price(symbol, mid)
