@@ -345,7 +345,14 @@ def test_kill_9_of_the_trader_resumes_without_buying_again(platform: Platform) -
     restored = _restored(platform, name)
     assert restored["fills"] > 0, restored  # rebuilt from the event log on its volume
     assert abs(platform.drift()) < Decimal("0.001"), "the venue holds what the trader booked: no re-buy"
+    _agrees_with_the_venue(platform)
     assert platform.replica_sets("trader") == rs_before, "a container restart is not a rollout"
+
+
+def _agrees_with_the_venue(platform: Platform) -> None:
+    """The restarted trader reconciled its books with the venue's balances before trading."""
+    rec = platform.work("trader")["reconciliation"]
+    assert rec["passes"] >= 1 and not rec["paused"], rec
 
 
 def _flip(platform: Platform, pod: str, gate: str) -> float:
@@ -537,3 +544,4 @@ def test_a_recycle_replaces_the_trader_without_two_traders_and_keeps_its_state(p
     restored = _restored(platform, platform.pod("trader")["metadata"]["name"])
     assert restored["fills"] > 0, restored
     assert abs(platform.drift()) < Decimal("0.001"), "no re-buy after the pod was replaced"
+    _agrees_with_the_venue(platform)

@@ -91,7 +91,7 @@ from quantops_trading.execution.errors import (
     TradingError,
 )
 from quantops_trading.execution.holdings import Holdings
-from quantops_trading.execution.pretrade import check_depth, check_quotes
+from quantops_trading.execution.pretrade import check_depth
 from quantops_trading.execution.retry import RetryPolicy
 from quantops_trading.execution.types import (
     Fill,
@@ -125,6 +125,7 @@ from quantops_trading.risk.killswitches import GLOBAL, LATCHED, SwitchAction, pa
 from quantops_trading.risk.livefeed import MonitoredClient, RegimeTracker, VenueHealth
 from quantops_trading.risk.unwind import UnwindLadder, stopped_positions
 from quantops_trading.runtime.agent import AgentRuntime, IdleWork
+from quantops_trading.runtime.book_guard import BookGuard
 from quantops_trading.runtime.control import GateSnapshot, KubeControl
 from quantops_trading.runtime.discovery import discover_venue
 from quantops_trading.runtime.inflight import (
@@ -311,13 +312,13 @@ class TraderWork(IdleWork):
         self.asked: dict[str, OrderIntent] = {}  # venue order id → what it asked for (77)
         self.fill_gate = FillGate()
         self.max_fee_rate = Decimal(str(config.get("maxFeeRate", 0.01)))  # an absurd fee: a venue bug
-        self.bad_books: dict[str, str] = {}  # symbol → why its book is not used (72)
-        self.collar_bps = Decimal(str(config.get("priceCollarBps", 1000)))
-        self.collar_confirm_s = float(config.get("priceCollarConfirmSeconds", 60.0))
-        self.max_book_age_s = float(config.get("maxBookAgeSeconds", 60.0))
+        self.books = BookGuard(  # 72: which books may price anything
+            collar_bps=Decimal(str(config.get("priceCollarBps", 1000))),
+            collar_confirm_s=float(config.get("priceCollarConfirmSeconds", 60.0)),
+            max_age_s=float(config.get("maxBookAgeSeconds", 60.0)),
+        )
+        self.bad_books = self.books.bad  # symbol → why its book is refused now
         self.min_depth = Decimal(str(config.get("minDepthRatio", 1)))
-        self.accepted_mid: dict[str, Decimal] = {}
-        self.collar_since: dict[str, tuple[Decimal, float]] = {}
         self.seen: set[str] = set()
         self.unowned: set[str] = set()  # venue trade ids of orders no book of ours knows
         self.inflight = InFlight(float(config.get("unresolvedGraceSeconds", 20.0)))
@@ -590,15 +591,12 @@ class TraderWork(IdleWork):
             self.gateway.update_cash(cash)
         for symbol in sorted({p for n in self.loaded for p in self.specs[n].pairs}):
             book = await self.client.fetch_order_book(symbol, 20)
-            problems = check_quotes(book)
-            mid = (book.bids[0][0] + book.asks[0][0]) / 2 if not problems else Decimal(0)
-            if not problems:
-                problems = self._collar(symbol, mid)
-            age = self.health.book_age(symbol) if self.health is not None else None
-            if age is not None and age > self.max_book_age_s:  # this pair's feed stopped moving
-                problems = (*problems, f"stale: the book has not changed for {age:.0f}s")
-            if not self._book_usable(symbol, problems):
-                continue  # nothing is priced, sized or fed to a strategy off a broken book
+            judged = self.books.judge(book, self.health.book_age(symbol) if self.health is not None else None)
+            if judged.event is not None:  # a refusal episode starts or ends: in the strategies' logs
+                self._log_book(symbol, *judged.event)
+            if judged.mid is None:
+                continue  # nothing is priced, sized or fed to a strategy off a refused book
+            mid = judged.mid
             self.gateway.on_price(symbol, mid)
             rules = self.markets.get(symbol)
             check = self.venue_check
@@ -816,44 +814,9 @@ class TraderWork(IdleWork):
         )
         _emit("fill_unowned", symbol=f.symbol, trade_id=f.trade_id, venue_order_id=f.venue_order_id)
 
-    def _collar(self, symbol: str, mid: Decimal) -> tuple[str, ...]:
-        """A mid more than ``priceCollarBps`` from the last accepted one is refused until the new
-        level has held for ``priceCollarConfirmSeconds`` (a real move is then accepted, audited as
-        the book's recovery); a one-off bad tick never sizes an order."""
-        last = self.accepted_mid.get(symbol)
-        now = time.monotonic()
-        if last is None or abs(mid / last - 1) * 10_000 <= self.collar_bps:
-            self.accepted_mid[symbol] = mid
-            self.collar_since.pop(symbol, None)
-            return ()
-        level, since = self.collar_since.get(symbol, (mid, now))
-        if abs(mid / level - 1) * 10_000 > self.collar_bps:
-            level, since = mid, now  # moving again: the new level has not held yet
-        self.collar_since[symbol] = (level, since)
-        if now - since >= self.collar_confirm_s:
-            self.accepted_mid[symbol] = mid
-            del self.collar_since[symbol]
-            return ()
-        moved = float(abs(mid / last - 1) * 100)
-        return (f"price collar: mid {mid} is {moved:.1f}% from the last accepted {last}",)
-
-    def _book_usable(self, symbol: str, problems: tuple[str, ...]) -> bool:
-        """72: a broken book (empty, crossed, locked, a non-positive or non-finite level, outside
-        the price collar) is quarantined with its reason in the logs of the strategies trading it —
-        once per episode, and its end — and skipped; ``bad_books`` holds the latest reason."""
-        was = self.bad_books.get(symbol)
-        if problems:
-            self.bad_books[symbol] = why = "; ".join(problems)
-            if was is None:
-                self.counts["booksRejected"] += 1
-                self._log_book(symbol, "book_rejected", why)
-            return False
-        if was is not None:
-            del self.bad_books[symbol]
-            self._log_book(symbol, "book_recovered", was)
-        return True
-
     def _log_book(self, symbol: str, kind: str, why: str) -> None:
+        if kind == "book_rejected":
+            self.counts["booksRejected"] += 1
         for n in [n for n in self.loaded if symbol in self.specs[n].pairs]:
             self.logs[n].append({"kind": kind, "ts_ns": time.time_ns(), "symbol": symbol, "reason": why})
         _emit(kind, symbol=symbol, reason=why)
