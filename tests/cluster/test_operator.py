@@ -9,7 +9,7 @@ import sys
 import time
 
 import pytest
-from controlplane import ControlPlane
+from controlplane import ControlPlane, operator_process
 
 from .conftest import apply_agent, condition, get, heartbeat, unique, wait_for
 
@@ -275,3 +275,68 @@ def test_config_change_rolls_the_agent_pods(crds_installed: ControlPlane, operat
     cm = get(plane, ns, "configmap", f"{name}-config") or {}
     assert json.loads(cm["data"]["config.json"])["config"] == {"pollSeconds": 2}
     assert second != first
+
+
+def test_a_resync_with_nothing_changed_writes_no_status(crds_installed: ControlPlane, operator: str) -> None:
+    """Status is written only when it changes: resync passes over a steady Agent leave it untouched.
+
+    Judged by the Agent's resourceVersion across three resync passes of that Agent, counted in the
+    operator's log (every object's line carries "[namespace/name]"), not by waiting a fixed time.
+    """
+    plane, ns = crds_installed, operator
+    name = unique("steady")
+    apply_agent(plane, ns, name, backoff={"staleAfterSeconds": 3600}, recycle={"maxUptimeSeconds": 86400})
+    wait_for(
+        lambda: (get(plane, ns, "deployment", f"{name}-agent") or {}).get("status", {}).get("readyReplicas")
+    )
+    heartbeat(plane, ns, name)
+    wait_for(lambda: condition(get(plane, ns, "agent", name), "Ready").get("status") == "True")
+    log = plane.workdir / "operator.log"
+
+    def resyncs() -> int:
+        return log.read_text(errors="replace").count(f"[{ns}/{name}] Timer 'agent_resync' succeeded")
+
+    first = resyncs()
+    wait_for(lambda: resyncs() > first, what="a resync after Ready")
+    version = (get(plane, ns, "agent", name) or {})["metadata"]["resourceVersion"]
+    settled = resyncs()
+    wait_for(lambda: resyncs() >= settled + 3, what="three more resync passes")
+    after = get(plane, ns, "agent", name) or {}
+    assert after["metadata"]["resourceVersion"] == version, after.get("status")
+    assert condition(after, "Ready")["status"] == "True"
+
+
+def test_an_operator_started_over_more_agents_than_workers_reconciles_them_all(
+    crds_installed: ControlPlane,
+) -> None:
+    """60 Agents exist before the operator starts (an operator restart, a new operator version).
+
+    With kopf's queueing.worker_limit at 50 the operator deadlocked here: kopf holds each worker of
+    the initial listing until every indexed object is indexed, and the 51st Agent never got one."""
+    plane = crds_installed
+    ns = unique("many")
+    plane.kubectl("create", "namespace", ns)
+    plane.kubectl("-n", ns, "create", "serviceaccount", "quantops-agent")
+    names = [f"m{i:03d}" for i in range(60)]
+    items = [
+        {
+            "apiVersion": "quantops.dev/v1alpha1",
+            "kind": "Agent",
+            "metadata": {"name": n},
+            "spec": {"role": "pipeline"},
+        }
+        for n in names
+    ]
+    plane.kubectl(
+        "-n", ns, "apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
+    )
+
+    def with_status() -> int:
+        out = json.loads(plane.kubectl("-n", ns, "get", "agents", "-o", "json").stdout)["items"]
+        return sum(1 for a in out if (a.get("status") or {}).get("phase"))
+
+    try:
+        with operator_process(plane, ns, log_name=f"operator-{ns}"):
+            wait_for(lambda: with_status() == len(names), timeout=120, what="a status on every Agent")
+    finally:
+        plane.kubectl("delete", "namespace", ns, "--wait=false")

@@ -15,7 +15,7 @@ def main() -> None:
     ap.add_argument("--namespace", default=os.environ.get("QUANTOPS_NAMESPACE", "default"))
     ap.add_argument("--liveness", default="http://0.0.0.0:8080/healthz")
     ns = ap.parse_args()
-    kopf.configure(verbose=False)
+    kopf.configure(verbose=False, log_prefix=True)  # "[namespace/name]" on every object's line
     kopf.run(standalone=True, namespaces=[ns.namespace], liveness_endpoint=ns.liveness)
 
 

@@ -1,11 +1,15 @@
 """The only module that calls the Kubernetes API (besides kopf's own watching and patching).
 
+What a reconcile observes (Deployments, Pods, Leases, other Agents) comes from kopf's indexes,
+fed by its watches; this client only writes (server-side apply, status patches) and pings.
+
 A thin async REST client: credentials come from kubernetes_asyncio's loaders (kubeconfig or
 in-cluster), requests go out with aiohttp. Verbs used here must stay within rbac.NAMESPACED_RULES.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import os
 import ssl
@@ -14,8 +18,6 @@ from typing import Any
 import aiohttp
 from kubernetes_asyncio import config as kconfig
 from kubernetes_asyncio.client import Configuration
-
-from quantops_operator.resources import names
 
 
 class KubeError(RuntimeError):
@@ -43,8 +45,11 @@ class Kube:
         # Since when the API server has answered without a break: heartbeats are judged only over
         # time the operator could see them (an outage of the API is not every agent going silent).
         self.contact_since: dt.datetime | None = None
+        # At most 50 requests in flight; the rest wait for a connection. The wait is not timed out
+        # (a burst of 500 new Agents queues here), a connect or an answer that takes too long is.
         self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(ssl=ctx, limit=50), timeout=aiohttp.ClientTimeout(total=30)
+            connector=aiohttp.TCPConnector(ssl=ctx, limit=50),
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=30),
         )
 
     @classmethod
@@ -88,10 +93,30 @@ class Kube:
             self.contact_since = None
             raise
 
-    # -- the calls the operator makes (each maps to one rule in rbac.py) --------------------------
+    async def ping(self) -> bool:
+        """GET /version (a non-resource URL every client may read): is the API server answering?
 
-    async def get_deployment(self, ns: str, name: str) -> dict[str, Any] | None:
-        return await self.request("GET", f"/apis/apps/v1/namespaces/{ns}/deployments/{name}")
+        Children, Leases and Pods are read from kopf's watch indexes, not fetched per reconcile, so
+        the operator's own requests no longer tell whether the API is reachable; this does, for
+        ``contact_since``."""
+        try:
+            async with self._session.get(self.host + "/version", headers=self._headers) as r:
+                ok = r.status < 500
+        except (aiohttp.ClientError, TimeoutError):
+            ok = False
+        if not ok:
+            self.contact_since = None
+        elif self.contact_since is None:
+            self.contact_since = dt.datetime.now(dt.UTC)
+        return ok
+
+    async def keep_contact(self, interval: float) -> None:
+        """Ping forever (a task started with the operator): ``contact_since`` breaks within ``interval``."""
+        while True:
+            await self.ping()
+            await asyncio.sleep(interval)
+
+    # -- the calls the operator makes (each maps to one rule in rbac.py) --------------------------
 
     async def apply(self, ns: str, obj: dict[str, Any]) -> dict[str, Any] | None:
         """Server-side apply (PATCH with the operator as field manager): create or converge."""
@@ -109,23 +134,6 @@ class Kube:
             content_type="application/apply-patch+yaml",
             params={"fieldManager": "quantops-operator", "force": "true"},
         )
-
-    async def list_leases(self, ns: str, agent: str) -> list[dict[str, Any]]:
-        data = await self.request(
-            "GET",
-            f"/apis/coordination.k8s.io/v1/namespaces/{ns}/leases",
-            params={"labelSelector": f"{names.LABEL_AGENT}={agent}"},
-        )
-        return list((data or {}).get("items", []))
-
-    async def list_pods(self, ns: str, agent: str) -> list[dict[str, Any]]:
-        data = await self.request(
-            "GET", f"/api/v1/namespaces/{ns}/pods", params={"labelSelector": f"{names.LABEL_AGENT}={agent}"}
-        )
-        return list((data or {}).get("items", []))
-
-    async def get_agent(self, ns: str, name: str) -> dict[str, Any] | None:
-        return await self.request("GET", f"/apis/quantops.dev/v1alpha1/namespaces/{ns}/agents/{name}")
 
     async def patch_agent_status(self, ns: str, name: str, status: dict[str, Any]) -> None:
         await self.request(

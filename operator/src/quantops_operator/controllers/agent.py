@@ -1,21 +1,26 @@
 """Agent controller: every trigger (create, update, resume, resync timer) runs the same reconcile.
 
-gather (indexes + a few GETs) → reconcile.agent.plan (pure) → apply children → status if changed.
+gather (kopf indexes, no API reads) → reconcile.agent.plan (pure) → apply children → status if changed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import datetime as dt
-from collections.abc import Mapping
+import random
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 import kopf
 from pydantic import ValidationError
 
 from quantops_api import Agent, AgentStatus, Condition
 from quantops_api.manifests import field_errors
 from quantops_api.meta import get_condition
+from quantops_api.v1alpha1.conditions import ConditionType, EventReason
 from quantops_operator.bodies import model_input
 from quantops_operator.kube import Kube, KubeError
 from quantops_operator.reconcile.agent import LeaseInfo, Observed, PodInfo, invalid_spec_status, plan
@@ -26,10 +31,97 @@ AGENTS = ("quantops.dev", "v1alpha1", "agents")
 
 
 @kopf.index(*AGENTS)
-def agent_index(namespace: str, name: str, spec: kopf.Spec, status: kopf.Status, **_: Any) -> dict[Any, Any]:
-    ready = get_condition(_conditions(status), "Ready")
+async def agent_index(
+    namespace: str, name: str, spec: kopf.Spec, status: kopf.Status, **_: Any
+) -> dict[Any, Any]:
+    ready = get_condition(_conditions(status), ConditionType.READY)
     return {
         (namespace, name): (tuple(spec.get("dependsOn") or ()), ready is not None and ready.status == "True")
+    }
+
+
+@kopf.index(*AGENTS)
+async def agent_bodies(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
+    """The Agent as last seen: a child's event reconciles its Agent without fetching it."""
+    return {(namespace, name): copy.deepcopy(model_input(body))}
+
+
+@kopf.index("apps", "v1", "deployments", labels={names.LABEL_MANAGED: "quantops-operator"})
+async def agent_deployments(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict[Any, Any]:
+    agent = labels.get(names.LABEL_AGENT)
+    return {(namespace, agent): deployment_view(body)} if agent else {}
+
+
+@kopf.index("v1", "pods", labels={names.LABEL_AGENT: kopf.PRESENT})
+async def agent_pods(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict[Any, Any]:
+    return {(namespace, labels[names.LABEL_AGENT]): pod_info(body)}
+
+
+@kopf.index("coordination.k8s.io", "v1", "leases", labels={names.LABEL_AGENT: kopf.PRESENT})
+async def agent_leases(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict[Any, Any]:
+    return {(namespace, labels[names.LABEL_AGENT]): lease_info(body)}
+
+
+@dataclass(frozen=True)
+class Views:
+    """kopf's in-memory indexes, kept current by its watches: what a reconcile observes.
+
+    Reading them instead of GETting a Deployment and LISTing Pods and Leases per reconcile keeps a
+    reconcile free of API round-trips (a label-selected LIST costs the API server the whole
+    namespace's objects: O(N) per Agent, O(N²) per resync of N Agents)."""
+
+    agents: kopf.Index[Any, Any]
+    bodies: kopf.Index[Any, Any]
+    policies: kopf.Index[Any, Any]
+    strategies: kopf.Index[Any, Any]
+    deployments: kopf.Index[Any, Any]
+    pods: kopf.Index[Any, Any]
+    leases: kopf.Index[Any, Any]
+
+    @classmethod
+    def of(cls, kw: Mapping[str, Any]) -> Views:
+        return cls(
+            kw["agent_index"],
+            kw["agent_bodies"],
+            kw["policy_views"],
+            kw["strategy_names"],
+            kw["agent_deployments"],
+            kw["agent_pods"],
+            kw["agent_leases"],
+        )
+
+    def dependencies(
+        self, ns: str, name: str, depends_on: Iterable[str]
+    ) -> tuple[dict[str, list[str]], dict[str, bool]]:
+        """The Agent and every Agent it depends on, transitively (graph), and whether each is Ready.
+
+        Enough for the ordering decision: a cycle through this Agent, a missing dependency and an
+        unready one are all found in this part of the graph (no walk over the whole namespace)."""
+        graph: dict[str, list[str]] = {name: list(depends_on)}
+        ready: dict[str, bool] = {}
+        todo = list(depends_on)
+        while todo:
+            dep = todo.pop()
+            if dep in graph:
+                continue
+            for deps, is_ready in self.agents.get((ns, dep), ()):
+                graph[dep], ready[dep] = list(deps), is_ready
+                todo.extend(deps)
+        return graph, ready
+
+
+def deployment_view(dep: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of a Deployment the plan reads (template hash, replicas, status, creation time)."""
+    meta = dep.get("metadata") or {}
+    ann = meta.get("annotations") or {}
+    return {
+        "metadata": {
+            "name": meta.get("name"),
+            "creationTimestamp": meta.get("creationTimestamp"),
+            "annotations": {k: ann[k] for k in (deployments.ANN_TEMPLATE_HASH,) if k in ann},
+        },
+        "spec": {"replicas": (dep.get("spec") or {}).get("replicas")},
+        "status": dict(dep.get("status") or {}),
     }
 
 
@@ -81,62 +173,60 @@ def pod_info(pod: dict[str, Any]) -> PodInfo:
 
 
 async def reconcile_agent(
-    body: Mapping[str, Any],
-    memo: kopf.Memo,
-    agent_index: kopf.Index[Any, Any],
-    policy_views: kopf.Index[Any, Any],
-    strategy_names: kopf.Index[Any, Any],
-    ensure_children: bool = False,
+    body: Mapping[str, Any], memo: kopf.Memo, views: Views, ensure_children: bool = False
 ) -> dict[str, Any] | None:
-    """gather → plan → apply children → events; returns the new status when it changed.
+    """gather (indexes only) → plan → apply children → events; returns the status patch, if any.
 
     `ensure_children` (spec changes, create, resume — and their retries) re-applies the ConfigMap and
     Service too; resyncs converge the Deployment, and re-apply the ConfigMap first whenever they change
     the Deployment (its template carries the config hash).
+
+    The operator is the only writer of Agent status, so the status it last computed for this Agent
+    (``memo["statuses"]``) is what the next plan starts from: a body from a watch can be a moment
+    behind a status another path of this operator has just written, and planning from it again
+    would, say, restart an agent twice. Whether to write is still judged against the body, so a
+    write that did not land is sent again.
     """
-    lock: asyncio.Lock = memo["locks"].setdefault(body["metadata"]["uid"], asyncio.Lock())
+    uid = body["metadata"]["uid"]
+    lock: asyncio.Lock = memo["locks"].setdefault(uid, asyncio.Lock())
     async with lock:
         kube: Kube = memo["kube"]
+        raw = dict(body.get("status") or {})
+        known: dict[str, Any] = memo["statuses"].get(uid) or raw
         try:
-            agent = Agent.from_wire(model_input(body))
+            agent = Agent.from_wire({**model_input(body), "status": known or None})
         except ValidationError as e:
             errors = field_errors(e)
-            raw = dict(body.get("status") or {})
             try:
-                old = AgentStatus.model_validate(raw) if raw else None
+                old = AgentStatus.model_validate(known) if known else None
             except ValidationError:
                 old = None
             status = invalid_spec_status(
                 old, errors, body["metadata"].get("generation"), dt.datetime.now(dt.UTC)
             )
             wire = status.to_wire()
+            memo["statuses"][uid] = wire
             if wire == raw:
                 return None
-            kopf.event(dict(body), type="Warning", reason="InvalidSpec", message="; ".join(errors))
-            return wire
+            if wire != known:
+                kopf.event(
+                    dict(body), type="Warning", reason=EventReason.INVALID_SPEC, message="; ".join(errors)
+                )
+            return status_patch(raw, wire)
         ns = body["metadata"]["namespace"]
-        graph: dict[str, list[str]] = {}
-        ready: dict[str, bool] = {}
-        for (ans, aname), entries in agent_index.items():
-            if ans == ns:
-                for deps, is_ready in entries:
-                    graph[aname], ready[aname] = list(deps), is_ready
-        global_gate = next((v.gate for v in policy_views.get(ns, []) if v.name == "global"), None)
-        dep, leases, pods = await asyncio.gather(
-            kube.get_deployment(ns, names.deployment_name(agent.name)),
-            kube.list_leases(ns, agent.name),
-            kube.list_pods(ns, agent.name),
-        )
+        graph, ready = views.dependencies(ns, agent.name, agent.spec.depends_on)
+        global_gate = next((v.gate for v in views.policies.get(ns, []) if v.name == "global"), None)
+        dep: dict[str, Any] | None = next(iter(views.deployments.get((ns, agent.name), ())), None)
         obs = Observed(
             agent=agent,
             graph=graph,
             ready=ready,
             global_gate=global_gate,
             deployment=dep,
-            leases=tuple(lease_info(x) for x in leases),
-            pods=tuple(pod_info(p) for p in pods),
+            leases=tuple(views.leases.get((ns, agent.name), ())),
+            pods=tuple(views.pods.get((ns, agent.name), ())),
             image=AGENT_IMAGE,
-            strategies=frozenset(strategy_names.get(ns, [])),
+            strategies=frozenset(views.strategies.get(ns, [])),
             state=STATE_VOLUME,
             api_contact_since=kube.contact_since,
         )
@@ -153,16 +243,23 @@ async def reconcile_agent(
                     await kube.apply(ns, deployments.config_map(agent))
                     if deployments.has_state_claim(agent, STATE_VOLUME):
                         await kube.apply(ns, deployments.state_claim(agent, STATE_VOLUME))
-                if not same:
-                    await kube.apply(ns, p.deployment)
-                if dep is None or ensure_children:  # after the Deployment: the Service never blocks it
-                    await kube.apply(ns, deployments.service(agent))
-            except KubeError as e:
-                kopf.event(dict(body), type="Warning", reason="ApplyFailed", message=str(e))
-                raise kopf.TemporaryError(f"applying children of Agent/{agent.name}: {e}", delay=5) from e
+                # The Deployment and the Service side by side: one round-trip, and a failing
+                # Service never holds the Deployment back.
+                writes = [kube.apply(ns, p.deployment)] if not same else []
+                if dep is None or ensure_children:
+                    writes.append(kube.apply(ns, deployments.service(agent)))
+                for result in await asyncio.gather(*writes, return_exceptions=True):
+                    if isinstance(result, BaseException):
+                        raise result
+            except (KubeError, aiohttp.ClientError, TimeoutError) as e:
+                # retried in 5 s (kopf would wait 60 s for any other exception)
+                kopf.event(dict(body), type="Warning", reason=EventReason.APPLY_FAILED, message=repr(e))
+                raise kopf.TemporaryError(f"applying children of Agent/{agent.name}: {e!r}", delay=5) from e
         for ev in p.events:
             kopf.event(dict(body), type=ev.type, reason=ev.reason, message=ev.message)
-        return status_patch(dict(body.get("status") or {}), p.status.to_wire())
+        wire = p.status.to_wire()
+        memo["statuses"][uid] = wire
+        return status_patch(raw, wire)
 
 
 def status_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any] | None:
@@ -178,89 +275,51 @@ def status_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any] | N
     return {**new, **{k: None for k in old if k not in new}}
 
 
-async def reconcile_named(
-    ns: str,
-    name: str,
-    memo: kopf.Memo,
-    agent_index: kopf.Index[Any, Any],
-    policy_views: kopf.Index[Any, Any],
-    strategy_names: kopf.Index[Any, Any],
-) -> None:
+async def reconcile_named(ns: str, name: str, memo: kopf.Memo, views: Views) -> None:
     """Reconcile an Agent because one of its children changed (not through kopf's own Agent queue)."""
-    kube: Kube = memo["kube"]
-    body = await kube.get_agent(ns, name)
-    if body is None:
+    body = views.bodies.get((ns, name))
+    if not body:
         return
-    status = await reconcile_agent(body, memo, agent_index, policy_views, strategy_names)
+    kube: Kube = memo["kube"]
+    status = await reconcile_agent(next(iter(body)), memo, views)
     if status is not None:
         await kube.patch_agent_status(ns, name, status)
 
 
 @kopf.on.event("apps", "v1", "deployments", labels={names.LABEL_MANAGED: "quantops-operator"})
 async def child_changed(
-    event: kopf.RawEvent,
-    namespace: str,
-    labels: Mapping[str, str],
-    memo: kopf.Memo,
-    agent_index: kopf.Index[Any, Any],
-    policy_views: kopf.Index[Any, Any],
-    strategy_names: kopf.Index[Any, Any],
-    **_: Any,
+    event: kopf.RawEvent, namespace: str, labels: Mapping[str, str], memo: kopf.Memo, **kw: Any
 ) -> None:
     """A Deployment's rollout moved: the Agent's readiness may have changed — do not wait for the resync."""
     if event["type"] in ("ADDED", "MODIFIED") and names.LABEL_AGENT in labels:
-        await reconcile_named(
-            namespace, labels[names.LABEL_AGENT], memo, agent_index, policy_views, strategy_names
-        )
+        await reconcile_named(namespace, labels[names.LABEL_AGENT], memo, Views.of(kw))
 
 
 @kopf.on.event("coordination.k8s.io", "v1", "leases", labels={names.LABEL_AGENT: kopf.PRESENT})
 async def first_heartbeat(
-    event: kopf.RawEvent,
-    namespace: str,
-    labels: Mapping[str, str],
-    memo: kopf.Memo,
-    agent_index: kopf.Index[Any, Any],
-    policy_views: kopf.Index[Any, Any],
-    strategy_names: kopf.Index[Any, Any],
-    **_: Any,
+    event: kopf.RawEvent, namespace: str, labels: Mapping[str, str], memo: kopf.Memo, **kw: Any
 ) -> None:
-    """A replica's first heartbeat (renewals are read at each reconcile, not pushed)."""
+    """A replica's first heartbeat (renewals are read at each reconcile, from the lease index)."""
     if event["type"] == "ADDED":
-        await reconcile_named(
-            namespace, labels[names.LABEL_AGENT], memo, agent_index, policy_views, strategy_names
-        )
+        await reconcile_named(namespace, labels[names.LABEL_AGENT], memo, Views.of(kw))
 
 
 @kopf.on.resume(*AGENTS)
 @kopf.on.create(*AGENTS)
 @kopf.on.update(*AGENTS, field="spec")
-async def agent_changed(
-    body: kopf.Body,
-    memo: kopf.Memo,
-    patch: kopf.Patch,
-    agent_index: kopf.Index[Any, Any],
-    policy_views: kopf.Index[Any, Any],
-    strategy_names: kopf.Index[Any, Any],
-    **_: Any,
-) -> None:
-    status = await reconcile_agent(
-        body, memo, agent_index, policy_views, strategy_names, ensure_children=True
-    )
+async def agent_changed(body: kopf.Body, memo: kopf.Memo, patch: kopf.Patch, **kw: Any) -> None:
+    status = await reconcile_agent(body, memo, Views.of(kw), ensure_children=True)
     if status is not None:
         patch.status.update(status)
 
 
-@kopf.timer(*AGENTS, interval=RESYNC_SECONDS, idle=0)
-async def agent_resync(
-    body: kopf.Body,
-    memo: kopf.Memo,
-    patch: kopf.Patch,
-    agent_index: kopf.Index[Any, Any],
-    policy_views: kopf.Index[Any, Any],
-    strategy_names: kopf.Index[Any, Any],
-    **_: Any,
-) -> None:
-    status = await reconcile_agent(body, memo, agent_index, policy_views, strategy_names)
+def _spread(**_: Any) -> float:
+    """A random first delay, so the resyncs of Agents created together do not run in one burst."""
+    return random.uniform(0, RESYNC_SECONDS)
+
+
+@kopf.timer(*AGENTS, interval=RESYNC_SECONDS, idle=0, initial_delay=_spread)
+async def agent_resync(body: kopf.Body, memo: kopf.Memo, patch: kopf.Patch, **kw: Any) -> None:
+    status = await reconcile_agent(body, memo, Views.of(kw))
     if status is not None:
         patch.status.update(status)

@@ -7,6 +7,7 @@ from typing import Any
 import kopf
 
 from quantops_api import Gate
+from quantops_api.v1alpha1.conditions import EventReason
 
 RESOURCES = ("agents", "strategies", "riskpolicies")
 
@@ -36,7 +37,7 @@ def _register(plural: str) -> None:
         kopf.event(
             body,
             type=typ,
-            reason="GateChanged",
+            reason=EventReason.GATE_CHANGED,
             message=f"{kind} gate {old} → {new} by {_who(body)}: {reason}",
         )
 

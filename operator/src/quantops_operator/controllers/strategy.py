@@ -8,6 +8,7 @@ from typing import Any
 import kopf
 
 from quantops_api import Gate, Strategy
+from quantops_api.v1alpha1.conditions import EventReason
 from quantops_operator.bodies import model_input
 from quantops_operator.reconcile.strategy import (
     STRATEGY_INITIAL,
@@ -22,12 +23,12 @@ STRATEGIES = ("quantops.dev", "v1alpha1", "strategies")
 
 
 @kopf.index("quantops.dev", "v1alpha1", "riskpolicies")
-def policy_views(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> dict[Any, Any]:
+async def policy_views(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> dict[Any, Any]:
     return {namespace: PolicyView(name, Gate(spec.get("gate", "GO")), dict(spec.get("selector") or {}))}
 
 
 @kopf.index(*STRATEGIES)
-def strategy_names(namespace: str, name: str, **_: Any) -> dict[Any, Any]:
+async def strategy_names(namespace: str, name: str, **_: Any) -> dict[Any, Any]:
     return {namespace: name}
 
 
@@ -37,7 +38,7 @@ async def reconcile_strategy(body: kopf.Body, patch: kopf.Patch, policy_views: k
     policies = list(policy_views.get(meta["namespace"], []))
     status, event = strategy_status(strategy, policies, dt.datetime.now(dt.UTC))
     if event:
-        kopf.event(body, type="Normal", reason="EffectiveGateChanged", message=event)
+        kopf.event(body, type="Normal", reason=EventReason.EFFECTIVE_GATE_CHANGED, message=event)
     changes = owned_status_patch(
         status.to_wire(), dict(body.get("status") or {}), STRATEGY_OWNED, STRATEGY_INITIAL
     )

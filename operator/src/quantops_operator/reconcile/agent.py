@@ -16,6 +16,8 @@ from typing import Any
 from quantops_api import Agent, AgentStatus, Condition, Gate
 from quantops_api.meta import get_condition, set_condition
 from quantops_api.orchestration import (
+    HealthDecision,
+    RecycleDecision,
     backoff_delay,
     cycle_members,
     desired_replicas,
@@ -26,6 +28,7 @@ from quantops_api.orchestration import (
     recycle_decision,
     unmet_dependencies,
 )
+from quantops_api.v1alpha1.conditions import NOT_STARTED, ConditionType, EventReason, Reason
 from quantops_operator.resources import deployments
 
 
@@ -53,8 +56,8 @@ class PodInfo:
 @dataclass(frozen=True)
 class Observed:
     agent: Agent
-    graph: dict[str, list[str]]  # every Agent in the namespace -> its dependsOn
-    ready: dict[str, bool]  # every Agent in the namespace -> Ready condition is True
+    graph: dict[str, list[str]]  # this Agent and every Agent it depends on, transitively -> its dependsOn
+    ready: dict[str, bool]  # those Agents -> Ready condition is True
     global_gate: Gate | None
     deployment: dict[str, Any] | None
     leases: tuple[LeaseInfo, ...] = ()
@@ -68,7 +71,7 @@ class Observed:
 
 @dataclass(frozen=True)
 class Event:
-    reason: str
+    reason: EventReason
     message: str
     type: str = "Normal"
 
@@ -80,7 +83,9 @@ class Plan:
     events: list[Event] = field(default_factory=list)
 
 
-def _cond(type_: str, ok: bool, reason: str, message: str, now: dt.datetime, gen: int | None) -> Condition:
+def _cond(
+    type_: ConditionType, ok: bool, reason: Reason, message: str, now: dt.datetime, gen: int | None
+) -> Condition:
     return Condition(
         type=type_,
         status="True" if ok else "False",
@@ -98,7 +103,7 @@ def plan(obs: Observed, now: dt.datetime, rng: random.Random | None = None) -> P
     conds = list(old.conditions)
     events: list[Event] = []
 
-    def setc(type_: str, ok: bool, reason: str, message: str) -> None:
+    def setc(type_: ConditionType, ok: bool, reason: Reason, message: str) -> None:
         nonlocal conds
         conds = set_condition(conds, _cond(type_, ok, reason, message, now, gen))
 
@@ -106,15 +111,15 @@ def plan(obs: Observed, now: dt.datetime, rng: random.Random | None = None) -> P
     if old.effective_gate is not None and gate.gate != old.effective_gate:
         events.append(
             Event(
-                "EffectiveGateChanged",
+                EventReason.EFFECTIVE_GATE_CHANGED,
                 f"{old.effective_gate} → {gate.gate} (most restrictive scope: {gate.source})",
                 "Warning" if gate.gate.severity > old.effective_gate.severity else "Normal",
             )
         )
     setc(
-        "Gated",
+        ConditionType.GATED,
         gate.gate is not Gate.GO,
-        f"Gate{gate.gate.value.title()}",
+        Reason.for_gate(gate.gate),
         f"effective gate {gate.gate} from {gate.source}",
     )
     base = old.model_copy(update={"effective_gate": gate.gate, "observed_generation": gen})
@@ -123,23 +128,33 @@ def plan(obs: Observed, now: dt.datetime, rng: random.Random | None = None) -> P
     problem = _dependency_problem(obs)
     if problem is not None:
         reason, message = problem
-        setc("DependenciesReady", False, reason, message)
-        if obs.deployment is None or reason != "WaitingForDependencies":
-            setc("Ready", False, reason, message)
-            phase = "Waiting" if reason == "WaitingForDependencies" else "Failed"
+        setc(ConditionType.DEPENDENCIES_READY, False, reason, message)
+        if obs.deployment is None or reason is not Reason.WAITING_FOR_DEPENDENCIES:
+            setc(ConditionType.READY, False, reason, message)
+            phase = "Waiting" if reason is Reason.WAITING_FOR_DEPENDENCIES else "Failed"
             return Plan(None, base.model_copy(update={"conditions": conds, "phase": phase}), events)
     else:
-        setc("DependenciesReady", True, "DependenciesReady", "all dependsOn agents are Ready")
+        setc(
+            ConditionType.DEPENDENCIES_READY,
+            True,
+            Reason.DEPENDENCIES_READY,
+            "all dependsOn agents are Ready",
+        )
 
     # A trader must not start (or be reported Ready) for Strategy objects that do not exist.
     if obs.strategies is not None:
         unknown = sorted(set(spec.strategies) - obs.strategies)
         if unknown:
             msg = f"spec.strategies names Strategy objects that do not exist: {', '.join(unknown)}"
-            setc("StrategiesResolved", False, "StrategyNotFound", msg)
-            setc("Ready", False, "StrategyNotFound", msg)
+            setc(ConditionType.STRATEGIES_RESOLVED, False, Reason.STRATEGY_NOT_FOUND, msg)
+            setc(ConditionType.READY, False, Reason.STRATEGY_NOT_FOUND, msg)
             return Plan(None, base.model_copy(update={"conditions": conds, "phase": "Failed"}), events)
-        setc("StrategiesResolved", True, "StrategiesResolved", f"{len(spec.strategies)} strategies found")
+        setc(
+            ConditionType.STRATEGIES_RESOLVED,
+            True,
+            Reason.STRATEGIES_RESOLVED,
+            f"{len(spec.strategies)} strategies found",
+        )
 
     # 16: replicas from the queue length the agents report.
     replicas, last_scale = spec.replicas, old.last_scale_time
@@ -150,7 +165,7 @@ def plan(obs: Observed, now: dt.datetime, rng: random.Random | None = None) -> P
         replicas = scale.replicas
         if scale.changed:
             last_scale = now
-            events.append(Event("Scaled", f"{current} → {scale.replicas} workers: {scale.reason}"))
+            events.append(Event(EventReason.SCALED, f"{current} → {scale.replicas} workers: {scale.reason}"))
 
     dep_status = (obs.deployment or {}).get("status", {})
     ready_replicas = int(dep_status.get("readyReplicas") or 0)
@@ -201,7 +216,9 @@ def plan(obs: Observed, now: dt.datetime, rng: random.Random | None = None) -> P
         last_restart, restart_reason, started_at = now, why, None
         events.append(
             Event(
-                "Restarting", f"restart #{restarts} ({why}); next restart not before {delay:.1f}s", "Warning"
+                EventReason.RESTARTING,
+                f"restart #{restarts} ({why}); next restart not before {delay:.1f}s",
+                "Warning",
             )
         )
 
@@ -212,18 +229,26 @@ def plan(obs: Observed, now: dt.datetime, rng: random.Random | None = None) -> P
     rec = recycle_decision(spec.recycle, started_at, now, open_orders)
     if rec.recycle:
         last_restart, restart_reason, started_at = now, rec.message, None
-        events.append(Event("Recycling", rec.message))
-    setc("Recycling", rec.recycle, rec.reason, rec.message or "within max uptime")
+        events.append(Event(EventReason.RECYCLING, rec.message))
+    setc(
+        ConditionType.RECYCLING,
+        rec.recycle,
+        Reason(rec.reason),
+        _recycle_message(rec, spec.recycle.max_uptime_seconds if spec.recycle else None, open_orders),
+    )
 
     # 14/18: Ready needs available pods and fresh heartbeats; Degraded recovers after the hold time.
     healthy_now = available and not stale and not crashing and not unhealthy_leases
-    was_ready = get_condition(old.conditions, "Ready")
-    ever_ready = was_ready is not None and was_ready.reason not in _NOT_STARTED
+    was_ready = get_condition(old.conditions, ConditionType.READY)
+    ever_ready = was_ready is not None and was_ready.reason not in NOT_STARTED
     if not ever_ready and not healthy_now and not failing:
         setc(
-            "Ready", False, "Starting", f"{ready_replicas}/{replicas} replicas ready, waiting for heartbeats"
+            ConditionType.READY,
+            False,
+            Reason.STARTING,
+            f"{ready_replicas}/{replicas} replicas ready, waiting for heartbeats",
         )
-        setc("Degraded", False, "Starting", "not started yet")
+        setc(ConditionType.DEGRADED, False, Reason.STARTING, "not started yet")
         healthy_since, phase = None, "Starting"
     else:
         detail = (
@@ -239,7 +264,7 @@ def plan(obs: Observed, now: dt.datetime, rng: random.Random | None = None) -> P
                 )
             )
         )
-        prev_degraded = get_condition(old.conditions, "Degraded")
+        prev_degraded = get_condition(old.conditions, ConditionType.DEGRADED)
         degraded_before = prev_degraded is not None and prev_degraded.status == "True"
         h = health_decision(
             healthy_now=healthy_now,
@@ -250,13 +275,16 @@ def plan(obs: Observed, now: dt.datetime, rng: random.Random | None = None) -> P
             now=now,
             detail=detail,
         )
-        setc("Ready", h.ready, h.reason, h.message)
-        setc("Degraded", h.degraded, h.reason, h.message)
+        reason, message = Reason(h.reason), _health_message(h, spec.recovery_hold_seconds)
+        setc(ConditionType.READY, h.ready, reason, message)
+        setc(ConditionType.DEGRADED, h.degraded, reason, message)
         healthy_since = h.healthy_since
         backing_off = failing or (backoff_until is not None and now < backoff_until and not healthy_now)
         phase = "Running" if h.ready else ("BackingOff" if backing_off else "Degraded")
         if degraded_before and h.ready:
-            events.append(Event("Recovered", f"healthy for {spec.recovery_hold_seconds:.0f}s; back to Ready"))
+            events.append(
+                Event(EventReason.RECOVERED, f"healthy for {spec.recovery_hold_seconds:.0f}s; back to Ready")
+            )
     if rec.recycle:
         phase = "Recycling"
 
@@ -290,35 +318,52 @@ def invalid_spec_status(
     """An object the API server accepted but the models refuse: a clear condition, never a crash loop."""
     msg = "; ".join(errors)
     conds = set_condition(
-        (old or AgentStatus()).conditions, _cond("Ready", False, "InvalidSpec", msg, now, gen)
+        (old or AgentStatus()).conditions,
+        _cond(ConditionType.READY, False, Reason.INVALID_SPEC, msg, now, gen),
     )
     return (old or AgentStatus()).model_copy(
         update={"conditions": conds, "phase": "Failed", "observed_generation": gen}
     )
 
 
-_NOT_STARTED = (
-    "Starting",
-    "WaitingForDependencies",
-    "DependencyCycle",
-    "DependencyMissing",
-    "StrategyNotFound",
-)
+def _health_message(h: HealthDecision, hold_seconds: float) -> str:
+    """The condition message of a health decision, stable while nothing changes.
+
+    The decision's own message for a recovery hold counts the seconds held ("healthy for 12s of
+    30s"): written into the condition it would change the status on every pass. The condition says
+    since when instead; the count belongs in logs, not in status.
+    """
+    if h.reason == Reason.RECOVERY_HOLD and h.healthy_since is not None:
+        return f"healthy since {h.healthy_since.isoformat()}; Ready after {hold_seconds:.0f}s healthy"
+    return h.message
 
 
-def _dependency_problem(obs: Observed) -> tuple[str, str] | None:
+def _recycle_message(rec: RecycleDecision, max_uptime: float | None, open_orders: int) -> str:
+    """The Recycling condition's message, stable while nothing changes (no running uptime in it)."""
+    reason = Reason(rec.reason)
+    if reason is Reason.NO_RECYCLE_POLICY or max_uptime is None:
+        return "within max uptime"
+    if reason is Reason.WITHIN_MAX_UPTIME:
+        return f"uptime below max {max_uptime:.0f}s"
+    if reason is Reason.RECYCLE_DEFERRED:
+        return f"past max uptime {max_uptime:.0f}s; deferred: {open_orders} open orders"
+    why = "hard deadline passed" if open_orders > 0 else "no open orders"
+    return f"max uptime {max_uptime:.0f}s reached ({why})"
+
+
+def _dependency_problem(obs: Observed) -> tuple[Reason, str] | None:
     members = cycle_members(obs.graph)
     if obs.agent.name in members:
         cycle = find_cycle(
             {n: [d for d in ds if d in members] for n, ds in obs.graph.items() if n in members}
         )
-        return "DependencyCycle", f"dependsOn cycle: {' -> '.join(cycle)}"
+        return Reason.DEPENDENCY_CYCLE, f"dependsOn cycle: {' -> '.join(cycle)}"
     missing = sorted(d for d in obs.agent.spec.depends_on if d not in obs.graph)
     if missing:
-        return "DependencyMissing", f"dependsOn names agents that do not exist: {', '.join(missing)}"
+        return Reason.DEPENDENCY_MISSING, f"dependsOn names agents that do not exist: {', '.join(missing)}"
     unmet = unmet_dependencies(obs.agent.spec.depends_on, obs.ready)
     if unmet:
-        return "WaitingForDependencies", f"waiting for Ready: {', '.join(unmet)}"
+        return Reason.WAITING_FOR_DEPENDENCIES, f"waiting for Ready: {', '.join(unmet)}"
     return None
 
 

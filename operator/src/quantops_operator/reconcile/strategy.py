@@ -11,6 +11,7 @@ from typing import Any
 from quantops_api import Condition, Gate, RiskPolicyStatus, Stage, Strategy, StrategyStatus
 from quantops_api.meta import set_condition
 from quantops_api.orchestration import effective_gate
+from quantops_api.v1alpha1.conditions import ConditionType, Reason
 
 
 @dataclass(frozen=True)
@@ -54,18 +55,18 @@ def strategy_status(
     ref = strategy.spec.risk_policy_ref
     if ref is not None and ref not in {p.name for p in policies}:
         ready = Condition(
-            type="Ready",
+            type=ConditionType.READY,
             status="False",
-            reason="RiskPolicyNotFound",
+            reason=Reason.RISK_POLICY_NOT_FOUND,
             message=f"riskPolicyRef {ref!r} does not exist; trading is not allowed",
             last_transition_time=now,
             observed_generation=gen,
         )
     else:
         ready = Condition(
-            type="Ready",
+            type=ConditionType.READY,
             status="True",
-            reason="Resolved",
+            reason=Reason.RESOLVED,
             message=f"policies: {', '.join(p.name for p in mine) or 'none'}",
             last_transition_time=now,
             observed_generation=gen,
@@ -74,9 +75,9 @@ def strategy_status(
     conds = set_condition(
         conds,
         Condition(
-            type="Gated",
+            type=ConditionType.GATED,
             status="True" if gate.gate is not Gate.GO else "False",
-            reason=f"Gate{gate.gate.value.title()}",
+            reason=Reason.for_gate(gate.gate),
             message=f"effective gate {gate.gate} from {gate.source}",
             last_transition_time=now,
             observed_generation=gen,
@@ -126,9 +127,9 @@ def policy_status(
     conds = set_condition(
         base.conditions,
         Condition(
-            type="Ready",
+            type=ConditionType.READY,
             status="True",
-            reason="Accepted",
+            reason=Reason.ACCEPTED,
             message="limits validated",
             last_transition_time=now,
             observed_generation=gen,
