@@ -8,7 +8,10 @@ nobody re-decided within the policy's TTL is cancelled.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import shutil
+import sqlite3
 from decimal import Decimal
 from pathlib import Path
 
@@ -122,3 +125,30 @@ async def test_65_a_working_order_nobody_re_decided_within_the_ttl_is_cancelled(
         await until(lambda: live.work.counts["staleCancelled"] > 0, 90, "a stale order cancelled")
     cancels = [e for e in live.strategy_events() if e["kind"] == "order_cancelled"]
     assert any("stale-order TTL" in str(e["reason"]) for e in cancels)
+
+
+async def test_a_truncated_event_log_halts_the_trader_alive_not_ready_and_sending_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The last rows of the risk log are cut off while the trader is down (a lost WAL, a restore
+    from an old copy): a latched STOP could be among them. The restarted trader must not trade on
+    what is left, and must not crash-loop either: it says why and waits for a person."""
+    async with live_trader(tmp_path, monkeypatch, policy={}, config=FAST) as run1:
+        await _holding(run1)
+        async with run1.work.lock:
+            await run1.crash()
+        risk = tmp_path / "state" / "eventlogs" / "risk.sqlite"
+        with sqlite3.connect(risk) as db:  # the append-only triggers live in the same file
+            for (trigger,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
+                db.execute(f"DROP TRIGGER {trigger}")
+            db.execute("DELETE FROM events WHERE seq = (SELECT MAX(seq) FROM events)")
+        async with live_trader(tmp_path, monkeypatch, policy={}, config=FAST, server=run1.venue) as run2:
+            rt = run2.rt
+            assert run2.work.state.startswith("halted: ") and "hash chain broken" in run2.work.state
+            assert rt.alive() and not rt.ready()[0] and "halted" in rt.ready()[1]
+            assert rt.status()["halted"]
+            await asyncio.sleep(0)  # the trader is parked on the stop event: no tick ever runs
+            assert run2.work.counts["submitted"] == 0 and run2.work.ticks == 0
+    audit = [json.loads(x) for x in (tmp_path / "state" / "audit.jsonl").read_text().splitlines()]
+    (halted,) = [a for a in audit if a.get("event") == "TraderHalted"]
+    assert "risk.sqlite" in halted["reason"]

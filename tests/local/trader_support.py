@@ -159,7 +159,7 @@ async def live_trader(
         task = asyncio.create_task(work.run(rt))
         live = Live(rt, work, server, SimControl(server.url), state, task)
         try:
-            await until(lambda: work.state == "trading", 30, "trader trading")
+            await until(lambda: work.state == "trading" or work.state.startswith("halted"), 30, "trader up")
             await rt._apply_gate()
             yield live
         finally:

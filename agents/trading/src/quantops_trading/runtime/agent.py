@@ -104,6 +104,7 @@ class AgentRuntime:
         self.snapshot: GateSnapshot | None = None  # the last gate snapshot (specs on Kubernetes)
         self.first_snapshot = asyncio.Event()
         self.work_failure = ""  # why the role's work ended while the agent was not stopping
+        self.halted = ""  # why the role refuses to work (alive, not Ready, until a person acts)
 
     # -- views ----------------------------------------------------------------------------------
     def effective_gate(self) -> Gate:
@@ -113,9 +114,17 @@ class AgentRuntime:
         """Liveness: false once the role's work has died — a restart is the only cure."""
         return not self.work_failure
 
+    def halt(self, reason: str) -> None:
+        """The role cannot work safely and a restart would not change that (a record that does
+        not verify): stay alive, not Ready, with the reason in /status and the events."""
+        self.halted = reason
+        _event("agent_halted", agent=self.name, role=self.role, reason=reason)
+
     def ready(self) -> tuple[bool, str]:
         if self.work_failure:
             return False, f"role work ended: {self.work_failure}"
+        if self.halted:
+            return False, f"halted: {self.halted}"
         if not self.accepting:
             return False, "shutting down"
         if self.gates.api_lost():
@@ -134,6 +143,7 @@ class AgentRuntime:
                 n: self.gates.effective_for(n)[0].value for n in sorted(self.gates.strategy_scopes)
             },
             "workFailure": self.work_failure or None,
+            "halted": self.halted or None,
             "accepting": self.accepting,
             "apiLost": self.gates.api_lost(),
             "queueLength": self.work.queue_length(),

@@ -140,7 +140,7 @@ from quantops_trading.runtime.paper_desk import PaperDesk, PaperFilled
 from quantops_trading.runtime.singleton import WriterLease
 from quantops_trading.runtime.venue_check import VenueCheck
 from quantops_trading.signals.regime import RegimeConfig
-from quantops_trading.storage.eventlog import EventLog, LogEntry
+from quantops_trading.storage.eventlog import EventLog, EventLogError, LogEntry
 from quantops_trading.strategy import Bar, BookSnapshot, Intent, Signal
 from quantops_trading.strategy.loader import LoadedStrategy, load_from_spec
 
@@ -489,24 +489,11 @@ class TraderWork(IdleWork):
                 await asyncio.sleep(1.0)
         maker, taker = self.paper_fees
         self.paper = PaperDesk(self.venue, self.markets, taker_fee=taker, maker_fee=maker)
-        (self.state_dir / "eventlogs").mkdir(parents=True, exist_ok=True)
-        self.risk_log = EventLog(self.state_dir / "eventlogs" / "risk.sqlite")
-        for name, spec in self.specs.items():
-            missing = [p for p in spec.pairs if p not in self.markets]
-            loaded = None if missing else load_from_spec(name, spec)
-            if not isinstance(loaded, LoadedStrategy):
-                why = (
-                    f"{loaded.reason}: {loaded.message}" if loaded else f"pairs {missing} not on {self.venue}"
-                )
-                self.skipped[name] = why
-                _emit("strategy_skipped", agent=rt.name, strategy=name, reason=why)
-                continue
-            self.loaded[name] = loaded
-            self.logs[name] = EventLog(self.state_dir / "eventlogs" / f"{name}.sqlite")
-            self.lineage[name] = {
-                "strategyHash": code_fingerprint(spec.entrypoint, spec.params),
-                "paramsFingerprint": spec_fingerprint(spec.entrypoint, spec.params),
-            }
+        try:
+            self._open_logs(rt)
+        except EventLogError as e:  # tampered, truncated, a lost WAL or head record: fail closed
+            await self._halt(rt, str(e))
+            return
         if isinstance(rt.control, KubeControl):  # one writer per trader Agent, whatever runs
             self.writer = WriterLease(rt.control, rt.name, rt.control.replica)
             self._writer_task = asyncio.create_task(self.writer.run(rt.stopping))
@@ -522,6 +509,7 @@ class TraderWork(IdleWork):
             self.gateway.update_policy(pol, name)
         traded = tuple(sorted({p for n in self.loaded for p in self.specs[n].pairs}))
         holdings = Holdings(self.markets, traded)
+        assert self.risk_log is not None
         self.venue_check = VenueCheck(self.client, holdings, self.risk_log, self.reconcile_s)
         self._restore_positions()
         self._restore_latched()
@@ -549,6 +537,42 @@ class TraderWork(IdleWork):
                 _emit("trader_risk_failed", error=f"{type(e).__name__}: {e}")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(rt.stopping.wait(), self.poll_s)
+
+    def _open_logs(self, rt: AgentRuntime) -> None:
+        """The risk log and each loadable strategy's log; raises :class:`EventLogError` when one
+        does not verify (the strategies are loaded here too: a strategy without a log never runs)."""
+        (self.state_dir / "eventlogs").mkdir(parents=True, exist_ok=True)
+        self.risk_log = EventLog(self.state_dir / "eventlogs" / "risk.sqlite")
+        for name, spec in self.specs.items():
+            missing = [p for p in spec.pairs if p not in self.markets]
+            loaded = None if missing else load_from_spec(name, spec)
+            if not isinstance(loaded, LoadedStrategy):
+                why = (
+                    f"{loaded.reason}: {loaded.message}" if loaded else f"pairs {missing} not on {self.venue}"
+                )
+                self.skipped[name] = why
+                _emit("strategy_skipped", agent=rt.name, strategy=name, reason=why)
+                continue
+            self.loaded[name] = loaded
+            self.logs[name] = EventLog(self.state_dir / "eventlogs" / f"{name}.sqlite")
+            self.lineage[name] = {
+                "strategyHash": code_fingerprint(spec.entrypoint, spec.params),
+                "paramsFingerprint": spec_fingerprint(spec.entrypoint, spec.params),
+            }
+
+    async def _halt(self, rt: AgentRuntime, why: str) -> None:
+        """An event log that does not verify is the record every decision rests on (positions,
+        latched switches): the trader sends nothing, says why (audit, /status, not Ready) and
+        stays up — a restart cannot repair a file, and a crash loop would hide the reason."""
+        for log in [*self.logs.values(), *([self.risk_log] if self.risk_log is not None else [])]:
+            log.close()
+        self.logs.clear()
+        self.loaded.clear()
+        self.risk_log = None
+        self.state = f"halted: {why}"
+        rt.halt(why)
+        self._write_audit("TraderHalted", reason=why)
+        await rt.stopping.wait()
 
     async def _first_reconcile(self, rt: AgentRuntime) -> None:
         """79: no order before the venue has answered for what the books hold — the held orders
