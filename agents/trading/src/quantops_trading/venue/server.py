@@ -214,6 +214,18 @@ class VenueServer:
                         "side": o.side,
                         "status": o.status,
                         "executedQty": str(o.executed),
+                        "account": o.account,  # the API key id (never its secret)
+                        "fills": [
+                            {
+                                "tradeId": f.trade_id,
+                                "price": str(f.price),
+                                "qty": str(f.qty),
+                                "commission": str(f.commission),
+                                "commissionAsset": f.commission_asset,
+                                "isBuyer": f.is_buyer,
+                            }
+                            for f in o.fills
+                        ],
                     }
                     for o in self.engine.orders.values()
                 ],
