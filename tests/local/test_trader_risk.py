@@ -283,14 +283,16 @@ async def test_52_a_reversal_is_a_closed_trade_in_the_allocators_evidence(
         work, gw = live.work, live.work.gateway
         assert gw is not None
         seen: list[tuple[Decimal, Decimal, int, int]] = []  # position before/after, closes before/after
-        on_fill = work._on_fill
+        desk = work.desk
+        assert desk is not None
+        book = desk.book
 
         def recording(f: Any) -> None:
             before, n = gw.book.position("momo", f.symbol), len(work._closes.get("momo") or [])
-            on_fill(f)
+            book(f)
             seen.append((before, gw.book.position("momo", f.symbol), n, len(work._closes.get("momo") or [])))
 
-        monkeypatch.setattr(work, "_on_fill", recording)
+        monkeypatch.setattr(desk, "book", recording)
         await until(lambda: [s for s in seen if s[0] * s[1] < 0], 60, "a fill that reverses the position")
     for before, after, n_before, n_after in seen:
         closing = before != 0 and (after == 0 or (before > 0) != (after > 0) or abs(after) < abs(before))

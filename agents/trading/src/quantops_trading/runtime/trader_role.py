@@ -8,9 +8,11 @@ Kubernetes the Strategy and RiskPolicy specs come with the gate watch, and a Lea
 (:mod:`~quantops_trading.runtime.singleton`) is checked before every send. Every ``pollSeconds``
 each traded symbol's order book is fetched over ccxt (``depth`` is served for book-only symbols);
 its mid is a one-poll bar for the strategies, plus the book snapshot. Signals are sized here
-(``value × notionalPerStrategy`` = target position); every order goes through :class:`RiskGateway`,
-the one door to the venue, which reads the agent's gates (``rt.gates``): STOP/PAUSE/CHECK/GO are
-enforced there and re-checked at send; PAUSE/STOP also cancel working orders. Orders, denials,
+(``value × notionalPerStrategy`` = target position); every order goes through the
+:class:`~quantops_trading.runtime.order_desk.OrderDesk` (lost answers, tracking, fill validation,
+cancels, reconciliation with the venue) and :class:`RiskGateway`, the one door to the venue, which
+reads the agent's gates (``rt.gates``): STOP/PAUSE/CHECK/GO are enforced there and re-checked at
+send; PAUSE/STOP also cancel working orders. Orders, denials,
 fills, cancels, signals and PnL go to ``$QUANTOPS_STATE_DIR/eventlogs/<strategy>.sqlite``; PnL and
 risk utilisation also to the audit stream the dashboard reads. A strategy whose symbols the venue
 does not list is skipped (``strategy_skipped``). Exchange keys come from
@@ -86,8 +88,6 @@ from quantops_trading.execution.breaker import BreakerConfig
 from quantops_trading.execution.client_ids import client_order_id
 from quantops_trading.execution.errors import (
     ConfigurationError,
-    ExchangeUnavailable,
-    OrderNotFound,
     TradingError,
 )
 from quantops_trading.execution.holdings import Holdings
@@ -97,29 +97,22 @@ from quantops_trading.execution.types import (
     Fill,
     MarketRules,
     OrderBook,
-    OrderIntent,
-    OrderStatus,
     Side,
-    VenueOrder,
 )
-from quantops_trading.execution.validator import FillGate
-from quantops_trading.model.events import GateChanged, OrderCancelled, OrderFilled, OrderSubmitted
+from quantops_trading.model.events import GateChanged, OrderSubmitted
 from quantops_trading.model.ids import ClientOrderId, InstrumentId
 from quantops_trading.model.orders import Fill as ModelFill
 from quantops_trading.model.orders import LiquiditySide, Order, OrderSide
 from quantops_trading.pipeline.fingerprint import code_fingerprint, spec_fingerprint
 from quantops_trading.risk import RiskGateway, concentration_heatmap
 from quantops_trading.risk.allocator import AllocatorConfig, BudgetAllocator, StrategyScore
-from quantops_trading.risk.book import OpenOrder
 from quantops_trading.risk.events import (
     BudgetChanged,
     ClusterThrottled,
     KillSwitchTripped,
     StageDemoted,
     UnwindStep,
-    to_model_order,
 )
-from quantops_trading.risk.gateway import Decision
 from quantops_trading.risk.health import AdverseClusterDetector, HealthThresholds, health_actions
 from quantops_trading.risk.killswitches import GLOBAL, LATCHED, SwitchAction, pair_scope, strategy_scope
 from quantops_trading.risk.livefeed import MonitoredClient, RegimeTracker, VenueHealth
@@ -131,11 +124,10 @@ from quantops_trading.runtime.discovery import discover_venue
 from quantops_trading.runtime.inflight import (
     LOG_KINDS,
     InFlight,
-    Resolution,
-    Unresolved,
     left_open,
     symbol_of,
 )
+from quantops_trading.runtime.order_desk import OrderDesk, Working
 from quantops_trading.runtime.paper_desk import PaperDesk, PaperFilled
 from quantops_trading.runtime.singleton import WriterLease
 from quantops_trading.runtime.venue_check import VenueCheck
@@ -198,27 +190,6 @@ def _instant(value: object, key: str) -> dt.datetime | None:
 
 def _emit(kind: str, **fields: Any) -> None:
     print(json.dumps({"event": kind, **fields}, default=str), flush=True)
-
-
-def _as_asked(strategy: str, vo: VenueOrder) -> OrderIntent:
-    """What an order asked for, from the venue's record of it (adopted orders, unwind children)."""
-    return OrderIntent(
-        strategy_id=strategy,
-        intent_id=vo.venue_order_id,
-        symbol=vo.symbol,
-        side=vo.side,
-        type=vo.type,
-        quantity=vo.quantity,
-        price=vo.price,
-    )
-
-
-@dataclasses.dataclass
-class _Working:
-    strategy: str
-    symbol: str
-    reduce_only: bool
-    sent_at: float
 
 
 class TraderWork(IdleWork):
@@ -307,10 +278,7 @@ class TraderWork(IdleWork):
         self.skipped: dict[str, str] = {}
         self.loaded: dict[str, LoadedStrategy] = {}
         self.logs: dict[str, EventLog] = {}
-        self.working: dict[str, _Working] = {}
-        self.by_venue_id: dict[str, tuple[str, str]] = {}
-        self.asked: dict[str, OrderIntent] = {}  # venue order id → what it asked for (77)
-        self.fill_gate = FillGate()
+        self.desk: OrderDesk | None = None  # the venue side of every live order, once connected
         self.max_fee_rate = Decimal(str(config.get("maxFeeRate", 0.01)))  # an absurd fee: a venue bug
         self.books = BookGuard(  # 72: which books may price anything
             collar_bps=Decimal(str(config.get("priceCollarBps", 1000))),
@@ -319,8 +287,6 @@ class TraderWork(IdleWork):
         )
         self.bad_books = self.books.bad  # symbol → why its book is refused now
         self.min_depth = Decimal(str(config.get("minDepthRatio", 1)))
-        self.seen: set[str] = set()
-        self.unowned: set[str] = set()  # venue trade ids of orders no book of ours knows
         self.inflight = InFlight(float(config.get("unresolvedGraceSeconds", 20.0)))
         self.reconcile_s = float(config.get("reconcileSeconds", 30.0))
         self.venue_check: VenueCheck | None = None
@@ -511,6 +477,21 @@ class TraderWork(IdleWork):
         holdings = Holdings(self.markets, traded)
         assert self.risk_log is not None
         self.venue_check = VenueCheck(self.client, holdings, self.risk_log, self.reconcile_s)
+        assert isinstance(self.client, MonitoredClient)
+        self.desk = OrderDesk(
+            self.client,
+            self.gateway,
+            self.venue_check,
+            markets=self.markets,
+            logs=self.logs,
+            risk_log=self.risk_log,
+            counts=self.counts,
+            inflight=self.inflight,
+            max_fee_rate=self.max_fee_rate,
+            log_submitted=self._log_submitted,
+            on_booked=self._on_booked,
+            regime_of=self.regimes.current.get,
+        )
         self._restore_positions()
         self._restore_latched()
         rt.on_gate.append(self._on_gate)
@@ -578,27 +559,11 @@ class TraderWork(IdleWork):
         """79: no order before the venue has answered for what the books hold — the held orders
         settled, orphans cancelled, a baseline, and a reconciliation pass (confirmed by a second
         one when it disagrees); a venue that cannot answer yet is asked again."""
-        assert self.venue_check is not None and self.gateway is not None
-        check = self.venue_check
+        assert self.desk is not None
         while not rt.stopping.is_set():
             try:
                 async with self.lock:
-                    await self._sync()
-                    await check.take_baseline(self.seen)
-                    known = set(self.working) | set(self.inflight.items)
-                    for rec in await check.cancel_orphans(known):
-                        self.counts["orphansCancelled"] += 1
-                        _emit("orphan_order_cancelled", **{k: v for k, v in rec.items() if k != "kind"})
-                    for _ in range(2):  # the second pass confirms (or clears) a first disagreement
-                        if check.passes and not check.suspect:
-                            break
-                        await self._sync()
-                        self.gateway.apply(await check.check(), actor="reconciliation")
-                if self.unowned and self.risk_log is not None:
-                    n = len(self.unowned)
-                    self.risk_log.append(
-                        {"kind": "fills_unowned_at_start", "ts_ns": time.time_ns(), "count": n}
-                    )
+                    await self.desk.first_reconcile(self._traded())
                 return
             except TradingError as e:
                 _emit("trader_venue_unavailable", error=f"reconciliation: {e}")
@@ -608,8 +573,8 @@ class TraderWork(IdleWork):
     async def _tick(self, rt: AgentRuntime) -> None:
         assert self.client is not None and self.gateway is not None
         await self._sync()
-        if self.venue_check is not None and self.venue_check.due():  # 75: sized only on agreed books
-            self.gateway.apply(await self.venue_check.check(), actor="reconciliation")
+        assert self.desk is not None
+        await self.desk.reconcile_if_due()  # 75: sized only on books the venue agrees with
         cash = (await self.client.fetch_balance()).get(str(self.cfg.get("cashCurrency", "USDT")))
         if cash is not None:
             self.gateway.update_cash(cash)
@@ -622,9 +587,7 @@ class TraderWork(IdleWork):
                 continue  # nothing is priced, sized or fed to a strategy off a refused book
             mid = judged.mid
             self.gateway.on_price(symbol, mid)
-            rules = self.markets.get(symbol)
-            check = self.venue_check
-            unagreed = check is not None and rules is not None and rules.base in check.suspect
+            unagreed = self.desk.unagreed(symbol)
             if self.paper is not None:
                 for pf in await self.paper.on_book(book, mid):
                     self._on_paper_fill(pf)
@@ -683,25 +646,9 @@ class TraderWork(IdleWork):
         req = intent.to_order_request(name, f"{int(time.time() * 1000)}-{self._seq}", mid)
         edge = self.edge_bps if self.edge_bps is not None else expected_edge_bps(intent.attribution)
         req = dataclasses.replace(req, expected_edge_bps=float(edge), regime=self.regimes.current.get(symbol))
-        try:
-            d = await self.gateway.submit(req)
-        except ExchangeUnavailable as e:  # the answer was lost: the order may be on the venue
-            cid, why = client_order_id(name, req.intent.intent_id), f"{type(e).__name__}: {e}"
-            order = to_model_order(req, self.venue).model_dump(mode="json")
-            self.inflight.add(cid, Unresolved(name, symbol, req.intent.reduce_only, why, time.time(), order))
-            self.counts["unresolved"] += 1
-            self.logs[name].append(
-                {"kind": "order_unresolved", "ts_ns": time.time_ns(), "client_order_id": cid, "error": why}
-                | {"order": order}  # a restart asks the venue about it (runtime/inflight.left_open)
-            )
-            _emit("order_unresolved", strategy=name, client_order_id=cid, error=str(e))
-            return  # the gateway keeps it as an open order until the venue says what it is
-        except TradingError as e:
-            self.counts["rejected"] += 1
-            self.logs[name].append({"kind": "order_rejected", "ts_ns": time.time_ns(), "reason": str(e)})
-            self.gateway.order_closed(client_order_id(name, req.intent.intent_id))  # not working
-            return
-        if d.action == "recorded":  # CHECK (a WARM stage or a CHECK gate): a paper decision, logged
+        assert self.desk is not None
+        d = await self.desk.submit(name, req)
+        if d is not None and d.action == "recorded":  # CHECK (WARM stage or CHECK gate): a paper decision
             self.counts["paper"] += 1
             del self.gateway.would_be[:-1000]  # the event log keeps them; the list is only a view
             if desk is not None:
@@ -709,73 +656,12 @@ class TraderWork(IdleWork):
                 cid = client_order_id(name, req.intent.intent_id)
                 for pf in await desk.place(req.intent, cid, lineage):
                     self._on_paper_fill(pf)
-        if d.action != "sent" or d.venue_order is None or d.client_order_id is None:
-            return
-        self._log_submitted(name, to_model_order(req, self.venue), d.client_order_id)
-        self._track(name, d.venue_order, d.client_order_id, req.intent.reduce_only, req.intent)
 
     def _log_submitted(self, name: str, order: Order, cid: str, **extra: str) -> None:
         self.counts["submitted"] += 1
         stage = self.stages.get(name)
         lineage = {**self.lineage.get(name, {}), "stage": stage.value if stage else "", "clientOrderId": cid}
         self.logs[name].append(OrderSubmitted(order=order, lineage={**lineage, **extra}))
-
-    def _track(
-        self, name: str, vo: VenueOrder, cid: str, reduce_only: bool, asked: OrderIntent | None = None
-    ) -> None:
-        """An order of ``name`` is on the venue: its fills are ours (checked against what was asked:
-        the intent sent, else the venue's record of the order); working until final."""
-        assert self.gateway is not None
-        self.by_venue_id[vo.venue_order_id] = (name, cid)
-        self.asked[vo.venue_order_id] = asked or _as_asked(name, vo)
-        if vo.status is OrderStatus.OPEN:
-            self.working[cid] = _Working(name, vo.symbol, reduce_only, time.time())
-            if cid not in self.gateway.book.open_orders:  # an adopted order: the gateway counts it too
-                now = self.gateway.clock()
-                self.gateway.book.open_orders[cid] = OpenOrder(cid, name, vo.symbol, now, reduce_only)
-        else:
-            self.gateway.order_closed(cid)
-
-    async def _lookup(self, symbol: str, cid: str) -> VenueOrder:
-        """The venue's order by client id (raises OrderNotFound when it has none)."""
-        assert self.client is not None
-        return await self.client.fetch_order(symbol, client_order_id=cid)
-
-    async def _resolve_inflight(self) -> None:
-        """Settle lost-answer submits by asking the venue for each client id (runtime/inflight.py)."""
-        assert self.gateway is not None
-        for r in await self.inflight.resolve(self._lookup, time.time()):
-            self._settle(r)
-
-    def _settle(self, r: Resolution) -> None:
-        assert self.gateway is not None
-        name, cid = r.item.strategy, r.client_order_id
-        log = self.logs.get(name)
-        if r.order is not None:
-            _emit("order_resolved", strategy=name, client_order_id=cid, status=r.order.status.value)
-            if r.item.order is not None:  # a lost answer: the submission is logged now
-                self._log_submitted(name, Order.model_validate(r.item.order), cid, resolvedAfter=r.item.error)
-            elif log is not None:  # the previous run's order, logged then
-                log.append(
-                    {"kind": "order_adopted", "ts_ns": time.time_ns(), "client_order_id": cid}
-                    | {"status": r.order.status.value, "filled": str(r.order.filled)}
-                )
-            self._track(name, r.order, cid, r.item.reduce_only)
-            return
-        self.gateway.order_closed(cid)
-        if r.item.order is None:  # logged as placed, and the venue no longer knows it
-            _emit("order_gone", strategy=name, client_order_id=cid)
-            if log is not None:
-                log.append({"kind": "order_gone", "ts_ns": time.time_ns(), "client_order_id": cid})
-            return
-        self.counts["rejected"] += 1
-        waited = f"{self.inflight.grace_s:g}s"
-        reason = f"not placed: {r.item.error}; the venue has no order {cid} {waited} after the send"
-        _emit("order_not_placed", strategy=name, client_order_id=cid, reason=reason)
-        if log is not None:
-            log.append(
-                {"kind": "order_rejected", "ts_ns": time.time_ns(), "reason": reason, "client_order_id": cid}
-            )
 
     def _size(self, name: str, symbol: str, sig: Signal, book: OrderBook, mid: Decimal) -> Intent | None:
         assert self.gateway is not None
@@ -802,41 +688,16 @@ class TraderWork(IdleWork):
         )
 
     async def _sync(self) -> None:
-        """Fills of our orders (once each) into the gateway, the strategy and its log; closed orders."""
-        assert self.client is not None and self.gateway is not None
-        symbols = {w.symbol for w in self.working.values()} | {
-            p for n in self.loaded for p in self.specs[n].pairs
-        }
-        await self._resolve_inflight()  # before the fills: an adopted order's fills are ours
-        for symbol in sorted(symbols):
-            for f in await self.client.fetch_my_trades(symbol):
-                if f.trade_id in self.seen:
-                    continue
-                if f.venue_order_id not in self.by_venue_id:
-                    self._unowned(f)
-                    continue
-                self.seen.add(f.trade_id)
-                if self._admit_fill(f):
-                    self._on_fill(f)
-            open_ids = {o.client_order_id for o in await self.client.fetch_open_orders(symbol)}
-            for cid in [c for c, w in self.working.items() if w.symbol == symbol and c not in open_ids]:
-                del self.working[cid]
-                self.gateway.order_closed(cid)
+        """Fills of our orders (once each) into the books, strategies and logs; closed orders."""
+        assert self.desk is not None
+        await self.desk.sync(self._traded())
 
-    def _unowned(self, f: Fill) -> None:
-        """A venue fill of an order no book of ours knows (a trade by hand, a send whose record was
-        lost): never booked — reconciliation PAUSEs the pair on the drift — but recorded once with
-        its reason. Those already on the venue at start are counted in one record instead."""
-        if f.trade_id in self.unowned:
-            return
-        self.unowned.add(f.trade_id)
-        if self.state != "trading" or self.risk_log is None:
-            return
-        rec = {"kind": "fill_unowned", "ts_ns": time.time_ns(), "fill": f.model_dump(mode="json")}
-        self.risk_log.append(
-            rec | {"reason": f"fill for order {f.venue_order_id}, which no book of ours knows"}
-        )
-        _emit("fill_unowned", symbol=f.symbol, trade_id=f.trade_id, venue_order_id=f.venue_order_id)
+    def _traded(self) -> set[str]:
+        return {p for n in self.loaded for p in self.specs[n].pairs}
+
+    @property
+    def working(self) -> dict[str, Working]:
+        return self.desk.working if self.desk is not None else {}
 
     def _log_book(self, symbol: str, kind: str, why: str) -> None:
         if kind == "book_rejected":
@@ -845,63 +706,11 @@ class TraderWork(IdleWork):
             self.logs[n].append({"kind": kind, "ts_ns": time.time_ns(), "symbol": symbol, "reason": why})
         _emit(kind, symbol=symbol, reason=why)
 
-    def _admit_fill(self, f: Fill) -> bool:
-        """77: a fill is checked against the order we asked for before it is booked. A wrong-side,
-        overfilled, off-price or absurd-fee fill is quarantined with its reasons (event logs, audit)
-        and PAUSEs its pair: the venue now holds something the book does not, and a person looks."""
-        asked = self.asked.get(f.venue_order_id)
-        if asked is None:
-            return True
-        rules = self.markets.get(f.symbol)
-        allowance = (
-            (rules.step_size if f.fee_currency == rules.base else rules.tick_size) if rules else Decimal(0)
-        )
-        verdict = self.fill_gate.admit(asked, f, fee_allowance=allowance, max_fee_rate=self.max_fee_rate)
-        if verdict.ok:
-            return True
-        assert self.gateway is not None
-        name, cid = self.by_venue_id[f.venue_order_id]
-        why = "; ".join(verdict.reasons)
-        self.counts["fillsQuarantined"] += 1
-        self.logs[name].append(
-            {"kind": "fill_quarantined", "ts_ns": time.time_ns(), "client_order_id": cid, "reason": why}
-            | {"fill": f.model_dump(mode="json")}
-        )
-        self.gateway.apply(
-            [
-                SwitchAction(
-                    pair_scope(f.symbol), "fill_validation", Gate.PAUSE, f"fill {f.trade_id} refused: {why}"
-                )
-            ],
-            actor="fill-gate",
-        )
-        return False
-
-    def _on_fill(self, f: Fill) -> None:
-        assert self.gateway is not None
-        name, cid = self.by_venue_id[f.venue_order_id]
-        before = self.gateway.book.position(name, f.symbol)
-        realised = self.gateway.on_fill(name, f, regime=self.regimes.current.get(f.symbol))
-        if self.venue_check is not None:
-            self.venue_check.holdings.note_fill(f.symbol, f.side, f.quantity, f.price, f.fee, f.fee_currency)
+    def _on_booked(self, name: str, f: Fill, mf: ModelFill, before: Decimal, realised: Decimal) -> None:
+        """A live fill booked by the desk: the allocator's evidence and the strategy's own state."""
         if before != 0 and (f.side is Side.SELL) == (before > 0):  # reduced or reversed: a close
             self._closes.setdefault(name, []).append(realised > 0)
             del self._closes[name][:-EVIDENCE]
-        self.counts["filled"] += 1
-        mf = ModelFill(
-            client_order_id=ClientOrderId(cid),
-            trade_id=f.trade_id,
-            instrument_id=InstrumentId(f"{f.symbol}@{self.venue}"),
-            side=OrderSide(f.side.value),
-            price=f.price,
-            quantity=f.quantity,
-            fee=f.fee,
-            fee_currency=f.fee_currency or None,
-            liquidity=LiquiditySide.MAKER if f.is_maker else LiquiditySide.TAKER,
-            ts_ns=f.timestamp_ms * 1_000_000,
-        )
-        if name in self.logs:
-            self.logs[name].append(OrderFilled(fill=mf))
         if name in self.loaded:
             self.loaded[name].fill(mf)
 
@@ -937,11 +746,12 @@ class TraderWork(IdleWork):
                 side = Side(f["side"])
                 realised, closed = book.note_fill(name, symbol, side, qty, px, fee, int(f["ts_ns"]) / 1e9)
                 if kind == "order_filled":
-                    self.seen.add(str(f["trade_id"]))
+                    assert self.desk is not None
+                    self.desk.seen.add(str(f["trade_id"]))
                     if self.venue_check is not None:
                         fee_ccy = str(f.get("fee_currency") or "")
                         self.venue_check.holdings.note_fill(symbol, side, qty, px, fee, fee_ccy)
-                    if closed:  # the same rule as _on_fill: any fill against the position
+                    if closed:  # the same rule as _on_booked: any fill against the position
                         self._closes.setdefault(name, []).append(realised > 0)
                 counts[kind] += 1
             del self._closes.setdefault(name, [])[:-EVIDENCE]
@@ -1119,7 +929,7 @@ class TraderWork(IdleWork):
 
     async def _unwind(self, reason: str) -> None:
         """Start ladders for stopped positions, abort those no longer stopped, step the due ones."""
-        assert self.gateway is not None
+        assert self.gateway is not None and self.desk is not None
         stopped = {(s, p): why for s, p, why in stopped_positions(self.gateway)}
         for key, ladder in list(self.ladders.items()):
             if ladder.done or ladder.interrupted:
@@ -1145,9 +955,9 @@ class TraderWork(IdleWork):
                     reason=f"{reason}: {why}",
                     step_size=rules.step_size if rules else Decimal("0.00000001"),
                     min_qty=rules.min_qty if rules else Decimal(0),
-                    on_child=functools.partial(self._track_child, strategy),
+                    on_child=functools.partial(self.desk.track_child, strategy),
                     sync=self._sync,
-                    lookup=self._lookup,
+                    lookup=self.desk.lookup,
                 )
                 self.ladders[key] = lad
                 self._ladder_at[key] = 0.0
@@ -1156,13 +966,6 @@ class TraderWork(IdleWork):
                 await lad.step()
                 if lad.done:
                     del self.ladders[key]
-
-    def _track_child(self, strategy: str, d: Decision) -> None:
-        """An unwind child is one of our orders: its fills must reach the book and the log."""
-        if d.venue_order is not None and d.client_order_id is not None:
-            self.by_venue_id[d.venue_order.venue_order_id] = (strategy, d.client_order_id)
-            self.asked[d.venue_order.venue_order_id] = _as_asked(strategy, d.venue_order)
-            self.counts["submitted"] += 1
 
     def _rebalance(self) -> None:
         """60: re-split the risk budget from live evidence; every change is a BudgetChanged report."""
@@ -1193,28 +996,13 @@ class TraderWork(IdleWork):
         return amount, f"allocated {amount}"
 
     async def _cancel(self, cid: str, reason: str) -> bool:
-        assert self.gateway is not None
-        w = self.working.pop(cid)
-        try:
-            await self.gateway.cancel(w.strategy, w.symbol, cid)
-        except OrderNotFound:
-            self.gateway.order_closed(cid)
-            return False  # already final on the venue (filled); its fills arrive via _sync
-        except TradingError as e:
-            self.working[cid] = w
-            _emit("cancel_failed", client_order_id=cid, error=str(e))
-            return False
-        self.gateway.order_closed(cid)
-        self.counts["cancelled"] += 1
-        if w.strategy in self.logs:
-            self.logs[w.strategy].append(OrderCancelled(client_order_id=ClientOrderId(cid), reason=reason))
-        return True
+        return await self.desk.cancel(cid, reason) if self.desk is not None else False
 
     async def cancel_working_orders(self) -> int:
         async with self.lock:  # waits for a tick in progress: nothing is sent after this
-            if self.inflight.items and self.client is not None and self.gateway is not None:
-                with contextlib.suppress(TradingError):
-                    await self._resolve_inflight()  # an adopted working order is cancelled below
+            if self.desk is None:
+                return 0
+            await self.desk.settle_held()  # an adopted working order is cancelled below
             for key, ladder in list(self.ladders.items()):
                 with contextlib.suppress(TradingError):
                     await ladder.abort("agent shutting down")
