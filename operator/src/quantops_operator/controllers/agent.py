@@ -174,92 +174,102 @@ def pod_info(pod: dict[str, Any]) -> PodInfo:
 
 async def reconcile_agent(
     body: Mapping[str, Any], memo: kopf.Memo, views: Views, ensure_children: bool = False
-) -> dict[str, Any] | None:
-    """gather (indexes only) → plan → apply children → events; returns the status patch, if any.
+) -> None:
+    """gather (indexes only) → plan → apply children → events → status, written only when it changed.
 
     `ensure_children` (spec changes, create, resume — and their retries) re-applies the ConfigMap and
     Service too; resyncs converge the Deployment, and re-apply the ConfigMap first whenever they change
     the Deployment (its template carries the config hash).
 
-    The operator is the only writer of Agent status, so the status it last computed for this Agent
-    (``memo["statuses"]``) is what the next plan starts from: a body from a watch can be a moment
-    behind a status another path of this operator has just written, and planning from it again
-    would, say, restart an agent twice. Whether to write is still judged against the body, so a
-    write that did not land is sent again.
+    The operator is the only writer of Agent status, and it writes it here, under the Agent's lock.
+    The status it last wrote (``memo["statuses"]``, recorded once the API accepted it) is both the
+    next plan's input and what "changed" is judged against: a body from a watch can be a moment —
+    under load, seconds — behind that write, and planning from it again would, say, restart an agent
+    twice, and comparing with it would write the same status again and again.
     """
     uid = body["metadata"]["uid"]
     lock: asyncio.Lock = memo["locks"].setdefault(uid, asyncio.Lock())
     async with lock:
         kube: Kube = memo["kube"]
-        raw = dict(body.get("status") or {})
-        known: dict[str, Any] = memo["statuses"].get(uid) or raw
-        try:
-            agent = Agent.from_wire({**model_input(body), "status": known or None})
-        except ValidationError as e:
-            errors = field_errors(e)
+        known: dict[str, Any] = memo["statuses"].get(uid) or dict(body.get("status") or {})
+        wire = await _reconcile_locked(body, memo, views, kube, known, ensure_children)
+        patch = status_patch(known, wire)
+        if patch is not None:
+            meta = body["metadata"]
             try:
-                old = AgentStatus.model_validate(known) if known else None
-            except ValidationError:
-                old = None
-            status = invalid_spec_status(
-                old, errors, body["metadata"].get("generation"), dt.datetime.now(dt.UTC)
-            )
-            wire = status.to_wire()
-            memo["statuses"][uid] = wire
-            if wire == raw:
-                return None
-            if wire != known:
-                kopf.event(
-                    dict(body), type="Warning", reason=EventReason.INVALID_SPEC, message="; ".join(errors)
-                )
-            return status_patch(raw, wire)
-        ns = body["metadata"]["namespace"]
-        graph, ready = views.dependencies(ns, agent.name, agent.spec.depends_on)
-        global_gate = next((v.gate for v in views.policies.get(ns, []) if v.name == "global"), None)
-        dep: dict[str, Any] | None = next(iter(views.deployments.get((ns, agent.name), ())), None)
-        obs = Observed(
-            agent=agent,
-            graph=graph,
-            ready=ready,
-            global_gate=global_gate,
-            deployment=dep,
-            leases=tuple(views.leases.get((ns, agent.name), ())),
-            pods=tuple(views.pods.get((ns, agent.name), ())),
-            image=AGENT_IMAGE,
-            strategies=frozenset(views.strategies.get(ns, [])),
-            state=STATE_VOLUME,
-            api_contact_since=kube.contact_since,
-        )
-        p = plan(obs, dt.datetime.now(dt.UTC))
-        if p.deployment is not None:
-            same = (
-                deployments.current_template_hash(dep) == deployments.current_template_hash(p.deployment)
-                and (dep or {}).get("spec", {}).get("replicas") == p.deployment["spec"]["replicas"]
-            )
-            try:
-                # The ConfigMap before any Deployment change: the pod template carries the config
-                # hash, so a roll triggered from any path (a resync too) must find the new config.
-                if dep is None or ensure_children or not same:
-                    await kube.apply(ns, deployments.config_map(agent))
-                    if deployments.has_state_claim(agent, STATE_VOLUME):
-                        await kube.apply(ns, deployments.state_claim(agent, STATE_VOLUME))
-                # The Deployment and the Service side by side: one round-trip, and a failing
-                # Service never holds the Deployment back.
-                writes = [kube.apply(ns, p.deployment)] if not same else []
-                if dep is None or ensure_children:
-                    writes.append(kube.apply(ns, deployments.service(agent)))
-                for result in await asyncio.gather(*writes, return_exceptions=True):
-                    if isinstance(result, BaseException):
-                        raise result
-            except (KubeError, aiohttp.ClientError, TimeoutError) as e:
-                # retried in 5 s (kopf would wait 60 s for any other exception)
-                kopf.event(dict(body), type="Warning", reason=EventReason.APPLY_FAILED, message=repr(e))
-                raise kopf.TemporaryError(f"applying children of Agent/{agent.name}: {e!r}", delay=5) from e
-        for ev in p.events:
-            kopf.event(dict(body), type=ev.type, reason=ev.reason, message=ev.message)
-        wire = p.status.to_wire()
+                await kube.patch_agent_status(meta["namespace"], meta["name"], patch)
+            except (KubeError, aiohttp.ClientError, TimeoutError) as e:  # not recorded: sent again
+                raise kopf.TemporaryError(f"status of Agent/{meta['name']}: {e!r}", delay=5) from e
         memo["statuses"][uid] = wire
-        return status_patch(raw, wire)
+
+
+async def _reconcile_locked(
+    body: Mapping[str, Any],
+    memo: kopf.Memo,
+    views: Views,
+    kube: Kube,
+    known: dict[str, Any],
+    ensure_children: bool,
+) -> dict[str, Any]:
+    """The reconcile proper; returns the status to hold (wire form)."""
+    try:
+        agent = Agent.from_wire({**model_input(body), "status": known or None})
+    except ValidationError as e:
+        errors = field_errors(e)
+        try:
+            old = AgentStatus.model_validate(known) if known else None
+        except ValidationError:
+            old = None
+        status = invalid_spec_status(old, errors, body["metadata"].get("generation"), dt.datetime.now(dt.UTC))
+        wire = status.to_wire()
+        if wire != known:
+            kopf.event(dict(body), type="Warning", reason=EventReason.INVALID_SPEC, message="; ".join(errors))
+        return wire
+    ns = body["metadata"]["namespace"]
+    graph, ready = views.dependencies(ns, agent.name, agent.spec.depends_on)
+    global_gate = next((v.gate for v in views.policies.get(ns, []) if v.name == "global"), None)
+    dep: dict[str, Any] | None = next(iter(views.deployments.get((ns, agent.name), ())), None)
+    obs = Observed(
+        agent=agent,
+        graph=graph,
+        ready=ready,
+        global_gate=global_gate,
+        deployment=dep,
+        leases=tuple(views.leases.get((ns, agent.name), ())),
+        pods=tuple(views.pods.get((ns, agent.name), ())),
+        image=AGENT_IMAGE,
+        strategies=frozenset(views.strategies.get(ns, [])),
+        state=STATE_VOLUME,
+        api_contact_since=kube.contact_since,
+    )
+    p = plan(obs, dt.datetime.now(dt.UTC))
+    if p.deployment is not None:
+        same = (
+            deployments.current_template_hash(dep) == deployments.current_template_hash(p.deployment)
+            and (dep or {}).get("spec", {}).get("replicas") == p.deployment["spec"]["replicas"]
+        )
+        try:
+            # The ConfigMap before any Deployment change: the pod template carries the config
+            # hash, so a roll triggered from any path (a resync too) must find the new config.
+            if dep is None or ensure_children or not same:
+                await kube.apply(ns, deployments.config_map(agent))
+                if deployments.has_state_claim(agent, STATE_VOLUME):
+                    await kube.apply(ns, deployments.state_claim(agent, STATE_VOLUME))
+            # The Deployment and the Service side by side: one round-trip, and a failing
+            # Service never holds the Deployment back.
+            writes = [kube.apply(ns, p.deployment)] if not same else []
+            if dep is None or ensure_children:
+                writes.append(kube.apply(ns, deployments.service(agent)))
+            for result in await asyncio.gather(*writes, return_exceptions=True):
+                if isinstance(result, BaseException):
+                    raise result
+        except (KubeError, aiohttp.ClientError, TimeoutError) as e:
+            # retried in 5 s (kopf would wait 60 s for any other exception)
+            kopf.event(dict(body), type="Warning", reason=EventReason.APPLY_FAILED, message=repr(e))
+            raise kopf.TemporaryError(f"applying children of Agent/{agent.name}: {e!r}", delay=5) from e
+    for ev in p.events:
+        kopf.event(dict(body), type=ev.type, reason=ev.reason, message=ev.message)
+    return p.status.to_wire()
 
 
 def status_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any] | None:
@@ -280,10 +290,7 @@ async def reconcile_named(ns: str, name: str, memo: kopf.Memo, views: Views) -> 
     body = views.bodies.get((ns, name))
     if not body:
         return
-    kube: Kube = memo["kube"]
-    status = await reconcile_agent(next(iter(body)), memo, views)
-    if status is not None:
-        await kube.patch_agent_status(ns, name, status)
+    await reconcile_agent(next(iter(body)), memo, views)
 
 
 @kopf.on.event("apps", "v1", "deployments", labels={names.LABEL_MANAGED: "quantops-operator"})
@@ -307,10 +314,8 @@ async def first_heartbeat(
 @kopf.on.resume(*AGENTS)
 @kopf.on.create(*AGENTS)
 @kopf.on.update(*AGENTS, field="spec")
-async def agent_changed(body: kopf.Body, memo: kopf.Memo, patch: kopf.Patch, **kw: Any) -> None:
-    status = await reconcile_agent(body, memo, Views.of(kw), ensure_children=True)
-    if status is not None:
-        patch.status.update(status)
+async def agent_changed(body: kopf.Body, memo: kopf.Memo, **kw: Any) -> None:
+    await reconcile_agent(body, memo, Views.of(kw), ensure_children=True)
 
 
 def _spread(**_: Any) -> float:
@@ -319,7 +324,5 @@ def _spread(**_: Any) -> float:
 
 
 @kopf.timer(*AGENTS, interval=RESYNC_SECONDS, idle=0, initial_delay=_spread)
-async def agent_resync(body: kopf.Body, memo: kopf.Memo, patch: kopf.Patch, **kw: Any) -> None:
-    status = await reconcile_agent(body, memo, Views.of(kw))
-    if status is not None:
-        patch.status.update(status)
+async def agent_resync(body: kopf.Body, memo: kopf.Memo, **kw: Any) -> None:
+    await reconcile_agent(body, memo, Views.of(kw))

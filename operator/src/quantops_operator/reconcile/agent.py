@@ -186,10 +186,14 @@ def plan(obs: Observed, now: dt.datetime, rng: random.Random | None = None) -> P
     )
     # Only pods of the template in force count: a pod being deleted, or one of the previous
     # ReplicaSet terminated by a rollout, is not a failure (counting it rolled again and again).
-    restarted_at = old.last_restart.isoformat() if old.last_restart else None
-    current_hash = deployments.current_template_hash(
-        deployments.deployment(agent, replicas, obs.image, restarted_at, state=obs.state)
+    in_force = deployments.deployment(
+        agent,
+        replicas,
+        obs.image,
+        old.last_restart.isoformat() if old.last_restart else None,
+        state=obs.state,
     )
+    current_hash = deployments.current_template_hash(in_force)
     crashing = [
         p.name
         for p in obs.pods
@@ -288,8 +292,13 @@ def plan(obs: Observed, now: dt.datetime, rng: random.Random | None = None) -> P
     if rec.recycle:
         phase = "Recycling"
 
-    restarted_at = last_restart.isoformat() if last_restart else None
-    desired = deployments.deployment(agent, replicas, obs.image, restarted_at, state=obs.state)
+    desired = (  # built once per pass unless a restart or recycle changes restarted-at
+        in_force
+        if last_restart == old.last_restart
+        else deployments.deployment(
+            agent, replicas, obs.image, last_restart.isoformat() if last_restart else None, state=obs.state
+        )
+    )
     status = base.model_copy(
         update={
             "conditions": conds,
