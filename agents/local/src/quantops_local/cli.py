@@ -1,4 +1,4 @@
-"""The `quantops` command: up, status, gate, runbook, rollback, postmortem, validate.
+"""The `quantops` command: up, status, gate, runbook, rollback, postmortem, validate, soak.
 
 `up` runs the manifests locally (no Kubernetes); `status`, `gate` and `runbook` talk to a running
 `quantops up` through the URL it records in <state-dir>/supervisor.json, authenticated with the run
@@ -23,7 +23,7 @@ from rich.console import Console
 
 from quantops_api import ManifestError
 from quantops_api.orchestration import DependencyError
-from quantops_local import auth, manifests, progress, rollback, runbook, wrapup
+from quantops_local import auth, manifests, progress, rollback, runbook, soak, wrapup
 from quantops_local.supervisor import Supervisor
 
 DEFAULT_STATE = Path(".quantops")
@@ -311,6 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="validate manifests with the API models")
     v.add_argument("-f", "--file", type=Path, action="append", required=True)
     v.set_defaults(fn=cmd_validate)
+    soak.add_parser(sub)  # `quantops soak`: docs/soak.md
     return ap
 
 
