@@ -173,6 +173,16 @@ def plan(obs: Observed, now: dt.datetime, rng: random.Random | None = None) -> P
     heartbeats = [lease.renew_time for lease in obs.leases if lease.renew_time is not None]
     last_hb = max(heartbeats) if heartbeats else old.last_heartbeat
     since_start = old.last_restart or old.started_at or _created(obs.deployment) or now
+    if last_hb is None:
+        # Never heartbeated: starting, not silent, until its pods are available, and the grace
+        # counts from then. On a loaded real node a pod can take longer than staleAfterSeconds to
+        # start; restarting it for silence only started it again (seen: 10 Agents on 2 cores,
+        # every one restarted, each restart adding a ReplicaSet). A pod that never becomes ready
+        # is the kubelet's (probes, CrashLoopBackOff: counted as crashing below).
+        if not available:
+            since_start = now
+        elif (up_since := _available_since(obs.deployment)) is not None:
+            since_start = max(since_start, up_since)
     grace_over = (now - since_start).total_seconds() > spec.backoff.stale_after_seconds
     stale = heartbeat_stale(last_hb, now, spec.backoff.stale_after_seconds)
     # Restarting for silence judges a heartbeat only over time the operator itself could see the
@@ -373,6 +383,14 @@ def _dependency_problem(obs: Observed) -> tuple[Reason, str] | None:
     unmet = unmet_dependencies(obs.agent.spec.depends_on, obs.ready)
     if unmet:
         return Reason.WAITING_FOR_DEPENDENCIES, f"waiting for Ready: {', '.join(unmet)}"
+    return None
+
+
+def _available_since(dep: dict[str, Any] | None) -> dt.datetime | None:
+    """When the Deployment's Available condition last turned True (its pods became available)."""
+    for c in (dep or {}).get("status", {}).get("conditions") or []:
+        if c.get("type") == "Available" and c.get("status") == "True" and c.get("lastTransitionTime"):
+            return dt.datetime.fromisoformat(str(c["lastTransitionTime"]).replace("Z", "+00:00"))
     return None
 
 
