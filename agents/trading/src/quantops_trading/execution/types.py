@@ -9,6 +9,7 @@ Must not import ccxt or any adapter.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
@@ -23,6 +24,7 @@ __all__ = [
     "MarketRules",
     "OrderBook",
     "OrderIntent",
+    "OrderRequest",
     "OrderStatus",
     "OrderType",
     "Side",
@@ -86,6 +88,50 @@ class MarketRules(_Frozen):
     step_size: Decimal
     min_qty: Decimal
     min_notional: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    """An intent plus the facts risk judges it by (reference price, expected edge and slippage,
+    regime). ``reference_price`` prices market orders; ``unwind`` is set only by the unwind ladder
+    through the gateway's private path."""
+
+    intent: OrderIntent
+    reference_price: Decimal
+    expected_edge_bps: float | None = None
+    expected_slippage_bps: float = 0.0
+    regime: str | None = None
+    unwind: bool = False
+
+    @property
+    def strategy(self) -> str:
+        return self.intent.strategy_id
+
+    @property
+    def pair(self) -> str:
+        return self.intent.symbol
+
+    @property
+    def signed_qty(self) -> Decimal:
+        return self.intent.quantity if self.intent.side is Side.BUY else -self.intent.quantity
+
+    @property
+    def price(self) -> Decimal:
+        return self.intent.price if self.intent.price is not None else self.reference_price
+
+    @property
+    def notional(self) -> Decimal:
+        return self.intent.quantity * self.price
+
+    @property
+    def is_taker(self) -> bool:
+        """Market, IOC/FOK, or a limit priced through the reference (mid): it takes liquidity."""
+        i = self.intent
+        if i.type is OrderType.MARKET or i.time_in_force in ("IOC", "FOK"):
+            return True
+        if i.price is None:
+            return False
+        return i.price > self.reference_price if i.side is Side.BUY else i.price < self.reference_price
 
 
 class VenueOrder(_Frozen):

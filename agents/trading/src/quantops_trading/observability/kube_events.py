@@ -25,14 +25,13 @@ import datetime as dt
 import json
 import uuid
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import httpx
 from pydantic import BaseModel
 
 from quantops_trading.model.events import GateChanged
 from quantops_trading.risk.events import BudgetChanged, StageDemoted, UnwindStep
-from quantops_trading.runtime.control import KubeControl, KubeCredentials
 
 __all__ = ["KubeEventRecorder", "ObjectRef", "decision_event"]
 
@@ -84,12 +83,20 @@ def decision_event(event: BaseModel, agent: str) -> tuple[ObjectRef, str, EventT
     return None
 
 
+class ApiCredentials(Protocol):
+    """How an agent reaches the API server (runtime/control.py's ``KubeCredentials``)."""
+
+    @property
+    def namespace(self) -> str: ...
+    def http_options(self) -> dict[str, Any]: ...
+
+
 class KubeEventRecorder:
     """Creates and deduplicates Events about quantops objects in one namespace."""
 
     def __init__(
         self,
-        creds: KubeCredentials,
+        creds: ApiCredentials,
         *,
         agent: str,
         instance: str,
@@ -102,10 +109,6 @@ class KubeEventRecorder:
         self.errors: list[str] = []
         self._uids: dict[ObjectRef, str] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-
-    @classmethod
-    def for_control(cls, control: KubeControl, agent: str) -> KubeEventRecorder:
-        return cls(control.creds, agent=agent, instance=f"{agent}-{control.replica}")
 
     async def _call(self, method: str, path: str, **kw: Any) -> httpx.Response:
         r = await self._http.request(method, path, **kw)

@@ -37,7 +37,7 @@ from quantops_trading.risk.health import (
     snapshot_from,
 )
 from quantops_trading.risk.heatmap import concentration_heatmap, render, render_html, render_png
-from quantops_trading.risk.killswitches import SwitchAction
+from quantops_trading.risk.killswitches import GateView, SwitchAction
 from quantops_trading.risk.lifecycle import (
     Breach,
     DemotionDecision,
@@ -66,6 +66,7 @@ __all__ = [
     "Decision",
     "DemotionDecision",
     "DemotionThresholds",
+    "GateView",
     "GovernorReport",
     "HealthSnapshot",
     "HealthThresholds",

@@ -5,10 +5,6 @@ mark, what it has won or lost, how often it traded, which orders are working), a
 updated in one place from fills and prices so two rules can never disagree about the book. Amounts
 are Decimals; the float views (``exposures_float``) feed only the VaR maths.
 
-Order requests (:class:`OrderRequest`) live here too: an ``OrderIntent`` plus what risk needs to
-judge it (reference price, expected edge and slippage, regime). ``unwind`` is set only by the
-unwind ladder through the gateway's private path.
-
 What it must not do: decide. It records and projects; rules and kill switches judge.
 """
 
@@ -18,54 +14,12 @@ from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from quantops_trading.execution.types import OrderIntent, OrderType, Side
+from quantops_trading.execution.types import OrderRequest, Side
 
 __all__ = ["WINDOW_SECONDS", "Holding", "OpenOrder", "OrderRequest", "RiskBook"]
 
 WINDOW_SECONDS = 60.0
 _ZERO = Decimal(0)
-
-
-@dataclass(frozen=True, slots=True)
-class OrderRequest:
-    """An intent plus the facts risk judges it by. ``reference_price`` prices market orders."""
-
-    intent: OrderIntent
-    reference_price: Decimal
-    expected_edge_bps: float | None = None
-    expected_slippage_bps: float = 0.0
-    regime: str | None = None
-    unwind: bool = False
-
-    @property
-    def strategy(self) -> str:
-        return self.intent.strategy_id
-
-    @property
-    def pair(self) -> str:
-        return self.intent.symbol
-
-    @property
-    def signed_qty(self) -> Decimal:
-        return self.intent.quantity if self.intent.side is Side.BUY else -self.intent.quantity
-
-    @property
-    def price(self) -> Decimal:
-        return self.intent.price if self.intent.price is not None else self.reference_price
-
-    @property
-    def notional(self) -> Decimal:
-        return self.intent.quantity * self.price
-
-    @property
-    def is_taker(self) -> bool:
-        """Market, IOC/FOK, or a limit priced through the reference (mid): it takes liquidity."""
-        i = self.intent
-        if i.type is OrderType.MARKET or i.time_in_force in ("IOC", "FOK"):
-            return True
-        if i.price is None:
-            return False
-        return i.price > self.reference_price if i.side is Side.BUY else i.price < self.reference_price
 
 
 @dataclass(slots=True)

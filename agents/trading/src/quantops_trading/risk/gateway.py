@@ -48,7 +48,6 @@ from quantops_trading.risk.events import (
 from quantops_trading.risk.health import AdverseClusterDetector, LossRecord, throttle_change
 from quantops_trading.risk.rules import CheckContext, RiskRule, default_rules
 from quantops_trading.risk.var import ReturnHistory
-from quantops_trading.runtime.gatestate import GateState
 from quantops_trading.storage.eventlog import EventLog
 
 __all__ = ["Decision", "OrderPort", "RiskGateway"]
@@ -99,7 +98,7 @@ class RiskGateway:
         clock: Callable[[], float] = time.time,
         audit: EventLog | AuditSink | None = None,
         rules: Sequence[RiskRule] | None = None,
-        gate_state: GateState | None = None,
+        gate_state: ks.GateView | None = None,
         default_capital: Decimal | None = None,
         pre_send: Callable[[], Awaitable[None]] = _yield,
         cluster: AdverseClusterDetector | None = None,

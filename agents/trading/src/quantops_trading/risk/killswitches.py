@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Protocol
 
 from quantops_api import Gate
 from quantops_api.v1alpha1.riskpolicy import RiskPolicySpec
@@ -33,6 +34,7 @@ __all__ = [
     "GLOBAL",
     "LATCHED",
     "ConsecutiveLosses",
+    "GateView",
     "SwitchAction",
     "cash_floor_actions",
     "drawdown_actions",
@@ -53,6 +55,16 @@ def strategy_scope(strategy: str) -> str:
 
 def pair_scope(pair: str) -> str:
     return f"pair/{pair}"
+
+
+class GateView(Protocol):
+    """The agent's gates as the gateway reads them (runtime/gatestate.py's ``GateState``): the
+    effective agent gate, a strategy's own gate, and a version that moves when either changes."""
+
+    @property
+    def version(self) -> int: ...
+    def effective(self) -> tuple[Gate, str]: ...
+    def strategy_gate(self, strategy: str) -> tuple[Gate, str]: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,14 +25,21 @@ from typing import Any
 from quantops_api import Gate
 from quantops_trading.execution.client_ids import client_order_id
 from quantops_trading.execution.errors import ExchangeUnavailable, OrderNotFound, TradingError
-from quantops_trading.execution.types import Fill, MarketRules, OrderIntent, OrderStatus, VenueOrder
+from quantops_trading.execution.types import (
+    Fill,
+    MarketRules,
+    OrderIntent,
+    OrderRequest,
+    OrderStatus,
+    VenueOrder,
+)
 from quantops_trading.execution.validator import FillGate
 from quantops_trading.model.events import OrderCancelled, OrderFilled
 from quantops_trading.model.ids import ClientOrderId, InstrumentId
 from quantops_trading.model.orders import Fill as ModelFill
 from quantops_trading.model.orders import LiquiditySide, Order, OrderSide
 from quantops_trading.risk import RiskGateway
-from quantops_trading.risk.book import OpenOrder, OrderRequest
+from quantops_trading.risk.book import OpenOrder
 from quantops_trading.risk.events import to_model_order
 from quantops_trading.risk.gateway import Decision
 from quantops_trading.risk.killswitches import SwitchAction, pair_scope

@@ -445,7 +445,9 @@ class TraderWork(IdleWork):
         if isinstance(rt.control, KubeControl):
             from quantops_trading.observability.kube_events import KubeEventRecorder
 
-            self.recorder = KubeEventRecorder.for_control(rt.control, rt.name)
+            self.recorder = KubeEventRecorder(
+                rt.control.creds, agent=rt.name, instance=f"{rt.name}-{rt.control.replica}"
+            )
             self.publish.append(self.recorder.publish_soon)
         while not self.markets and not rt.stopping.is_set():
             try:

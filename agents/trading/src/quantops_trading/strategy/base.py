@@ -29,11 +29,10 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from quantops_trading.execution.types import OrderIntent, OrderType, Side
+from quantops_trading.execution.types import OrderIntent, OrderRequest, OrderType, Side
 from quantops_trading.model.events import SignalEmitted
 from quantops_trading.model.ids import InstrumentId, StrategyId
 from quantops_trading.model.orders import Fill
-from quantops_trading.risk.book import OrderRequest
 
 __all__ = [
     "INTERFACE_VERSION",
