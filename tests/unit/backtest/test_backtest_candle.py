@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
@@ -230,3 +231,110 @@ def test_config_rejects_bad_values_by_name() -> None:
     for field, value in bad:
         with pytest.raises(ValueError, match=f"BacktestConfig.{field}"):
             BacktestConfig(**{field: value})
+
+
+def _walk(n: int, seed: int = 3) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    close = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.001, n)))
+    open_ = np.concatenate(([close[0]], close[:-1]))
+    return pl.DataFrame(
+        {
+            "ts_ms": 60_000 * np.arange(n, dtype=np.int64),
+            "open": open_,
+            "high": np.maximum(open_, close) * 1.0001,
+            "low": np.minimum(open_, close) * 0.9999,
+            "close": close,
+            "volume": rng.random(n),
+        }
+    )
+
+
+LONG = _walk(200_000)  # longer than the checks' scan chunk (65,536 rows): defects in later chunks
+
+
+@pytest.mark.parametrize(
+    ("mutate", "needle"),
+    [
+        (lambda f: _set(f, "close", 150_001, float("inf")), "bars.close: non-finite value inf at row 150001"),
+        (lambda f: _set(f, "open", 131_072, 0.0), "bars.open: price must be > 0, got 0.0 at row 131072"),
+        (lambda f: _set(f, "low", 70_000, pl.col("high") * 2), "bars.high: below bars.low at row 70000"),
+        (lambda f: _set(f, "ts_ms", 65_536, pl.col("ts_ms") - 60_000), "bars.ts_ms: not strictly increasing at row 65536"),  # noqa: E501
+        (lambda f: _set(f, "volume", 199_999, float("nan")), "bars.volume: non-finite value nan at row 199999"),  # noqa: E501
+        (lambda f: _set(f, "high", 100_000, None), "bars.high: null at row 100000"),
+    ],
+)  # fmt: skip
+def test_defects_deep_in_long_bars_are_named_with_their_row(mutate: Any, needle: str) -> None:
+    with pytest.raises(ValueError, match=needle.replace("(", r"\(").replace(")", r"\)")):
+        candle_arrays(mutate(LONG))
+
+
+def test_checked_columns_are_the_frames_own_buffers_whatever_the_dtypes() -> None:
+    arr = candle_arrays(LONG)
+    for name in ("ts_ms", "open", "high", "low", "close", "volume"):
+        assert np.shares_memory(getattr(arr, name), LONG.get_column(name).to_numpy())  # no copies
+    assert arr.bar_ms == 60_000
+    other = candle_arrays(
+        LONG.with_columns(pl.col("ts_ms").cast(pl.UInt64), pl.col("volume").cast(pl.Float32))
+    )
+    np.testing.assert_array_equal(other.ts_ms, arr.ts_ms)
+    np.testing.assert_array_equal(other.close, arr.close)
+    np.testing.assert_array_equal(other.volume, arr.volume.astype(np.float32))
+    uneven = candle_arrays(
+        LONG.head(5).with_columns(pl.Series("ts_ms", [0, 60_000, 120_000, 300_000, 360_000]))
+    )
+    assert uneven.bar_ms == 60_000  # the median spacing
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    n=st.integers(1, 400),
+    fast=st.integers(1, 20),
+    extra=st.integers(1, 60),
+    seed=st.integers(0, 2**16),
+    flat=st.booleans(),
+)
+def test_ma_crossover_decides_exactly_as_its_two_smas(
+    n: int, fast: int, extra: int, seed: int, flat: bool
+) -> None:
+    """One cumsum for both averages gives the very decisions of the ``sma`` formulation."""
+    rng = np.random.default_rng(seed)
+    close = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.01, n)))
+    if flat:
+        close = np.round(close, 0)  # flat runs: fast == slow ties
+    slow = fast + extra
+    zeros = np.zeros(n)
+    arr = CandleArrays(60_000 * np.arange(n, dtype=np.int64), close, close, close, close, zeros)
+    f, s = sma(close, fast), sma(close, slow)
+    above, below, defined = f > s, f < s, ~np.isnan(s)
+    prev = lambda a: np.concatenate(([False], a[:-1]))  # noqa: E731
+    entries, exits = MaCrossover(fast, slow)(arr)
+    np.testing.assert_array_equal(entries, above & ~prev(above) & prev(defined))
+    np.testing.assert_array_equal(exits, below & ~prev(below) & prev(defined))
+
+
+def test_target_arrays_and_signal_arrays_simulate_alike() -> None:
+    """``simulate_targets`` (1 long, 0 flat, NaN keep) is the lane on the same decisions."""
+    from quantops_trading.backtest import simulate_targets
+
+    arr = candle_arrays(BARS)
+    entries, exits = MaCrossover(10, 30)(arr)
+    target = np.full(len(arr), np.nan)
+    target[entries], target[exits] = 1.0, 0.0
+    for phi in (1.0, 0.4):
+        cfg = BacktestConfig(fee_rate=0.001, slippage_bps=2.0, size_fraction=phi)
+        run = simulate_targets(arr.open, arr.close, target, cfg)
+        res = run_candle(MaCrossover(10, 30), BARS, cfg)
+        np.testing.assert_array_equal(run.equity, res.equity)
+        assert run.buy_idx.tolist() == [o.bar for o in res.orders if o.side == "buy"]
+        assert run.fees == res.fees_paid and run.notional / cfg.init_cash == res.turnover
+
+
+def test_building_orders_leaves_the_garbage_collector_as_it_found_it() -> None:
+    run_candle(MaCrossover(10, 30), BARS, BacktestConfig())
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        assert run_candle(MaCrossover(10, 30), BARS, BacktestConfig()).orders
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

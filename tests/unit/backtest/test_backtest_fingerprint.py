@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 from bt_support import ETH_BTC_5M, candles
 
 from quantops_trading.backtest import fingerprint_data, fingerprint_strategy
+from quantops_trading.backtest.fingerprint import start_fingerprint_data
 from quantops_trading.data import load_feed
 from quantops_trading.strategies.momentum import MomentumParams
 
@@ -74,3 +77,44 @@ def test_data_fingerprint_ignores_lineage_and_sees_every_value() -> None:
     assert fingerprint_data(a.with_columns(pl.col("pair").str.replace("ETH", "ETC"))) != fp
     with pytest.raises(TypeError, match="polars DataFrame"):
         fingerprint_data(a.to_pandas())  # type: ignore[arg-type]
+
+
+def _by_the_spec(frame: pl.DataFrame) -> str:
+    """The documented data fingerprint written out plainly (what stored evidence was keyed on)."""
+    h = hashlib.sha256(f"quantops-fp/1\x00rows={frame.height}\x00".encode())
+    for name in frame.columns:
+        if name.startswith("lineage_"):
+            continue
+        s = frame.get_column(name)
+        h.update(f"{name}\x00{s.dtype}\x00".encode())
+        if s.dtype.is_numeric() or s.dtype == pl.Boolean:
+            kind = "<f8" if s.dtype.is_float() else "<i8"
+            body = s.fill_null(0).to_numpy().astype(kind).tobytes()
+            if s.null_count():
+                body += b"\x00nulls\x00" + s.is_null().to_numpy().astype(np.uint8).tobytes()
+        else:
+            body = b"".join(
+                b"\x01" if v is None else v.encode() + b"\x00" for v in s.cast(pl.String).to_list()
+            )
+        h.update(hashlib.sha256(body).digest())
+    return h.hexdigest()
+
+
+def test_large_frames_hash_columns_concurrently_to_the_same_fingerprint() -> None:
+    n = 300_000  # several MB: the columns are hashed on the worker threads
+    rng = np.random.default_rng(5)
+    ints = pl.Series("qty", rng.integers(0, 100, n)).set(pl.Series(rng.random(n) < 0.01), None)
+    frame = pl.DataFrame(
+        {"ts_ms": np.arange(n, dtype=np.int64), "px": rng.random(n), "flag": rng.random(n) < 0.5,
+         "pair": ["ETH/BTC"] * n, "lineage_ingest_ts_ns": np.arange(n)},
+    ).with_columns(ints)  # fmt: skip
+    fp = fingerprint_data(frame)
+    assert fp == _by_the_spec(frame) == start_fingerprint_data(frame)()
+    small = frame.head(100)
+    assert fingerprint_data(small) == _by_the_spec(small)  # hashed inline
+    deep = pl.int_range(pl.len()) == n - 3
+    assert (
+        fingerprint_data(frame.with_columns(pl.when(deep).then(0.5).otherwise(pl.col("px")).alias("px")))
+        != fp
+    )
+    assert fingerprint_data(frame.with_columns(pl.col("px").shuffle(seed=1))) != fp

@@ -11,6 +11,7 @@ What it must not do: repair data (gap filling, outlier removal are ``data/`` ste
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
@@ -34,6 +35,7 @@ class CandleArrays:
     low: FloatArray
     close: FloatArray
     volume: FloatArray
+    even_bar_ms: int = 0  # the spacing when every bar has the same (found while checking), else 0
 
     def __len__(self) -> int:
         return int(self.close.shape[0])
@@ -41,9 +43,13 @@ class CandleArrays:
     @property
     def bar_ms(self) -> int:
         """The typical bar length (median spacing; 60 000 when there is a single bar)."""
+        if self.even_bar_ms:
+            return self.even_bar_ms
         if len(self) < 2:
             return 60_000
-        return int(np.median(np.diff(self.ts_ms)))
+        step = np.diff(self.ts_ms)
+        lo = int(step.min())
+        return lo if lo == int(step.max()) else int(np.median(step))
 
 
 def _first_bad(mask: npt.NDArray[np.bool_]) -> int:
@@ -66,8 +72,48 @@ def _float_column(frame: pl.DataFrame, name: str) -> FloatArray:
     return out
 
 
+_CHUNK = 1 << 16  # rows per scan step: every column's slice of it stays in cache for all its checks
+
+
+def _own_column(bars: pl.DataFrame, name: str, dtype: type[pl.DataType]) -> npt.NDArray[np.generic] | None:
+    """The column's own buffer when it already has ``dtype`` and no nulls (else None: slow path)."""
+    s = bars.get_column(name)
+    return s.to_numpy() if s.dtype == dtype and not s.null_count() else None
+
+
+def _fast(bars: pl.DataFrame) -> CandleArrays | None:
+    """The columns when every check passes, in one chunked pass; None when anything needs a closer look."""
+    ts = _own_column(bars, "ts_ms", pl.Int64)
+    prices = [_own_column(bars, name, pl.Float64) for name in CANDLE_COLUMNS[1:]]
+    has_volume = "volume" in bars.columns
+    volume = _own_column(bars, "volume", pl.Float64) if has_volume else np.zeros(bars.height)
+    if ts is None or volume is None or any(p is None for p in prices):
+        return None
+    o, h, lo, c = cast(list[FloatArray], prices)
+    n, step_lo, step_hi = ts.shape[0], np.inf, -np.inf
+    for a in range(0, n, _CHUNK):
+        b = min(n, a + _CHUNK)
+        if b - max(a - 1, 0) > 1:
+            step = np.diff(ts[max(a - 1, 0) : b])
+            step_lo, step_hi = min(step_lo, step.min()), max(step_hi, step.max())
+        # min > 0 also fails on NaN (the min is NaN); max < inf catches +inf
+        if not all(p[a:b].min() > 0.0 and p[a:b].max() < np.inf for p in (o, h, lo, c)):
+            return None
+        if (h[a:b] < lo[a:b]).any() or (has_volume and not np.isfinite(np.add.reduce(volume[a:b]))):
+            return None
+    if step_lo <= 0:
+        return None
+    bar_ms = int(step_lo) if step_lo == step_hi else 0  # 0: not evenly spaced, the median is computed
+    return CandleArrays(cast(IntArray, ts), o, h, lo, c, cast(FloatArray, volume), bar_ms)
+
+
 def candle_arrays(bars: pl.DataFrame) -> CandleArrays:
-    """Check ``bars`` (ts_ms, open, high, low, close[, volume]) and return its numpy columns."""
+    """Check ``bars`` (ts_ms, open, high, low, close[, volume]) and return its numpy columns.
+
+    Float64/Int64 columns without nulls are used in place (no copies) and checked in one pass
+    over cache-sized chunks; anything else (other dtypes, nulls, a failed check) goes through the
+    column-by-column checks, which convert, and name the first offending row.
+    """
     if not isinstance(bars, pl.DataFrame):
         raise TypeError(f"bars: expected a polars DataFrame, got {type(bars).__name__}")
     for name in CANDLE_COLUMNS:
@@ -75,6 +121,12 @@ def candle_arrays(bars: pl.DataFrame) -> CandleArrays:
             raise ValueError(f"bars: missing column {name!r} (have {bars.columns})")
     if bars.height == 0:
         raise ValueError("bars: no rows")
+    fast = _fast(bars)
+    return fast if fast is not None else _checked_in_order(bars)
+
+
+def _checked_in_order(bars: pl.DataFrame) -> CandleArrays:
+    """Every check column by column, naming the first offending row (the order errors are raised in)."""
     ts_s = bars.get_column("ts_ms")
     try:
         ts_s = ts_s.cast(pl.Int64, strict=True)

@@ -10,7 +10,10 @@ carries both fingerprints; the pipeline compares them before reusing evidence.
   changes the fingerprint even when the params do not.
 * :func:`fingerprint_data` hashes column names, dtypes and values (numbers as little-endian
   float64/int64 bytes, text as UTF-8 with a null marker), in column order. ``lineage_*`` columns are
-  excluded: they carry the ingest time, which changes on every load of the same file.
+  excluded: they carry the ingest time, which changes on every load of the same file. Each
+  column's bytes get their own sha256 (combined in column order), so large frames hash their
+  columns on worker threads (:func:`start_fingerprint_data`; sha256 releases the GIL) with the
+  same result as one after the other.
 
 What it must not do: import the strategy module (finding its file is enough) or depend on
 polars' internal row hash, which is not stable across versions.
@@ -21,7 +24,10 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-from collections.abc import Mapping
+import os
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +36,10 @@ import polars as pl
 
 from quantops_trading.strategy.base import INTERFACE_VERSION, StrategyParams
 
-__all__ = ["fingerprint_data", "fingerprint_strategy"]
+__all__ = ["fingerprint_data", "fingerprint_strategy", "start_fingerprint_data"]
 
 _FORMAT = "quantops-fp/1"
+_Bytes = bytes | memoryview
 
 
 def _module_source(entrypoint: str) -> bytes:
@@ -70,35 +77,80 @@ def fingerprint_strategy(entrypoint: str, params: Mapping[str, Any] | StrategyPa
     return h.hexdigest()
 
 
-def _hash_column(h: Any, s: pl.Series) -> None:
-    """Feed one column's values to ``h`` without copying numeric data (null mask only if any)."""
+_PARALLEL_MIN_BYTES = 1 << 20  # below this, hashing inline is cheaper than handing work to threads
+_pool: tuple[int, ThreadPoolExecutor] | None = None
+_pool_lock = threading.Lock()
+
+
+def _executor() -> ThreadPoolExecutor:
+    """The module's hashing threads (created on first use, and again in a forked child)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool[0] != os.getpid():
+            workers = max(1, min(4, os.cpu_count() or 1))
+            _pool = (os.getpid(), ThreadPoolExecutor(workers, thread_name_prefix="quantops-fingerprint"))
+        return _pool[1]
+
+
+def _column_parts(s: pl.Series) -> list[_Bytes]:
+    """The bytes one column's digest is made of; numeric data as views of its buffer, no copies."""
     dtype = s.dtype
     if dtype.is_float() or dtype.is_integer() or dtype == pl.Boolean:
         wide = pl.Float64 if dtype.is_float() else pl.Int64
         kind = "<f8" if dtype.is_float() else "<i8"
-        same = s.dtype == wide and not s.null_count()
-        values = s.to_numpy() if same else s.cast(wide).fill_null(0).to_numpy()
-        h.update(np.ascontiguousarray(values, dtype=kind).data.cast("B"))
-        if s.null_count():
-            h.update(b"\x00nulls\x00")
-            h.update(np.ascontiguousarray(s.is_null().to_numpy(), dtype=np.uint8).data.cast("B"))
-        return
+        nulls = s.null_count()
+        values = s.to_numpy() if s.dtype == wide and not nulls else s.cast(wide).fill_null(0).to_numpy()
+        parts: list[_Bytes] = [np.ascontiguousarray(values, dtype=kind).data.cast("B")]
+        if nulls:
+            parts += [
+                b"\x00nulls\x00",
+                np.ascontiguousarray(s.is_null().to_numpy(), dtype=np.uint8).data.cast("B"),
+            ]
+        return parts
     text = s.cast(pl.String)
-    h.update(b"".join(b"\x01" if v is None else v.encode() + b"\x00" for v in text.to_list()))
+    return [b"".join(b"\x01" if v is None else v.encode() + b"\x00" for v in text.to_list())]
 
 
-def fingerprint_data(frame: pl.DataFrame) -> str:
-    """sha256 hex of a frame's non-lineage columns: names, dtypes, row count and values."""
+def _digest(parts: list[_Bytes]) -> bytes:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part)  # releases the GIL for large buffers: columns hash in parallel
+    return h.digest()
+
+
+def start_fingerprint_data(frame: pl.DataFrame) -> Callable[[], str]:
+    """Start :func:`fingerprint_data` on the hashing threads; call the result for the hex digest.
+
+    The digest is the very one :func:`fingerprint_data` returns (same bytes, same order): only
+    the per-column sha256s run concurrently, with each other and with the caller, which can
+    simulate while the data is hashed. Errors are raised by the call.
+    """
     if not isinstance(frame, pl.DataFrame):
         raise TypeError(f"fingerprint_data: expected a polars DataFrame, got {type(frame).__name__}")
-    h = hashlib.sha256()
-    h.update(f"{_FORMAT}\x00rows={frame.height}\x00".encode())
+    head = [f"{_FORMAT}\x00rows={frame.height}\x00".encode()]
+    columns: list[list[_Bytes]] = []
     for name in frame.columns:
         if name.startswith("lineage_"):
             continue
         s = frame.get_column(name)
-        h.update(f"{name}\x00{s.dtype}\x00".encode())
-        col = hashlib.sha256()
-        _hash_column(col, s)
-        h.update(col.digest())
+        head.append(f"{name}\x00{s.dtype}\x00".encode())
+        columns.append(_column_parts(s))
+    size = sum(memoryview(p).nbytes for parts in columns for p in parts)
+    if size < _PARALLEL_MIN_BYTES or len(columns) < 2:
+        digests = [_digest(parts) for parts in columns]
+        return lambda: _combine(head, digests)
+    futures = [_executor().submit(_digest, parts) for parts in columns]
+    return lambda: _combine(head, [f.result() for f in futures])
+
+
+def _combine(head: list[bytes], digests: list[bytes]) -> str:
+    h = hashlib.sha256(head[0])
+    for label, digest in zip(head[1:], digests, strict=True):
+        h.update(label)
+        h.update(digest)
     return h.hexdigest()
+
+
+def fingerprint_data(frame: pl.DataFrame) -> str:
+    """sha256 hex of a frame's non-lineage columns: names, dtypes, row count and values."""
+    return start_fingerprint_data(frame)()

@@ -12,7 +12,9 @@ Why it exists: the candle lane is vectorised, but the project's strategies are b
    ``value <= 0`` flat; an :class:`Intent` buy means long, sell flat. The lanes are long-only
    (a short target is flat); bars without output keep the previous target.
 
-The result is one ``target`` array (1.0 long, 0.0 flat, NaN = no decision on that bar).
+The lane runs on ``(entries, exits)`` boolean arrays (:func:`strategy_signals`; a bar with both or
+neither decides nothing); :func:`strategy_targets` gives the same decisions as one ``target`` array
+(1.0 long, 0.0 flat, NaN = no decision on that bar).
 
 What it must not do: look at a bar after the one being decided on — the callback path only ever
 hands the strategy bars up to t, and signal functions are checked by the look-ahead tests.
@@ -37,6 +39,7 @@ __all__ = [
     "SignalFunction",
     "VectorisedStrategy",
     "sma",
+    "strategy_signals",
     "strategy_targets",
     "targets_from_signals",
 ]
@@ -52,11 +55,19 @@ class VectorisedStrategy(Protocol):
     def signals(self, bars: CandleArrays) -> tuple[BoolArray, BoolArray]: ...
 
 
+def _window_sums(x: FloatArray) -> FloatArray:
+    """``c[i] = x[0] + … + x[i-1]`` (``c[0] = 0``): window sums are differences of two entries."""
+    c = np.empty(x.shape[0] + 1)
+    c[0] = 0.0
+    np.cumsum(x, out=c[1:])
+    return c
+
+
 def sma(x: FloatArray, n: int) -> FloatArray:
     """Simple moving average over ``n`` values ending at each index (NaN before ``n - 1``)."""
     out = np.full(x.shape[0], np.nan)
     if n <= x.shape[0]:
-        c = np.cumsum(np.concatenate(([0.0], x)))
+        c = _window_sums(x)
         out[n - 1 :] = (c[n:] - c[:-n]) / n
     return out
 
@@ -75,24 +86,33 @@ class MaCrossover:
 
     def __call__(self, bars: CandleArrays) -> tuple[BoolArray, BoolArray]:
         close = bars.close
-        fast, slow = sma(close, self.params["fast"]), sma(close, self.params["slow"])
-        above = fast > slow  # NaN compares False
-        below = fast < slow
-        defined = ~np.isnan(slow)
-        prev_defined = np.concatenate(([False], defined[:-1]))
-        prev_above = np.concatenate(([False], above[:-1]))
-        prev_below = np.concatenate(([False], below[:-1]))
-        entries = above & ~prev_above & prev_defined
-        exits = below & ~prev_below & prev_defined
+        n, f, s = close.shape[0], self.params["fast"], self.params["slow"]
+        entries, exits = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+        if n <= s:  # at most one bar with both averages defined: no crossing yet
+            return entries, exits
+        # Both averages on the bars where the slow one is defined (s-1 .. n-1), from one cumsum;
+        # the same arithmetic as ``sma``, so the values are bit-identical to it.
+        c = _window_sums(close)
+        top = c[s:]
+        fast = (top - c[s - f : n + 1 - f]) / f
+        slow = (top - c[: n + 1 - s]) / s
+        above, below = fast > slow, fast < slow
+        np.greater(above[1:], above[:-1], out=entries[s:])  # above now, not on the previous bar
+        np.greater(below[1:], below[:-1], out=exits[s:])
         return entries, exits
 
 
-def targets_from_signals(entries: BoolArray, exits: BoolArray, n: int) -> FloatArray:
-    """1.0 on entry bars, 0.0 on exit bars, NaN elsewhere (both on one bar: no decision)."""
+def _checked(entries: BoolArray, exits: BoolArray, n: int) -> tuple[BoolArray, BoolArray]:
     e, x = np.asarray(entries, dtype=bool), np.asarray(exits, dtype=bool)
     for name, a in (("entries", e), ("exits", x)):
         if a.shape != (n,):
             raise ValueError(f"signals.{name}: expected shape ({n},), got {a.shape}")
+    return e, x
+
+
+def targets_from_signals(entries: BoolArray, exits: BoolArray, n: int) -> FloatArray:
+    """1.0 on entry bars, 0.0 on exit bars, NaN elsewhere (both on one bar: no decision)."""
+    e, x = _checked(entries, exits, n)
     target = np.full(n, np.nan)
     target[e & ~x] = 1.0
     target[x & ~e] = 0.0
@@ -122,10 +142,25 @@ def _callback_targets(strategy: Strategy, bars: CandleArrays, instrument: str) -
 
 def strategy_targets(strategy: Strategy | SignalFunction, bars: CandleArrays, instrument: str) -> FloatArray:
     """The per-bar target (1 long, 0 flat, NaN none) of any accepted strategy source."""
+    if isinstance(strategy, Strategy) and not isinstance(strategy, VectorisedStrategy):
+        return _callback_targets(strategy, bars, instrument)
+    return targets_from_signals(*strategy_signals(strategy, bars, instrument), len(bars))
+
+
+def strategy_signals(
+    strategy: Strategy | SignalFunction, bars: CandleArrays, instrument: str
+) -> tuple[BoolArray, BoolArray]:
+    """Per-bar ``(entries, exits)`` of any accepted source; a bar with both or neither decides nothing.
+
+    What the candle lane runs on: signal sources hand their arrays through (shape-checked), so no
+    per-bar target array is built; callback strategies' targets become ``target > 0.5`` (long) and
+    ``target <= 0.5`` (flat), NaN neither.
+    """
     if isinstance(strategy, Strategy):
         if isinstance(strategy, VectorisedStrategy):
-            return targets_from_signals(*strategy.signals(bars), len(bars))
-        return _callback_targets(strategy, bars, instrument)
+            return _checked(*strategy.signals(bars), len(bars))
+        target = _callback_targets(strategy, bars, instrument)
+        return target > 0.5, target <= 0.5
     if callable(strategy):
-        return targets_from_signals(*strategy(bars), len(bars))
+        return _checked(*strategy(bars), len(bars))
     raise TypeError(f"strategy: expected a Strategy or a signal function, got {type(strategy).__name__}")

@@ -151,14 +151,15 @@ def max_drawdown(equity: FloatArray) -> float:
     if equity.size == 0:
         return 0.0
     peak = np.maximum.accumulate(equity)
-    return float(np.max(1.0 - equity / peak))
+    return float(1.0 - np.min(equity / peak))  # = max(1 - equity/peak): 1 - x is monotone
 
 
 def sharpe(equity: FloatArray, bar_ms: float) -> float:
     """Annualised Sharpe of per-bar equity returns (risk-free 0); 0 when undefined."""
     if equity.size < 3 or bar_ms <= 0:
         return 0.0
-    r = equity[1:] / equity[:-1] - 1.0
+    r = equity[1:] / equity[:-1]
+    r -= 1.0
     sd = float(np.std(r, ddof=1))
     if not math.isfinite(sd) or sd <= 1e-15:
         return 0.0
