@@ -75,3 +75,22 @@ def test_the_grace_counts_from_when_the_pods_became_available() -> None:
 def test_an_agent_that_heartbeated_once_is_judged_by_its_heartbeat() -> None:
     lease = (LeaseInfo(holder="a-agent-0", renew_time=at(5)),)
     assert restarted(run(deployment(ready=1, available_at=at(4)), now=30, leases=lease))
+
+
+def test_liveness_waits_for_a_slow_start() -> None:
+    """The pod template's startupProbe gives an agent STARTUP_SECONDS to serve before liveness counts."""
+    from quantops_operator.resources import deployments
+
+    agent = Agent.from_wire(
+        {
+            "apiVersion": "quantops.dev/v1alpha1",
+            "kind": "Agent",
+            "metadata": {"name": "a", "uid": "uid-a", "generation": 1},
+            "spec": {"role": "feed", "probes": {"periodSeconds": 5, "failureThreshold": 3}},
+        }
+    )
+    c = deployments.pod_template(agent, "img", None)["spec"]["containers"][0]
+    startup = c["startupProbe"]
+    assert startup["httpGet"] == c["livenessProbe"]["httpGet"]
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= deployments.STARTUP_SECONDS
+    assert c["livenessProbe"]["failureThreshold"] == 3  # unchanged once started

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -46,6 +47,8 @@ VENUE_PORT = 8081
 """Where a venue-sim pod serves the simulated exchange (port ``venue`` of its Service)."""
 VENUE_ENV = {"QUANTOPS_VENUE_HOST": "0.0.0.0", "QUANTOPS_VENUE_PORT": str(VENUE_PORT)}
 """Read by quantops_trading.runtime.roles (this package may not import it)."""
+STARTUP_SECONDS = 180
+"""How long an agent may take to start serving its probes before the kubelet restarts it."""
 SINGLETON_ROLES = frozenset({"trader"})
 """Roles that must never run twice at once: one pod, replaced with Recreate, state on a volume."""
 
@@ -159,6 +162,16 @@ def pod_template(
             *role_env,
             *(exchange_env(secret) if secret else []),
         ],
+        # Liveness only once the agent has started: a busy node can take longer than
+        # failureThreshold x periodSeconds to import and start an agent, and liveness then killed
+        # it before it ever served (seen on the real node: 25 Agents on 2 cores, restart loops).
+        "startupProbe": {
+            "httpGet": {"path": s.probes.liveness_path, "port": "http"},
+            "periodSeconds": s.probes.period_seconds,
+            "failureThreshold": max(
+                s.probes.failure_threshold, math.ceil(STARTUP_SECONDS / s.probes.period_seconds)
+            ),
+        },
         "livenessProbe": {"httpGet": {"path": s.probes.liveness_path, "port": "http"}, **probe},
         "readinessProbe": {"httpGet": {"path": s.probes.readiness_path, "port": "http"}, **probe},
         "lifecycle": {"preStop": {"sleep": {"seconds": s.shutdown.pre_stop_sleep_seconds}}},
