@@ -150,50 +150,6 @@ async def test_61_venue_faults_move_the_venue_scope_to_pause_or_stop_and_back(
     assert actors <= {f"execution-health/{s}" for s, _ in trips}
 
 
-async def test_62_clustered_losses_throttle_then_pause_the_cluster_in_the_live_loop(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # one order per 10 s once throttled: the next flip inside that is denied before a loss can pause
-    cluster = {"throttleAt": 1, "pauseAt": 2, "throttleIntervalSeconds": 10, "windowSeconds": 600}
-    regime = {"window": 5, "volLookback": 20, "rvWindow": 5}
-    async with live_trader(
-        tmp_path,
-        monkeypatch,
-        policy={},
-        config={"adverseCluster": cluster, "regime": regime},
-        gate="PAUSE",  # warm the regime up before any trade, so every loss carries one
-        venue={"taker_fee": Decimal("0.005"), "maker_fee": Decimal("0.005")},
-    ) as live:
-        await until(lambda: live.work.regimes.current.get(SYMBOL), 30, "a regime")
-        await live.gate("GO")
-        gw = live.work.gateway
-        assert gw is not None
-        await until(
-            lambda: gw.switches(f"pair/{SYMBOL}").get("adverse_cluster") is not None, 60, "cluster PAUSE"
-        )
-        assert gw.scope_gate(f"pair/{SYMBOL}").value == "PAUSE"
-        assert gw.scope_gate("global").value == "PAUSE"  # clustered in time: the whole book pauses
-
-        def paused_denials() -> int:
-            evs = live.strategy_events()
-            return sum(1 for e in evs if e["kind"] == "order_denied" and "gate PAUSE" in e["reason"])
-
-        n0 = paused_denials()  # the warm-up PAUSE denied entries too; count only new ones
-        await until(lambda: paused_denials() > n0, 30, "an entry denied by the cluster PAUSE")
-    events = live.risk_events()
-    throttled = [e for e in events if e["kind"] == "risk_cluster_throttled"]
-    assert throttled and f"pair={SYMBOL}" in throttled[0]["added"]
-    assert any(a.startswith("regime=") for a in throttled[0]["added"])  # the regime was passed
-    trips = [e for e in events if e["kind"] == "risk_kill_switch" and e["switch"] == "adverse_cluster"]
-    assert any(e["scope"] == f"pair/{SYMBOL}" and e["gate"] == "PAUSE" for e in trips)
-    denied = [e for e in live.strategy_events() if e["kind"] == "order_denied"]
-    first_throttle = throttled[0]["ts_ns"]
-    first_pause = min(e["ts_ns"] for e in trips if e["gate"] == "PAUSE")
-    between = [d for d in denied if first_throttle <= d["ts_ns"] <= first_pause]
-    assert any("[adverse_cluster]" in d["reason"] for d in between)  # throttled before paused
-    assert any("gate PAUSE" in d["reason"] for d in denied if d["ts_ns"] > first_pause)
-
-
 async def test_60_live_budget_changes_are_explained_in_the_event_logs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -117,7 +117,7 @@ class OrderDesk:
         except ExchangeUnavailable as e:  # the answer was lost: the order may be on the venue
             cid, why = client_order_id(name, req.intent.intent_id), f"{type(e).__name__}: {e}"
             order = to_model_order(req, self.venue).model_dump(mode="json")
-            unresolved = Unresolved(name, req.pair, req.intent.reduce_only, why, time.time(), order)
+            unresolved = Unresolved(name, req.pair, req.intent.reduce_only, why, self.gateway.clock(), order)
             self.inflight.add(cid, unresolved)
             self.counts["unresolved"] += 1
             self.logs[name].append(
@@ -144,7 +144,7 @@ class OrderDesk:
         self.by_venue_id[vo.venue_order_id] = (name, cid)
         self.asked[vo.venue_order_id] = asked or as_asked(name, vo)
         if vo.status is OrderStatus.OPEN:
-            self.working[cid] = Working(name, vo.symbol, reduce_only, time.time())
+            self.working[cid] = Working(name, vo.symbol, reduce_only, self.gateway.clock())
             if cid not in self.gateway.book.open_orders:  # an adopted order: the gateway counts it too
                 now = self.gateway.clock()
                 self.gateway.book.open_orders[cid] = OpenOrder(cid, name, vo.symbol, now, reduce_only)
@@ -182,7 +182,7 @@ class OrderDesk:
 
     async def resolve_inflight(self) -> None:
         """Settle lost-answer submits by asking the venue for each client id (runtime/inflight.py)."""
-        for r in await self.inflight.resolve(self.lookup, time.time()):
+        for r in await self.inflight.resolve(self.lookup, self.gateway.clock()):
             self._settle(r)
 
     def _settle(self, r: Resolution) -> None:

@@ -16,6 +16,7 @@ on every book).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -59,8 +60,15 @@ class PaperDesk:
     """Paper orders and positions of the strategies a trader runs at WARM."""
 
     def __init__(
-        self, venue: str, markets: dict[str, MarketRules], *, taker_fee: Decimal, maker_fee: Decimal
+        self,
+        venue: str,
+        markets: dict[str, MarketRules],
+        *,
+        taker_fee: Decimal,
+        maker_fee: Decimal,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        self.clock = clock
         self.books: dict[str, OrderBook] = {}
         self.broker = PaperBroker(
             venue,
@@ -68,7 +76,7 @@ class PaperDesk:
             markets,
             taker_fee=taker_fee,
             maker_fee=maker_fee,
-            now_ms=lambda: int(time.time() * 1000),
+            now_ms=lambda: int(self.clock() * 1000),
         )
         self.positions = RiskBook()
         self.working: dict[str, _PaperOrder] = {}  # client order id → paper order not final yet
@@ -88,7 +96,7 @@ class PaperDesk:
         """Paper-trade a would-be order on the last book of its symbol; returns its immediate fills."""
         vo = await self.broker.create_order(intent, client_order_id)
         self.working[client_order_id] = _PaperOrder(
-            intent.strategy_id, intent.symbol, client_order_id, vo.venue_order_id, time.time(), lineage
+            intent.strategy_id, intent.symbol, client_order_id, vo.venue_order_id, self.clock(), lineage
         )
         return self._settle()
 
@@ -116,7 +124,7 @@ class PaperDesk:
 
     def _book_fill(self, f: Fill) -> PaperFilled:
         order = next(o for o in self.working.values() if o.venue_order_id == f.venue_order_id)
-        self.positions.note_fill(order.strategy, f.symbol, f.side, f.quantity, f.price, f.fee, time.time())
+        self.positions.note_fill(order.strategy, f.symbol, f.side, f.quantity, f.price, f.fee, self.clock())
         return PaperFilled(
             ts_ns=f.timestamp_ms * 1_000_000,
             strategy_id=order.strategy,

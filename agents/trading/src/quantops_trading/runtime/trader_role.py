@@ -74,6 +74,7 @@ import functools
 import json
 import os
 import time
+from collections.abc import Callable
 from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 from typing import Any
@@ -193,8 +194,14 @@ def _emit(kind: str, **fields: Any) -> None:
 
 
 class TraderWork(IdleWork):
-    def __init__(self, config: dict[str, Any], agent_config: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        config: dict[str, Any],
+        agent_config: dict[str, Any] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         agent_config = agent_config or {}
+        self.clock = clock  # every decision's time (tests drive it; records keep wall time)
         self.cfg = config
         # `quantops up` writes the specs into the agent's config; on Kubernetes they come with the
         # first gate snapshot (the agent watches its Strategies and their RiskPolicies).
@@ -264,7 +271,7 @@ class TraderWork(IdleWork):
             if isinstance(a, dict)
             else None
         )
-        self._last_alloc = 0.0
+        self._last_alloc = -float("inf")
         self._budget: dict[str, Decimal] = {}  # the last allocation per strategy (52)
         self._confidences: dict[str, list[float]] = {}
         self._closes: dict[str, list[bool]] = {}
@@ -284,6 +291,7 @@ class TraderWork(IdleWork):
             collar_bps=Decimal(str(config.get("priceCollarBps", 1000))),
             collar_confirm_s=float(config.get("priceCollarConfirmSeconds", 60.0)),
             max_age_s=float(config.get("maxBookAgeSeconds", 60.0)),
+            clock=clock,
         )
         self.bad_books = self.books.bad  # symbol → why its book is refused now
         self.min_depth = Decimal(str(config.get("minDepthRatio", 1)))
@@ -304,7 +312,7 @@ class TraderWork(IdleWork):
         self.client: CcxtExecutionClient | MonitoredClient | None = None
         self.gateway: RiskGateway | None = None
         self.lock = asyncio.Lock()
-        self._seq, self._last_snap, self._pending = 0, 0.0, 0
+        self._seq, self._last_snap, self._pending = 0, -float("inf"), 0
         self.ticks = 0  # completed ticks (status; lets a test wait for "N ticks and nothing sent")
 
     def _set_specs(self, strategies: dict[str, Any], policies: dict[str, Any]) -> None:
@@ -402,6 +410,19 @@ class TraderWork(IdleWork):
             f.write(json.dumps({"at": time.time(), "event": event, "agent": self.agent, **fields}) + "\n")
 
     async def run(self, rt: AgentRuntime) -> None:
+        """Start, then one :meth:`step` every ``pollSeconds`` until the agent stops."""
+        if not await self.start(rt):
+            await rt.stopping.wait()  # idle or halted: it says why, and waits to be stopped
+            return
+        while not rt.stopping.is_set():
+            await self.step(rt)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(rt.stopping.wait(), self.poll_s)
+
+    async def start(self, rt: AgentRuntime) -> bool:
+        """Everything before the first tick: the venue, its markets, the logs and what they
+        restore, the gateway and the desk, the stages, the first reconciliation. False when the
+        trader cannot trade (``state`` says why: idle without a venue or keys, or halted)."""
         self.agent = rt.name
         if self.specs_from_control:
             await self._load_specs_from_control(rt)
@@ -429,8 +450,7 @@ class TraderWork(IdleWork):
                 f"_SECRET or $QUANTOPS_EXCHANGE_CREDENTIALS_DIR): missing {', '.join(missing)}"
             )
             _emit("trader_idle", agent=rt.name, reason=self.state)
-            await rt.stopping.wait()
-            return
+            return False
         self.client = CcxtExecutionClient(
             make_binance(self.venue_url, creds.api_key, creds.secret), self.venue
         )
@@ -440,6 +460,7 @@ class TraderWork(IdleWork):
             self.breaker_cfg,
             latency_window=self.latency_window,
             latency_min_samples=self.latency_min,
+            clock=self.clock,
         )
         self.client = MonitoredClient(self.client, self.health, self.retry)
         if isinstance(rt.control, KubeControl):
@@ -456,12 +477,12 @@ class TraderWork(IdleWork):
                 _emit("trader_venue_unavailable", error=str(e))
                 await asyncio.sleep(1.0)
         maker, taker = self.paper_fees
-        self.paper = PaperDesk(self.venue, self.markets, taker_fee=taker, maker_fee=maker)
+        self.paper = PaperDesk(self.venue, self.markets, taker_fee=taker, maker_fee=maker, clock=self.clock)
         try:
             self._open_logs(rt)
         except EventLogError as e:  # tampered, truncated, a lost WAL or head record: fail closed
-            await self._halt(rt, str(e))
-            return
+            self._halt(rt, str(e))
+            return False
         if isinstance(rt.control, KubeControl):  # one writer per trader Agent, whatever runs
             self.writer = WriterLease(rt.control, rt.name, rt.control.replica)
             self._writer_task = asyncio.create_task(self.writer.run(rt.stopping))
@@ -472,13 +493,14 @@ class TraderWork(IdleWork):
             gate_state=rt.gates,
             cluster=self.cluster,
             send_guard=self.writer.blocked if self.writer is not None else None,
+            clock=self.clock,
         )
         for name, pol in self.own_policies.items():
             self.gateway.update_policy(pol, name)
         traded = tuple(sorted({p for n in self.loaded for p in self.specs[n].pairs}))
         holdings = Holdings(self.markets, traded)
         assert self.risk_log is not None
-        self.venue_check = VenueCheck(self.client, holdings, self.risk_log, self.reconcile_s)
+        self.venue_check = VenueCheck(self.client, holdings, self.risk_log, self.reconcile_s, self.clock)
         assert isinstance(self.client, MonitoredClient)
         self.desk = OrderDesk(
             self.client,
@@ -503,23 +525,25 @@ class TraderWork(IdleWork):
         await self._first_reconcile(rt)
         self.state = "trading"
         _emit("trader_started", agent=rt.name, venue=self.venue_url, strategies=list(self.loaded))
-        while not rt.stopping.is_set():
-            try:
-                async with self.lock:
-                    if rt.accepting:
-                        self._follow_specs(rt)
-                        await self._apply_stages(rt)
-                        await self._tick(rt)
-            except Exception as e:  # contained: a bad tick must not end trading for good
-                _emit("trader_tick_failed", error=f"{type(e).__name__}: {e}")
-            try:
-                async with self.lock:
-                    if rt.accepting:
-                        await self._risk_housekeeping()
-            except Exception as e:  # contained like a tick
-                _emit("trader_risk_failed", error=f"{type(e).__name__}: {e}")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(rt.stopping.wait(), self.poll_s)
+        return True
+
+    async def step(self, rt: AgentRuntime) -> None:
+        """One poll: specs, stages and a tick, then the risk housekeeping; a failure in either is
+        contained (a bad tick must not end trading for good)."""
+        try:
+            async with self.lock:
+                if rt.accepting:
+                    self._follow_specs(rt)
+                    await self._apply_stages(rt)
+                    await self._tick(rt)
+        except Exception as e:
+            _emit("trader_tick_failed", error=f"{type(e).__name__}: {e}")
+        try:
+            async with self.lock:
+                if rt.accepting:
+                    await self._risk_housekeeping()
+        except Exception as e:
+            _emit("trader_risk_failed", error=f"{type(e).__name__}: {e}")
 
     def _open_logs(self, rt: AgentRuntime) -> None:
         """The risk log and each loadable strategy's log; raises :class:`EventLogError` when one
@@ -543,7 +567,7 @@ class TraderWork(IdleWork):
                 "paramsFingerprint": spec_fingerprint(spec.entrypoint, spec.params),
             }
 
-    async def _halt(self, rt: AgentRuntime, why: str) -> None:
+    def _halt(self, rt: AgentRuntime, why: str) -> None:
         """An event log that does not verify is the record every decision rests on (positions,
         latched switches): the trader sends nothing, says why (audit, /status, not Ready) and
         stays up — a restart cannot repair a file, and a crash loop would hide the reason."""
@@ -555,7 +579,6 @@ class TraderWork(IdleWork):
         self.state = f"halted: {why}"
         rt.halt(why)
         self._write_audit("TraderHalted", reason=why)
-        await rt.stopping.wait()
 
     async def _first_reconcile(self, rt: AgentRuntime) -> None:
         """79: no order before the venue has answered for what the books hold — the held orders
@@ -594,7 +617,7 @@ class TraderWork(IdleWork):
                 for pf in await self.paper.on_book(book, mid):
                     self._on_paper_fill(pf)
             inst = f"{symbol}@{self.venue}"
-            ts = book.timestamp_ms or int(time.time() * 1000)
+            ts = book.timestamp_ms or int(self.clock() * 1000)
             self.regimes.add(symbol, ts, float(mid))
             m = float(mid)
             snap = BookSnapshot(
@@ -618,7 +641,7 @@ class TraderWork(IdleWork):
                     if rt.accepting and not unagreed:
                         await self._act(name, symbol, out, book, mid)
                     self._pending -= 1
-        if time.monotonic() - self._last_snap >= self.snapshot_s:
+        if self.clock() - self._last_snap >= self.snapshot_s:
             self._snapshot()
         self.ticks += 1
 
@@ -626,14 +649,14 @@ class TraderWork(IdleWork):
         assert self.gateway is not None
         mine = [(c, w) for c, w in self.working.items() if w.strategy == name and w.symbol == symbol]
         for cid, w in mine:
-            if time.time() - w.sent_at >= self.reprice_s:
+            if self.clock() - w.sent_at >= self.reprice_s:
                 await self._cancel(cid, "repricing a stale working order")
         if mine or self.inflight.blocks(name, symbol):
             return
         desk = self._paper_for(name)
         if desk is not None:
             for cid in desk.working_for(name, symbol):
-                if time.time() - desk.working[cid].placed_at >= self.reprice_s:
+                if self.clock() - desk.working[cid].placed_at >= self.reprice_s:
                     await desk.cancel(cid)
             if desk.working_for(name, symbol):
                 return
@@ -645,7 +668,7 @@ class TraderWork(IdleWork):
             self.logs[name].append({"kind": "order_skipped", "ts_ns": time.time_ns(), "reason": thin})
             return
         self._seq += 1
-        req = intent.to_order_request(name, f"{int(time.time() * 1000)}-{self._seq}", mid)
+        req = intent.to_order_request(name, f"{int(self.clock() * 1000)}-{self._seq}", mid)
         edge = self.edge_bps if self.edge_bps is not None else expected_edge_bps(intent.attribution)
         req = dataclasses.replace(req, expected_edge_bps=float(edge), regime=self.regimes.current.get(symbol))
         assert self.desk is not None
@@ -836,7 +859,7 @@ class TraderWork(IdleWork):
 
     def _snapshot(self) -> None:
         assert self.gateway is not None
-        self._last_snap = time.monotonic()
+        self._last_snap = self.clock()
         book, cap = self.gateway.book, self.gateway.default_capital()
         gross = book.gross_exposure()
         util: dict[str, float] = {}
@@ -916,7 +939,7 @@ class TraderWork(IdleWork):
                 ttl = min(p.stale_order_ttl_seconds for p in self.gateway.policies(o.strategy))
                 if await self._cancel(o.client_order_id, f"stale-order TTL: working for more than {ttl:g}s"):
                     self.counts["staleCancelled"] += 1
-        if self.allocator is not None and time.monotonic() - self._last_alloc >= self.allocator_s:
+        if self.allocator is not None and self.clock() - self._last_alloc >= self.allocator_s:
             self._rebalance()
 
     async def _enforce_scopes(self) -> None:
@@ -943,7 +966,7 @@ class TraderWork(IdleWork):
                 g = self.gateway.scope_gate(GLOBAL).value
                 await ladder.abort(f"STOP lifted (global gate now {g}): unwind interrupted")
                 del self.ladders[key]
-        now = time.monotonic()
+        now = self.clock()
         for key, why in stopped.items():
             lad = self.ladders.get(key)
             if lad is None:
@@ -972,7 +995,7 @@ class TraderWork(IdleWork):
     def _rebalance(self) -> None:
         """60: re-split the risk budget from live evidence; every change is a BudgetChanged report."""
         assert self.gateway is not None and self.allocator is not None
-        self._last_alloc = time.monotonic()
+        self._last_alloc = self.clock()
         scores = []
         for name in self.loaded:
             conf = self._confidences.get(name) or [0.5]

@@ -1,0 +1,58 @@
+"""The trader's risk behaviour on the kernel: one step per simulated second, an injected clock.
+
+Same decisions on every run: these tests count ticks, never wait on wall time.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from kernel_support import Kernel, kernel
+from trader_support import SYMBOL
+
+
+async def _until(k: Kernel, pred: object, most: int, what: str) -> int:
+    """Tick until ``pred()``; return how many ticks it took (fails after ``most``)."""
+    for n in range(most):
+        if pred():  # type: ignore[operator]
+            return n
+        await k.tick()
+    raise AssertionError(f"{what}: not within {most} ticks")
+
+
+async def test_62_clustered_losses_throttle_then_pause_the_cluster_on_the_kernel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cluster = {"throttleAt": 1, "pauseAt": 2, "throttleIntervalSeconds": 10, "windowSeconds": 600}
+    regime = {"window": 5, "volLookback": 20, "rvWindow": 5}
+    async with kernel(
+        tmp_path,
+        monkeypatch,
+        config={"adverseCluster": cluster, "regime": regime},
+        gate="PAUSE",  # warm the regime up before any trade, so every loss carries one
+        venue={"taker_fee": Decimal("0.005"), "maker_fee": Decimal("0.005")},
+    ) as k:
+        await _until(k, lambda: k.work.regimes.current.get(SYMBOL), 200, "a regime")
+        await k.gate("GO")
+        gw = k.work.gateway
+        assert gw is not None
+        paused = lambda: gw.switches(f"pair/{SYMBOL}").get("adverse_cluster") is not None  # noqa: E731
+        await _until(k, paused, 1500, "the cluster PAUSE")
+        assert gw.scope_gate(f"pair/{SYMBOL}").value == "PAUSE"
+        assert gw.scope_gate("global").value == "PAUSE"  # clustered in time: the whole book pauses
+        for _ in range(30):
+            await k.tick()
+        events, risk = k.events(), k.events("risk")
+    throttled = [e for e in risk if e["kind"] == "risk_cluster_throttled"]
+    assert throttled and f"pair={SYMBOL}" in throttled[0]["added"]
+    assert any(a.startswith("regime=") for a in throttled[0]["added"])  # the regime was passed
+    trips = [e for e in risk if e["kind"] == "risk_kill_switch" and e["switch"] == "adverse_cluster"]
+    assert any(e["scope"] == f"pair/{SYMBOL}" and e["gate"] == "PAUSE" for e in trips)
+    denied = [e for e in events if e["kind"] == "order_denied"]
+    first_throttle = throttled[0]["ts_ns"]
+    first_pause = min(e["ts_ns"] for e in trips if e["gate"] == "PAUSE")
+    between = [d for d in denied if first_throttle <= d["ts_ns"] <= first_pause]
+    assert any("[adverse_cluster]" in d["reason"] for d in between)  # throttled before paused
+    assert any("gate PAUSE" in d["reason"] for d in denied if d["ts_ns"] > first_pause)
