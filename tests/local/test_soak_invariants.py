@@ -319,5 +319,16 @@ def test_a_kill_is_detected_by_the_restart_and_a_human_gate_by_its_record(ev: Ev
 def test_a_fault_marked_no_recovery_is_not_held_against_the_platform(ev: Evidence) -> None:
     ev.faults = [_fault("wrong_fill", 150.0, 160.0, recover=False)]
     ev.strategy_logs["mom"].append(Rec("mom#3", 151.0, "book_rejected", {"symbol": "BTC/USDT"}))
+    assert "faults_detected" in _failed(ev)  # a refused book does not show a wrong fill
+    ev.strategy_logs["mom"].append(Rec("mom#4", 152.0, "fill_quarantined", {"client_order_id": CID}))
     report = invariants.check_all(ev)
     assert report.ok and report.faults[0].recovered is None
+    assert report.faults[0].detected_by == "mom#4 fill_quarantined"
+
+
+def test_a_record_belongs_to_the_latest_fault_whose_window_holds_it(ev: Evidence) -> None:
+    ev.faults = [_fault("rate_limit", 90.0, 92.0), {**_fault("maintenance", 95.0, 98.0), "id": "f-maint"}]
+    sw = {"scope": "venue/sim", "switch": "connector_circuit", "gate": "PAUSE", "reason": "open"}
+    ev.risk_log.append(Rec("risk#2", 96.0, "risk_kill_switch", sw))
+    rate, maint = invariants.check_all(ev).faults
+    assert not rate.detected and maint.detected_by == "risk#2 risk_kill_switch" and maint.detect_s == 1.0

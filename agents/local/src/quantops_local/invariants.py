@@ -50,6 +50,7 @@ raced, not as a violation. Both ends of the window must forbid for a violation."
 ANOMALY_KINDS = frozenset(
     {
         "order_unresolved",
+        "order_adopted",
         "order_rejected",
         "order_gone",
         "book_rejected",
@@ -61,10 +62,6 @@ ANOMALY_KINDS = frozenset(
 )
 """Trader log records that show something went wrong (a kill switch set is one too)."""
 AUDIT_ANOMALIES = frozenset({"CanaryFailed", "IncidentOpened", "TraderHalted", "StarvationDetected"})
-DETECT_BY_KIND: dict[str, frozenset[str]] = {
-    "kill_agent": frozenset({"AgentRestartScheduled"}),
-    "human_gate": frozenset({"GateChanged"}),
-}
 
 
 @dataclass
@@ -525,6 +522,41 @@ def latched_switches_human_only(ev: Evidence) -> Check:
 
 
 # -- faults ------------------------------------------------------------------------------------------
+_REQUEST_SWITCHES = frozenset(
+    {"connector_circuit", "latency_p99", "dns", "telemetry_starvation", "reconcile"}
+)
+_LOST_ANSWERS = frozenset({"order_unresolved", "order_adopted", "order_gone", "orphan_order_cancelled"})
+_BOOK_WORDS: dict[str, tuple[str, ...]] = {
+    "stale_book": ("stale",),
+    "crossed_book": ("crossed",),
+    "price_glitch": ("collar", "price"),
+}
+
+
+def _relevant(kind: str, r: Rec) -> bool:
+    """Whether record ``r`` shows the platform noticed a venue fault of ``kind``."""
+    if r.kind in AUDIT_ANOMALIES:
+        return kind not in _BOOK_WORDS and kind != "wrong_fill"  # the canary sees request faults
+    if kind in _BOOK_WORDS:
+        words = _BOOK_WORDS[kind]
+        reason = str(r.data.get("reason", "")).lower()
+        if r.kind in ("book_rejected", "book_stale"):
+            return any(w in reason for w in words)
+        return (
+            kind == "stale_book"
+            and r.kind == "risk_kill_switch"
+            and r.data.get("switch") == "telemetry_starvation"
+        )
+    if kind == "wrong_fill":
+        return r.kind == "fill_quarantined"
+    switch = r.kind == "risk_kill_switch" and r.data.get("gate") is not None
+    if switch and r.data.get("switch") in _REQUEST_SWITCHES:
+        return True
+    if kind in ("drop_after_accept", "slow_ack", "timeout", "drop_connection"):
+        return r.kind in _LOST_ANSWERS or r.kind == "order_rejected"
+    return r.kind == "order_rejected"  # 429/418/5xx/maintenance/clock skew refusing an order
+
+
 def _detectors(ev: Evidence, f: dict[str, Any]) -> list[Rec]:
     kind, target = str(f["kind"]), str(f.get("target", ""))
     if kind == "kill_agent":
@@ -535,17 +567,16 @@ def _detectors(ev: Evidence, f: dict[str, Any]) -> list[Rec]:
             for r in _supervisor_gate_changes(ev)
             if r.data.get("new") == f.get("gate", "STOP") and str(r.data.get("who", "")).startswith("cli:")
         ]
-    recs = [
-        r
-        for r in ev.trader_records()
-        if r.kind in ANOMALY_KINDS
-        or (
-            r.kind == "risk_kill_switch"
-            and r.data.get("gate") is not None
-            and r.data.get("switch") != "stage"
-        )
-    ]
-    return recs + [r for r in ev.audit if r.kind in AUDIT_ANOMALIES]
+    recs = [r for r in ev.trader_records() if r.kind in ANOMALY_KINDS or r.kind == "risk_kill_switch"]
+    recs += [r for r in ev.audit if r.kind in AUDIT_ANOMALIES]
+    return [r for r in recs if _relevant(kind, r)]
+
+
+def _window(f: dict[str, Any], detect_s: float) -> tuple[float, float]:
+    """When a record can show fault ``f``: from its start to ``detect_s`` after its end. A record in
+    several faults' windows belongs to the one that started last (the freshest cause)."""
+    t0 = float(f["startedAt"])
+    return t0 - 0.5, float(f.get("endedAt") or t0) + detect_s
 
 
 def _live_orders(ev: Evidence) -> list[Rec]:
@@ -555,9 +586,20 @@ def _live_orders(ev: Evidence) -> list[Rec]:
 def faults(ev: Evidence, detect_s: float, recover_s: float) -> tuple[Check, Check, list[FaultResult]]:
     results: list[FaultResult] = []
     orders = _live_orders(ev)
+    windows = {str(f["id"]): _window(f, detect_s) for f in ev.faults}
+    owner: dict[str, str] = {}  # record ref → the fault it is attributed to: the latest one started
+    for f in sorted(ev.faults, key=lambda f: float(f["startedAt"])):
+        lo, hi = windows[str(f["id"])]
+        for r in _detectors(ev, f):
+            if lo <= r.ts <= hi:
+                owner[r.ref] = str(f["id"])
     for f in ev.faults:
         t0, t1 = float(f["startedAt"]), float(f.get("endedAt") or f["startedAt"])
-        seen = sorted((r for r in _detectors(ev, f) if t0 - 0.5 <= r.ts <= t1 + detect_s), key=lambda r: r.ts)
+        lo, hi = windows[str(f["id"])]
+        seen = sorted(
+            (r for r in _detectors(ev, f) if lo <= r.ts <= hi and owner.get(r.ref) == f["id"]),
+            key=lambda r: r.ts,
+        )
         first = seen[0] if seen else None
         res = FaultResult(
             id=str(f["id"]),
@@ -610,16 +652,30 @@ def faults(ev: Evidence, detect_s: float, recover_s: float) -> tuple[Check, Chec
 
 
 def _why_not_trading(ev: Evidence, t: float, within: float) -> str:
-    """What held the platform after ``t``: the supervisor gates that were not GO then."""
+    """What held the platform after ``t``: supervisor gates not GO, kill switches set, a book refused."""
+    end = t + within
     held: list[tuple[str, str, str, str]] = []
     for r in sorted(_supervisor_gate_changes(ev), key=lambda r: r.ts):
-        if r.ts <= t + within:
+        if r.ts <= end:
             held = [h for h in held if h[0] != r.data["scope"]]
             if r.data["new"] != "GO":
                 held.append((str(r.data["scope"]), str(r.data["new"]), str(r.data.get("who", "")), r.ref))
-    if held:
-        return "; ".join(f"{s}={g} set by {w} ({ref})" for s, g, w, ref in held)
-    return "no live order within the bound (no gate held it: no signal, or a switch; see the trader's logs)"
+    why = [f"{s}={g} set by {w} ({ref})" for s, g, w, ref in held]
+    switches, scopes = _switch_timeline(ev)
+    for scope in sorted(scopes):
+        g = switches.at(scope, end)
+        if g in ("STOP", "PAUSE") or (g == "CHECK" and not scope.startswith("strategy/")):
+            why.append(f"kill switch {scope}={g}")
+    last_book: dict[str, Rec] = {}
+    for r in ev.trader_records():
+        if r.kind in ("book_rejected", "book_recovered") and r.ts <= end:
+            last_book[str(r.data.get("symbol", ""))] = r
+    for symbol, r in sorted(last_book.items()):
+        if r.kind == "book_rejected":
+            why.append(f"{symbol} books refused since {r.ref}: {r.data.get('reason', '')}")
+    if why:
+        return "; ".join(why)
+    return "no live order within the bound, nothing held it on record (no signal, or warming up)"
 
 
 # -- all of it -------------------------------------------------------------------------------------

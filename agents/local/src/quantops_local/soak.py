@@ -183,6 +183,7 @@ def run_soak(ns: argparse.Namespace) -> int:
     soak = soakrecords.soak_dir(state)
     try:
         platform.wait_ready(ns.startup_timeout)
+        warmup = _warm_up(state, ns.warmup_timeout)
         soak.mkdir(exist_ok=True)
         (soak / "faults.jsonl").touch()
         t0 = time.time()
@@ -191,6 +192,7 @@ def run_soak(ns: argparse.Namespace) -> int:
             "speed": ns.speed,
             "hours": ns.hours,
             "wallSeconds": wall_s,
+            "warmupSeconds": warmup,
             "seed": ns.seed if ns.seed is not None else schedule.seed,
             "files": [str(f) for f in ns.file],
             "schedule": str(ns.schedule or faultplan.DEFAULT_SCHEDULE),
@@ -199,13 +201,16 @@ def run_soak(ns: argparse.Namespace) -> int:
             "venueAgent": platform.venue_agent,
         }
         (soak / "run.json").write_text(json.dumps(run, indent=1))
-        _drive(platform, plan, t0, ns.speed, wall_s, soak / "faults.jsonl")
+        last_end = _drive(platform, plan, t0, ns.speed, wall_s, soak / "faults.jsonl")
+        _cool_down(state, last_end, schedule.recover_within_seconds)
+        run["endedAt"] = time.time()
+        (soak / "run.json").write_text(json.dumps(run, indent=1))
         platform.freeze_and_snapshot(soak / "venue-state.json")
     except (SoakError, httpx.HTTPError) as e:
         print(f"quantops soak: {e}", file=sys.stderr)
         platform.stop()
         return 2
-    except KeyboardInterrupt:
+    except BaseException:  # Ctrl-C or a bug here: never leave the platform running
         platform.stop()
         raise
     rc = platform.stop()
@@ -213,15 +218,38 @@ def run_soak(ns: argparse.Namespace) -> int:
     return run_check(state)
 
 
+def _warm_up(state: Path, timeout: float) -> float | None:
+    """Wall seconds until the trader's first live order (its strategies warm up on wall-time polls,
+    whatever the replay speed): the fault clock starts on a trading platform. None: none came."""
+    begin = time.monotonic()
+    while time.monotonic() - begin < timeout:
+        if soakrecords.live_order_times(state):
+            return round(time.monotonic() - begin, 1)
+        time.sleep(1.0)
+    print(f"soak: no live order within the {timeout:g}s warm-up; starting the faults anyway", file=sys.stderr)
+    return None
+
+
+def _cool_down(state: Path, last_end: float, recover_s: float) -> None:
+    """After the last fault: run on (up to ``recover_s``) until a live order shows it recovered,
+    so the last faults get the same recovery window as the others."""
+    while time.time() < last_end + recover_s:
+        if any(t >= last_end for t in soakrecords.live_order_times(state)):
+            return
+        time.sleep(1.0)
+
+
 def _drive(
     platform: Platform, plan: list[PlannedFault], t0: float, speed: float, wall_s: float, out: Path
-) -> None:
-    """Start and end each fault at its simulated instant; one faults.jsonl line per fault."""
+) -> float:
+    """Start and end each fault at its simulated instant; one faults.jsonl line per fault.
+    Returns the wall time the last one ended."""
     actions = sorted(
         [(f.start, 0, f) for f in plan] + [(f.end, 1, f) for f in plan if f.end > f.start],
         key=lambda a: (a[0], a[1], a[2].id),
     )
     started: dict[str, tuple[float, dict[str, Any]]] = {}
+    last_end = t0
     for at, phase, f in actions:
         if at / speed >= wall_s:
             break
@@ -231,18 +259,24 @@ def _drive(
             started[f.id] = (time.time(), info)
             print(f"soak: +{at / 3600:5.2f}h {f.kind} {f.target} {info}", file=sys.stderr)
             if f.end <= f.start:
-                _log_fault(out, f, started.pop(f.id), time.time())
+                last_end = _ended(last_end, f, _log_fault(out, f, started.pop(f.id), time.time()))
         elif f.id in started:
             platform.end_fault(f, started[f.id][1])
-            _log_fault(out, f, started.pop(f.id), time.time())
+            last_end = _ended(last_end, f, _log_fault(out, f, started.pop(f.id), time.time()))
     time.sleep(max(0.0, t0 + wall_s - time.time()))
     for fid, begun in list(started.items()):  # still on at the end of the run
         f = next(p for p in plan if p.id == fid)
         platform.end_fault(f, begun[1])
-        _log_fault(out, f, begun, time.time())
+        last_end = _ended(last_end, f, _log_fault(out, f, begun, time.time()))
+    return last_end
 
 
-def _log_fault(out: Path, f: PlannedFault, begun: tuple[float, dict[str, Any]], ended: float) -> None:
+def _ended(last: float, f: PlannedFault, ended: float) -> float:
+    """The last end of a fault the platform is expected to recover from by itself."""
+    return max(last, ended) if f.recover else last
+
+
+def _log_fault(out: Path, f: PlannedFault, begun: tuple[float, dict[str, Any]], ended: float) -> float:
     _append(
         out,
         {
@@ -260,6 +294,7 @@ def _log_fault(out: Path, f: PlannedFault, begun: tuple[float, dict[str, Any]], 
             "injected": begun[1],
         },
     )
+    return ended
 
 
 def run_check(state: Path, *, quiet: bool = False) -> int:
@@ -343,6 +378,12 @@ def _options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=None, help="override the schedule's seed")
     p.add_argument(
         "--startup-timeout", type=float, default=120.0, help="wall seconds until every agent is Ready"
+    )
+    p.add_argument(
+        "--warmup-timeout",
+        type=float,
+        default=180.0,
+        help="wall seconds to wait for the trader's first live order before the fault clock starts",
     )
     p.add_argument(
         "--check-only",

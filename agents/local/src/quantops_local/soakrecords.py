@@ -26,7 +26,7 @@ from quantops_local import wrapup
 from quantops_trading.execution.types import MarketRules
 from quantops_trading.observability.records import timestamp
 
-__all__ = ["Evidence", "Rec", "load", "read_log", "soak_dir"]
+__all__ = ["Evidence", "Rec", "live_order_times", "load", "read_log", "soak_dir"]
 
 
 def soak_dir(state_dir: Path) -> Path:
@@ -102,6 +102,26 @@ def _configs(state_dir: Path) -> dict[str, dict[str, Any]]:
         except ValueError:
             continue
     return out
+
+
+def live_order_times(state_dir: Path) -> list[float]:
+    """Wall times of the trader's ``order_submitted`` records so far (read while it runs)."""
+    configs = _configs(state_dir)
+    trader = next((c for c in configs.values() if c.get("role") == "trader"), {})
+    out: list[float] = []
+    for name in trader.get("strategySpecs", {}):
+        path = state_dir / "eventlogs" / f"{name}.sqlite"
+        if not path.exists():
+            continue
+        conn = sqlite3.connect(path, timeout=5)
+        try:
+            rows = conn.execute("SELECT ts_ns FROM events WHERE kind = 'order_submitted'").fetchall()
+        except sqlite3.DatabaseError:
+            rows = []
+        finally:
+            conn.close()
+        out += [ts / 1e9 for (ts,) in rows]
+    return sorted(out)
 
 
 def load(state_dir: Path) -> Evidence:
