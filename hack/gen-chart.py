@@ -271,7 +271,8 @@ class ApiServer(_Values):
     cidrs: list[str] = Field(
         default_factory=list,
         description="CIDRs of the Kubernetes API server endpoints (`kubectl get endpoints kubernetes -n "
-        "default`). Empty allows the API ports to any destination.",
+        "default`). Empty: the endpoints read from the cluster at install (`lookup`), else (offline "
+        "rendering) the private address ranges only — never the API ports to any destination.",
         examples=[["10.0.0.1/32"]],
     )
     ports: list[int] = Field(default_factory=lambda: [443, 6443], description="API server ports.")
@@ -289,8 +290,12 @@ class NetworkPolicy(_Values):
         description="Agent health/metrics ports open to ingress (an Agent's `spec.probes.port`).",
     )
     metricsFrom: list[FreeMap] = Field(
-        default_factory=list,
-        description="NetworkPolicy peers allowed on the health/metrics ports; empty allows any source.",
+        default_factory=lambda: [
+            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+        ],
+        description="NetworkPolicy peers allowed on the health/metrics ports (the kubelet's probes come "
+        "from the node, which NetworkPolicies always allow). Default: the `monitoring` namespace; "
+        "an empty list opens the ports to every source.",
         examples=[[{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]],
     )
     apiServer: ApiServer = Field(default_factory=ApiServer, description="Egress to the API server.")

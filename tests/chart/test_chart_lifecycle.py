@@ -86,6 +86,20 @@ def test_install_makes_the_operator_deployment_available(crds_installed: Control
     assert pod["spec"]["serviceAccountName"] == FULLNAME
 
 
+def test_installed_network_policy_allows_the_api_ports_only_to_the_api_servers_endpoints(
+    crds_installed: ControlPlane, release: str
+) -> None:
+    """No apiServer.cidrs in the values: the chart read the kubernetes Service's endpoints at install."""
+    ep = json.loads(
+        crds_installed.kubectl("-n", "default", "get", "endpoints", "kubernetes", "-o", "json").stdout
+    )
+    ips = sorted(f"{a['ip']}/32" for sub in ep["subsets"] for a in sub["addresses"])
+    policy = get(crds_installed, NS, "networkpolicy", f"{FULLNAME}-agents")
+    assert policy is not None
+    api = [r for r in policy["spec"]["egress"] if any(p["port"] == 6443 for p in r.get("ports", []))]
+    assert [sorted(t["ipBlock"]["cidr"] for t in r["to"]) for r in api] == [ips]
+
+
 def test_installed_role_is_exactly_rbac_py(crds_installed: ControlPlane, release: str) -> None:
     role = get(crds_installed, NS, "role", FULLNAME)
     assert role is not None and role["rules"] == rbac.NAMESPACED_RULES

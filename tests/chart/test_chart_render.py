@@ -153,6 +153,26 @@ def test_network_policies(helm: Helm) -> None:
     assert find(helm.objects(values="ci/dev-values.yaml"), "NetworkPolicy") == []
 
 
+def test_network_policies_are_closed_by_default(helm: Helm) -> None:
+    """Default values, rendered offline: metrics only from the monitoring namespace, and no egress
+    rule but DNS reaches any destination — the API ports only the private ranges (at install the
+    cluster's own API endpoints replace them), so a public venue needs an explicit venueCIDRs."""
+    (agents,) = find(helm.objects(), "NetworkPolicy", "qo-quantops-agents")
+    spec = agents["spec"]
+    monitoring = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    assert spec["ingress"][0]["from"] == [monitoring]
+    for rule in spec["egress"]:
+        ports = {p["port"] for p in rule.get("ports", [])}
+        assert "to" in rule or ports == {53}, rule
+    api = next(r for r in spec["egress"] if {p["port"] for p in r.get("ports", [])} == {443, 6443})
+    assert [t["ipBlock"]["cidr"] for t in api["to"]] == [
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "100.64.0.0/10",
+    ]
+
+
 def test_samples_toggle(helm: Helm) -> None:
     assert find(helm.objects(), "Agent") == []
     objs = helm.objects(values="ci/dev-values.yaml")

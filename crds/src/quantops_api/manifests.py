@@ -29,7 +29,8 @@ def field_errors(e: ValidationError) -> list[str]:
     for err in e.errors():
         path = ".".join(str(p) for p in err["loc"])
         msg = err["msg"].removeprefix("Value error, ")
-        out.append(f"{path}: {msg}" if path else msg)
+        # spec.config's errors name their own path inside it (spec.config.health.p99LimitSeconds)
+        out.append(f"{path}: {msg}" if path and not msg.startswith(f"{path}.") else msg)
     return out
 
 

@@ -121,6 +121,24 @@ matchExpressions:
 {{/*
 Egress every quantops pod needs: DNS and the API server. Called with .Values.networkPolicy.
 */}}
+{{- define "quantops.apiServerCIDRs" -}}
+{{- /* networkPolicy.apiServer.cidrs, else the kubernetes Service's endpoints read at install, else
+(offline rendering) the private ranges: the API ports are never open to any destination, so a
+public venue is reachable only through venueCIDRs. */ -}}
+{{- $cidrs := list -}}
+{{- range .Values.networkPolicy.apiServer.cidrs }}{{ $cidrs = append $cidrs . }}{{ end -}}
+{{- if not $cidrs -}}
+  {{- $ep := lookup "v1" "Endpoints" "default" "kubernetes" -}}
+  {{- range (dig "subsets" list $ep) }}{{ range (dig "addresses" list .) -}}
+    {{- $cidrs = append $cidrs (printf "%s/%s" .ip (ternary "128" "32" (contains ":" .ip))) -}}
+  {{- end }}{{ end -}}
+{{- end -}}
+{{- if not $cidrs -}}
+  {{- $cidrs = list "10.0.0.0/8" "172.16.0.0/12" "192.168.0.0/16" "100.64.0.0/10" -}}
+{{- end -}}
+{{- toJson $cidrs -}}
+{{- end }}
+
 {{- define "quantops.egressBase" -}}
 # DNS
 - ports:
@@ -128,13 +146,11 @@ Egress every quantops pod needs: DNS and the API server. Called with .Values.net
     - {protocol: TCP, port: 53}
 # the Kubernetes API server
 - ports:
-    {{- range .apiServer.ports }}
+    {{- range .Values.networkPolicy.apiServer.ports }}
     - {protocol: TCP, port: {{ . }}}
     {{- end }}
-  {{- with .apiServer.cidrs }}
   to:
-    {{- range . }}
+    {{- range (include "quantops.apiServerCIDRs" . | fromJsonArray) }}
     - ipBlock: {cidr: {{ . }}}
     {{- end }}
-  {{- end }}
 {{- end }}

@@ -86,13 +86,13 @@ def test_template_hash_unchanged_by_non_template_fields(other: dict[str, Any]) -
 
 def test_config_change_rolls_the_pods() -> None:
     """Agents read their config once at start, so a new spec.config must change the pod template."""
-    base, changed = make_agent(config={"k": "v"}), make_agent(config={"k": "w"})
+    base, changed = make_agent(config={"intervalMinutes": 15}), make_agent(config={"intervalMinutes": 20})
     assert thash(base) != thash(changed)
-    assert thash(base) == thash(make_agent(config={"k": "v"}))
+    assert thash(base) == thash(make_agent(config={"intervalMinutes": 15}))
     tpl = deployments.pod_template(changed, "img", None)["metadata"]["annotations"]
     data = deployments.config_map(changed)["data"]
     assert tpl[ANN_CONFIG_HASH] == deployments.template_hash(data)
-    assert json.loads(data["config.json"])["config"] == {"k": "w"}
+    assert json.loads(data["config.json"])["config"] == {"intervalMinutes": 20}
 
 
 def test_replica_count_does_not_change_template_hash() -> None:
@@ -139,12 +139,13 @@ def test_security_context_non_root_read_only() -> None:
 
 
 def test_config_map_carries_agent_config() -> None:
-    agent = make_agent(config={"venue": "sim", "limits": {"max": 3}}, strategies=["s1"], heartbeatSeconds=2)
+    config = {"intervalMinutes": 5, "data": {"NEO/BTC": "candles/neo.csv.gz"}}
+    agent = make_agent(config=config, strategies=["s1"], heartbeatSeconds=2)
     cm = deployments.config_map(agent)
     assert cm["metadata"]["name"] == "a-config"
     assert cm["metadata"]["ownerReferences"][0]["uid"] == "u1"
     rendered = json.loads(cm["data"]["config.json"])
-    assert rendered["config"] == {"venue": "sim", "limits": {"max": 3}}
+    assert rendered["config"] == config
     assert rendered["agent"] == "a"
     assert rendered["role"] == "pipeline"
     assert rendered["strategies"] == ["s1"]

@@ -8,9 +8,10 @@ from typing import Any
 
 import yaml
 
-from quantops_api import ManifestError, parse_all
+from quantops_api import Agent, ManifestError, parse_all
 from quantops_api.manifests import check_references
 from quantops_api.meta import CustomResource
+from quantops_trading.runtime.roleconfig import RoleConfigError, validate_config
 
 
 def read_documents(paths: Iterable[Path]) -> list[tuple[str, dict[str, Any]]]:
@@ -31,4 +32,19 @@ def read_documents(paths: Iterable[Path]) -> list[tuple[str, dict[str, Any]]]:
 def load(paths: Iterable[Path]) -> list[CustomResource]:
     objects = parse_all(read_documents(paths))
     check_references(objects)
+    check_agent_configs(objects)
     return objects
+
+
+def check_agent_configs(objects: Iterable[CustomResource]) -> None:
+    """Each Agent's spec.config as its agent will check it at start, including the blocks whose
+    models live in the trading library (the venue-sim's ``venue``, the pipeline's ``flags``)."""
+    errors = []
+    for obj in objects:
+        if isinstance(obj, Agent):
+            try:
+                validate_config(obj.spec.role, obj.spec.config)
+            except RoleConfigError as e:
+                errors.append(f"Agent/{obj.name}: {e}")
+    if errors:
+        raise ManifestError("\n".join(errors))

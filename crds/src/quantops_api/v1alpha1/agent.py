@@ -9,9 +9,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, ClassVar, Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from quantops_api.meta import ApiModel, Condition, CustomResource, Gate
+from quantops_api.v1alpha1.roleconfig import (
+    RoleConfig,
+    RoleConfigError,
+    config_rules,
+    config_schema,
+    role_config,
+)
 
 AgentRole = Literal["trader", "pipeline", "supervisor", "feed", "venue-sim", "canary"]
 AgentPhase = Literal[
@@ -115,6 +122,15 @@ class ShutdownSpec(ApiModel):
     pre_stop_sleep_seconds: int = Field(default=2, ge=0, le=60)
 
 
+CONFIG_RULES: list[Any] = list(config_rules())
+
+
+def _config_json_schema(schema: dict[str, Any]) -> None:
+    """spec.config in the CRD: every role's keys, typed (see roleconfig.config_schema)."""
+    schema.clear()
+    schema.update(config_schema())
+
+
 class AgentSpec(ApiModel):
     model_config = ApiModel.model_config | {
         "json_schema_extra": {
@@ -130,6 +146,8 @@ class AgentSpec(ApiModel):
                     "message": "a trader runs as one pod: replicas must be 0 or 1 and autoscaling unset",
                     "fieldPath": ".replicas",
                 },
+                # spec.config: no key of another role (roleconfig.config_rules)
+                *CONFIG_RULES,
             ]
         }
     }
@@ -165,9 +183,24 @@ class AgentSpec(ApiModel):
     gate: Gate = Field(default=Gate.GO, description="STOP, PAUSE, CHECK or GO for this agent.")
     config: dict[str, Any] = Field(
         default_factory=dict,
-        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
-        description="Role-specific configuration, rendered into the agent's ConfigMap.",
+        # every role's keys, typed (roleconfig.config_schema); config_rules() refuse another role's
+        json_schema_extra=_config_json_schema,
     )
+
+    @field_validator("config")
+    @classmethod
+    def _config_keys(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        role = info.data.get("role")
+        if role is not None:  # an invalid role is reported on spec.role
+            try:
+                role_config(role, v)
+            except RoleConfigError as e:
+                raise ValueError(str(e)) from None
+        return v
+
+    def typed_config(self) -> RoleConfig:
+        """``config`` as this role's model (already validated when the spec was)."""
+        return role_config(self.role, self.config)
 
     @model_validator(mode="after")
     def _cross(self) -> Self:

@@ -69,7 +69,7 @@ import dataclasses
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -78,6 +78,7 @@ import httpx
 
 from quantops_api import Gate
 from quantops_api.v1alpha1.riskpolicy import RiskPolicySpec
+from quantops_api.v1alpha1.roleconfig import CanaryConfig
 from quantops_trading.adapters.ccxt import CcxtExecutionClient, make_binance
 from quantops_trading.adapters.ccxt.credentials import load_credentials
 from quantops_trading.execution.errors import ConfigurationError, OrderNotFound, TradingError
@@ -122,6 +123,7 @@ from quantops_trading.runtime.canary_policy import (
 from quantops_trading.runtime.control import KubeControl, KubeCredentials
 from quantops_trading.runtime.discovery import discover_venue
 from quantops_trading.runtime.gatestate import GateState
+from quantops_trading.runtime.roleconfig import config_or_exit
 from quantops_trading.storage.eventlog import EventLog
 from quantops_trading.strategy import Intent, Signal
 
@@ -479,14 +481,14 @@ def gate_setter_for(rt: AgentRuntime, control_url: str, state_dir: Path, who: st
 class CanaryWork(IdleWork):
     def __init__(
         self,
-        config: dict[str, Any],
+        config: Mapping[str, Any] | CanaryConfig,
         agent_config: dict[str, Any] | None = None,
         state_dir: Path | None = None,
         control_url: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         agent_config = agent_config or {}
-        self.cfg = config
+        cfg = self.cfg = config_or_exit(CanaryConfig, config)
         self.state_dir = state_dir or Path(os.environ.get("QUANTOPS_STATE_DIR", "."))
         self.control_url = (
             control_url if control_url is not None else os.environ.get("QUANTOPS_CONTROL_URL", "")
@@ -494,14 +496,14 @@ class CanaryWork(IdleWork):
         pols = agent_config.get("riskPolicies") or {}
         self.policy = RiskPolicySpec.model_validate(pols.get("global") or {})
         self.venue_agents = list(agent_config.get("venues") or {})
-        self.interval_s = float(config.get("intervalSeconds", 60.0))
-        self.hop_timeout_s = float(config.get("hopTimeoutSeconds", 5.0))
-        self.notional_margin = Decimal(str(config.get("notionalMargin", "1.2")))
-        self.gate_scope = str(config.get("gateScope", "global"))
+        self.interval_s = cfg.interval_seconds
+        self.hop_timeout_s = cfg.hop_timeout_seconds
+        self.notional_margin = cfg.notional_margin
+        self.gate_scope = cfg.gate_scope
         try:
             self.scope = scope_key(self.gate_scope)
-            self.fail_gate = Gate(str(config.get("failGate", "PAUSE")).upper())
-            recover_after = int(config.get("recoverAfterPasses", 3))
+            self.fail_gate = cfg.fail_gate
+            recover_after = cfg.recover_after_passes
             self.latch = NoGoLatch(
                 self.scope,
                 self.fail_gate,
@@ -511,11 +513,11 @@ class CanaryWork(IdleWork):
             )
         except ValueError as e:
             raise SystemExit(f"spec.config (canary): {e}") from e
-        self.symbol: str = str(config.get("symbol", ""))
+        self.symbol: str = cfg.symbol
         # The canary pays fees on purpose (its "edge" is evidence, not PnL); declaring an edge lets
         # the fee guard pass while every other risk rule still applies.
-        self.edge_bps = float(config.get("expectedEdgeBps", 10000.0))
-        self.slippage = Decimal(str(config.get("slippageBps", 100)))
+        self.edge_bps = cfg.expected_edge_bps
+        self.slippage = cfg.slippage_bps
         self.agent, self.venue_url, self.venue = "", "", ""
         self.client: CanaryClient | None = None
         self.gateway: RiskGateway | None = None
@@ -554,14 +556,14 @@ class CanaryWork(IdleWork):
     async def run(self, rt: AgentRuntime) -> None:
         self.agent = rt.name
         try:  # spec.config, else what the operator injects from the exchange Secret, else files
-            creds = load_credentials(str(self.cfg.get("apiKey") or ""), str(self.cfg.get("apiSecret") or ""))
+            creds = load_credentials(self.cfg.api_key or "", self.cfg.api_secret or "")
             key, secret = creds.api_key, creds.secret
         except ConfigurationError:
             key = secret = ""
         found = await discover_venue(
             rt.control,
-            url=str(self.cfg.get("venueUrl") or ""),
-            want=self.cfg.get("venueAgent") or (self.venue_agents or [None])[0],
+            url=self.cfg.venue_url or "",
+            want=self.cfg.venue_agent or (self.venue_agents or [None])[0],
             control_url=self.control_url,
             stopping=rt.stopping,
         )

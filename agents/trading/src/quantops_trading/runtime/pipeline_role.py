@@ -29,12 +29,12 @@ import os
 import random
 import socket
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from quantops_api import Gate
+from quantops_api.v1alpha1.roleconfig import PipelineConfig
 from quantops_trading.observability.alerts import router_from_config
 from quantops_trading.pipeline.backtest_evaluator import CandleEvaluator
 from quantops_trading.pipeline.cycle import Pipeline
@@ -45,6 +45,7 @@ from quantops_trading.pipeline.scheduler import CycleScheduler
 from quantops_trading.pipeline.store import StrategyStore
 from quantops_trading.runtime.agent import AgentRuntime, IdleWork
 from quantops_trading.runtime.control import KubeCredentials
+from quantops_trading.runtime.roleconfig import alerts_dict, config_or_exit
 from quantops_trading.runtime.strategy_status import KubeStrategyStatus, LocalStrategyStatus
 from quantops_trading.storage.eventlog import EventLog
 
@@ -56,28 +57,19 @@ def _emit(kind: str, **fields: Any) -> None:
 
 
 class PipelineWork(IdleWork):
-    def __init__(self, config: dict[str, Any], state_dir: Path | None = None) -> None:
+    def __init__(self, config: Mapping[str, Any] | PipelineConfig, state_dir: Path | None = None) -> None:
+        cfg = config_or_exit(PipelineConfig, config)  # flags checked with RunFlags there too
         self.state_dir = state_dir or Path(os.environ.get("QUANTOPS_STATE_DIR", ".quantops"))
-        try:
-            self.flags = RunFlags.model_validate(config.get("flags") or {})
-        except ValidationError as e:
-            first = e.errors()[0]
-            loc = ".".join(str(p) for p in first["loc"])
-            raise SystemExit(f"spec.config.flags.{loc}: {first['msg']}") from e
-        data = config.get("data") or {}
-        if not isinstance(data, dict):
-            raise SystemExit("spec.config.data: must map pairs to candle files")
-        self.data = CandleFiles({str(k): str(v) for k, v in data.items()})
-        interval = float(config.get("intervalSeconds") or float(config.get("intervalMinutes", 15)) * 60)
+        self.flags = RunFlags.model_validate(cfg.flags)
+        self.data = CandleFiles(dict(cfg.data))
+        interval = cfg.interval
         self.interval = interval
         self.replica = os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
         try:
-            self.scheduler = CycleScheduler(
-                interval, float(config.get("jitterSeconds", 0.0)), random.Random(), log=self._log
-            )
+            self.scheduler = CycleScheduler(interval, cfg.jitter_seconds, random.Random(), log=self._log)
         except ValueError as e:
             raise SystemExit(f"spec.config.{e}") from e
-        self.alerts_cfg = dict(config.get("alerts") or {})
+        self.alerts_cfg = alerts_dict(cfg.alerts)
         self.pipeline: Pipeline | None = None
         self.events: EventLog | None = None
         self.state = "starting"

@@ -8,13 +8,14 @@ later issues (feed) run IdleWork: heartbeats, gates and health only.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
-from pydantic import ValidationError
-
+from quantops_api.v1alpha1.roleconfig import CanaryConfig, PipelineConfig, SupervisorConfig, VenueSimConfig
 from quantops_trading.runtime.agent import AgentRuntime, IdleWork, RoleWork
 from quantops_trading.runtime.canary_role import CanaryWork
 from quantops_trading.runtime.pipeline_role import PipelineWork
+from quantops_trading.runtime.roleconfig import RoleConfigError, validate_config
 from quantops_trading.runtime.supervisor_role import SupervisorWork
 from quantops_trading.runtime.trader_role import TraderWork
 from quantops_trading.venue.config import VenueConfig
@@ -49,28 +50,33 @@ class VenueWork(IdleWork):
         return {"venueUrl": self.url, "venue": self.config.name}
 
 
-def work_for(role: str, config: dict[str, Any], agent_config: dict[str, Any] | None = None) -> RoleWork:
-    """``config`` is the agent's spec.config; ``agent_config`` the whole file `quantops up` writes."""
+def work_for(role: str, config: Mapping[str, Any], agent_config: dict[str, Any] | None = None) -> RoleWork:
+    """``config`` is the agent's spec.config; ``agent_config`` the whole file `quantops up` writes.
+
+    The config is validated whole first (the role's model, quantops_api.v1alpha1.roleconfig):
+    a bad one ends the agent (``SystemExit`` naming the field) before any work is built.
+    """
     if role not in ROLES:
         raise SystemExit(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
-    if role == "venue-sim":
-        try:
-            venue = VenueConfig.model_validate(config.get("venue"))
-        except ValidationError as e:
-            raise SystemExit(f"spec.config.venue: invalid venue-sim config: {e}") from e
+    try:
+        typed = validate_config(role, config)
+    except RoleConfigError as e:
+        raise SystemExit(str(e)) from None
+    if isinstance(typed, VenueSimConfig):
+        venue = VenueConfig.model_validate(typed.venue)  # checked by validate_config
         if os.environ.get(SIM_TOKEN_ENV):  # applied after validation: never echoed in an error
             venue = venue.model_copy(update={"control_token": os.environ[SIM_TOKEN_ENV]})
         # In a pod the operator sets where the venue listens (all addresses, the Service's port);
         # on one machine spec.config does (loopback, a free port by default).
-        host = os.environ.get(VENUE_HOST_ENV) or str(config.get("host", "127.0.0.1"))
-        port = int(os.environ.get(VENUE_PORT_ENV) or config.get("port", 0))
+        host = os.environ.get(VENUE_HOST_ENV) or typed.host
+        port = int(os.environ.get(VENUE_PORT_ENV) or typed.port)
         return VenueWork(venue, host, port)
-    if role == "supervisor":
-        return SupervisorWork(config)
+    if isinstance(typed, SupervisorConfig):
+        return SupervisorWork(typed)
     if role == "trader":
-        return TraderWork(config, agent_config)
-    if role == "pipeline":
-        return PipelineWork(config)
-    if role == "canary":
-        return CanaryWork(config, agent_config)
+        return TraderWork(dict(config), agent_config)  # trader_role reads the raw dict (validated above)
+    if isinstance(typed, PipelineConfig):
+        return PipelineWork(typed)
+    if isinstance(typed, CanaryConfig):
+        return CanaryWork(typed, agent_config)
     return IdleWork()

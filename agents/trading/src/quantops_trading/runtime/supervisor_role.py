@@ -18,12 +18,14 @@ import datetime as dt
 import json
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
+from quantops_api.v1alpha1.roleconfig import SupervisorConfig
 from quantops_trading.observability import auditdiff, dashboard, postmortem
 from quantops_trading.observability.alerts import Alert, gate_alerts, router_from_config
 from quantops_trading.observability.anomaly import StarvationDetector
@@ -31,27 +33,32 @@ from quantops_trading.observability.records import strategy_versions, timestamp
 from quantops_trading.observability.snapshots import AuditTail, HeartbeatStore, condense
 from quantops_trading.observability.tickets import Ticketer, failure_key
 from quantops_trading.runtime.agent import AgentRuntime, IdleWork
+from quantops_trading.runtime.roleconfig import alerts_dict, config_or_exit
 
 __all__ = ["SupervisorWork"]
 
 
 class SupervisorWork(IdleWork):
     def __init__(
-        self, config: dict[str, Any], state_dir: Path | None = None, control_url: str | None = None
+        self,
+        config: Mapping[str, Any] | SupervisorConfig,
+        state_dir: Path | None = None,
+        control_url: str | None = None,
     ) -> None:
+        cfg = config_or_exit(SupervisorConfig, config)
         self.state_dir = state_dir or Path(os.environ.get("QUANTOPS_STATE_DIR", ".quantops"))
         self.control_url = control_url or os.environ.get("QUANTOPS_CONTROL_URL", "")
-        self.host = str(config.get("dashboardHost", "127.0.0.1"))
-        self.port = int(config.get("dashboardPort", 0))
-        self.poll_seconds = float(config.get("pollSeconds", 1.0))
-        self.snapshot_seconds = float(config.get("snapshotSeconds", 5.0))
-        self.report_seconds = float(config.get("auditReportSeconds", 3600.0))
-        self.router = router_from_config(dict(config.get("alerts") or {}), self.state_dir)
-        self.detector = StarvationDetector(threshold=float(config.get("starvationThreshold", 5.0)))
+        self.host = cfg.dashboard_host
+        self.port = cfg.dashboard_port
+        self.poll_seconds = cfg.poll_seconds
+        self.snapshot_seconds = cfg.snapshot_seconds
+        self.report_seconds = cfg.audit_report_seconds
+        self.router = router_from_config(alerts_dict(cfg.alerts), self.state_dir)
+        self.detector = StarvationDetector(threshold=cfg.starvation_threshold)
         self.tickets = Ticketer(
             self.state_dir / "incidents",
-            threshold=int(config.get("ticketThreshold", 3)),
-            window_seconds=float(config.get("ticketWindowSeconds", 600.0)),
+            threshold=cfg.ticket_threshold,
+            window_seconds=cfg.ticket_window_seconds,
         )
         self.heartbeats = HeartbeatStore(self.state_dir / "heartbeats.jsonl")
         self.audit = AuditTail(self.state_dir / "audit.jsonl")
