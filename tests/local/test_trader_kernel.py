@@ -56,3 +56,26 @@ async def test_62_clustered_losses_throttle_then_pause_the_cluster_on_the_kernel
     between = [d for d in denied if first_throttle <= d["ts_ns"] <= first_pause]
     assert any("[adverse_cluster]" in d["reason"] for d in between)  # throttled before paused
     assert any("gate PAUSE" in d["reason"] for d in denied if d["ts_ns"] > first_pause)
+
+
+async def test_95_one_trace_runs_from_a_signal_through_its_order_to_its_fills(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every fill and cancel carries its order's trace id, and every order its signal's: from a
+    bad fill a person finds the order, the signal and every line logged on the way."""
+    async with kernel(tmp_path, monkeypatch) as k:
+        await _until(k, lambda: k.work.counts["filled"] >= 3, 300, "three fills")
+        events = k.events()
+    by_kind: dict[str, list[dict[str, object]]] = {}
+    for e in events:
+        by_kind.setdefault(str(e["kind"]), []).append(e)
+    signal_traces = {e["trace_id"] for e in by_kind["signal"]}
+    orders = {e["lineage"]["clientOrderId"]: e["trace_id"] for e in by_kind["order_submitted"]}  # type: ignore[index]
+    assert None not in signal_traces and set(orders.values()) <= signal_traces
+    fills = by_kind["order_filled"]
+    assert len(fills) >= 3
+    for f in fills:
+        assert f["trace_id"] == orders[f["fill"]["client_order_id"]]  # type: ignore[index]
+    for c in by_kind.get("order_cancelled", []):
+        assert c["trace_id"] == orders[c["client_order_id"]]
+    assert len(set(orders.values())) == len(orders)  # one trace per decision, not one for all

@@ -38,6 +38,7 @@ from quantops_trading.model.events import OrderCancelled, OrderFilled
 from quantops_trading.model.ids import ClientOrderId, InstrumentId
 from quantops_trading.model.orders import Fill as ModelFill
 from quantops_trading.model.orders import LiquiditySide, Order, OrderSide
+from quantops_trading.observability.trace import TraceContext, span, stamp, trace_fields
 from quantops_trading.risk import RiskGateway
 from quantops_trading.risk.book import OpenOrder
 from quantops_trading.risk.events import to_model_order
@@ -52,7 +53,7 @@ __all__ = ["OrderDesk", "Working", "as_asked"]
 
 
 def _emit(kind: str, **fields: Any) -> None:
-    print(json.dumps({"event": kind, **fields}, default=str), flush=True)
+    print(json.dumps({"event": kind, **fields, **trace_fields()}, default=str), flush=True)
 
 
 def as_asked(strategy: str, vo: VenueOrder) -> OrderIntent:
@@ -74,6 +75,12 @@ class Working:
     symbol: str
     reduce_only: bool
     sent_at: float
+
+
+def del_oldest(d: dict[str, Any], keep: int) -> None:
+    """Bound a dict kept in insertion order to its newest ``keep`` entries."""
+    for k in list(d)[: max(0, len(d) - keep)]:
+        del d[k]
 
 
 class OrderDesk:
@@ -106,12 +113,20 @@ class OrderDesk:
         self.seen: set[str] = set()  # trade ids booked
         self.unowned: set[str] = set()  # venue trade ids of orders no book of ours knows
         self.fill_gate = FillGate()
+        self.traces: dict[str, TraceContext] = {}  # client id → the span its order was sent in (95)
         self.started = False  # after the first reconciliation: unowned fills are recorded one by one
 
     # -- sending ---------------------------------------------------------------------------------
     async def submit(self, name: str, req: OrderRequest) -> Decision | None:
         """One order through the gateway. A lost answer is held (the venue may have it); a reject
-        is logged; a sent order is logged and tracked. ``None`` when no decision came back."""
+        is logged; a sent order is logged and tracked. ``None`` when no decision came back. The
+        order is a child span of the current one (the signal's): its fills and cancel join it."""
+        with span("order") as ctx:
+            self.traces[client_order_id(name, req.intent.intent_id)] = ctx
+            del_oldest(self.traces, 20_000)
+            return await self._submit(name, req)
+
+    async def _submit(self, name: str, req: OrderRequest) -> Decision | None:
         try:
             d = await self.gateway.submit(req)
         except ExchangeUnavailable as e:  # the answer was lost: the order may be on the venue
@@ -159,6 +174,10 @@ class OrderDesk:
             self.counts["submitted"] += 1
 
     async def cancel(self, cid: str, reason: str) -> bool:
+        with span("cancel", parent=self.traces.get(cid)):
+            return await self._cancel(cid, reason)
+
+    async def _cancel(self, cid: str, reason: str) -> bool:
         w = self.working.pop(cid)
         try:
             await self.gateway.cancel(w.strategy, w.symbol, cid)
@@ -172,7 +191,9 @@ class OrderDesk:
         self.gateway.order_closed(cid)
         self.counts["cancelled"] += 1
         if w.strategy in self.logs:
-            self.logs[w.strategy].append(OrderCancelled(client_order_id=ClientOrderId(cid), reason=reason))
+            self.logs[w.strategy].append(
+                stamp(OrderCancelled(client_order_id=ClientOrderId(cid), reason=reason))
+            )
         return True
 
     # -- lost answers ----------------------------------------------------------------------------
@@ -278,7 +299,12 @@ class OrderDesk:
 
     def book(self, f: Fill) -> None:
         """Book one admitted fill: the gateway's risk book, the holdings reconciliation compares,
-        the strategy's log, then ``on_booked`` (the strategy and the allocator's evidence)."""
+        the strategy's log, then ``on_booked`` (the strategy and the allocator's evidence) — in a
+        child span of the order's (a restored order's fill starts its own trace)."""
+        with span("fill", parent=self.traces.get(self.by_venue_id[f.venue_order_id][1])):
+            self._book(f)
+
+    def _book(self, f: Fill) -> None:
         name, cid = self.by_venue_id[f.venue_order_id]
         before = self.gateway.book.position(name, f.symbol)
         realised = self.gateway.on_fill(name, f, regime=self.regime_of(f.symbol))
@@ -297,7 +323,7 @@ class OrderDesk:
             ts_ns=f.timestamp_ms * 1_000_000,
         )
         if name in self.logs:
-            self.logs[name].append(OrderFilled(fill=mf))
+            self.logs[name].append(stamp(OrderFilled(fill=mf)))
         self.on_booked(name, f, mf, before, realised)
 
     # -- reconciliation --------------------------------------------------------------------------

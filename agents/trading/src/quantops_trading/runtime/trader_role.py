@@ -104,6 +104,7 @@ from quantops_trading.model.events import GateChanged, OrderSubmitted
 from quantops_trading.model.ids import ClientOrderId, InstrumentId
 from quantops_trading.model.orders import Fill as ModelFill
 from quantops_trading.model.orders import LiquiditySide, Order, OrderSide
+from quantops_trading.observability.trace import span, stamp, trace_fields
 from quantops_trading.pipeline.fingerprint import code_fingerprint, spec_fingerprint
 from quantops_trading.risk import RiskGateway, concentration_heatmap
 from quantops_trading.risk.allocator import AllocatorConfig, BudgetAllocator, StrategyScore
@@ -190,7 +191,7 @@ def _instant(value: object, key: str) -> dt.datetime | None:
 
 
 def _emit(kind: str, **fields: Any) -> None:
-    print(json.dumps({"event": kind, **fields}, default=str), flush=True)
+    print(json.dumps({"event": kind, **fields, **trace_fields()}, default=str), flush=True)
 
 
 class TraderWork(IdleWork):
@@ -383,6 +384,7 @@ class TraderWork(IdleWork):
         self._applied_specs = (strategies, policies)
 
     def _audit_sink(self, event: BaseModel) -> None:
+        event = stamp(event)  # a decision inside a signal's or a fill's span carries its trace
         data = event.model_dump(mode="json")
         order = data.get("order") or {}
         sid = (
@@ -634,12 +636,13 @@ class TraderWork(IdleWork):
                     continue
                 self._pending = len(outs)
                 for out in outs:
-                    if isinstance(out, Signal):
-                        self.logs[name].append(out.to_event(name))
-                        self._confidences.setdefault(name, []).append(float(out.confidence))
-                        del self._confidences[name][:-EVIDENCE]
-                    if rt.accepting and not unagreed:
-                        await self._act(name, symbol, out, book, mid)
+                    with span("signal"):  # 95: one trace from the signal to its orders and fills
+                        if isinstance(out, Signal):
+                            self.logs[name].append(stamp(out.to_event(name)))
+                            self._confidences.setdefault(name, []).append(float(out.confidence))
+                            del self._confidences[name][:-EVIDENCE]
+                        if rt.accepting and not unagreed:
+                            await self._act(name, symbol, out, book, mid)
                     self._pending -= 1
         if self.clock() - self._last_snap >= self.snapshot_s:
             self._snapshot()
@@ -686,7 +689,7 @@ class TraderWork(IdleWork):
         self.counts["submitted"] += 1
         stage = self.stages.get(name)
         lineage = {**self.lineage.get(name, {}), "stage": stage.value if stage else "", "clientOrderId": cid}
-        self.logs[name].append(OrderSubmitted(order=order, lineage={**lineage, **extra}))
+        self.logs[name].append(stamp(OrderSubmitted(order=order, lineage={**lineage, **extra})))
 
     def _size(self, name: str, symbol: str, sig: Signal, book: OrderBook, mid: Decimal) -> Intent | None:
         assert self.gateway is not None
