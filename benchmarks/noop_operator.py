@@ -16,7 +16,7 @@ import kopf
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.posting.enabled = False
-    settings.queueing.worker_limit = 50
+    # the same kopf settings as quantops_operator.settings (no worker limit), so the floor is comparable
 
 
 @kopf.on.create("quantops.dev", "v1alpha1", "agents")
