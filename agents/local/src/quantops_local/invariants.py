@@ -87,6 +87,8 @@ class FaultResult:
     recover_s: float | None  # wall seconds from its end to the first live order
     recovered_by: str | None
     why: str = ""
+    unblocked_s: float | None = None  # wall seconds from its end until nothing on record held the
+    # live strategies (trader running, gates GO, books accepted): "could trade" vs "did trade"
 
 
 @dataclass
@@ -365,6 +367,35 @@ def _forbids(gate: Gate, reduce_only: bool, unwind: bool) -> bool:
     return gate is Gate.CHECK
 
 
+class _GateView:
+    """The effective gate of a strategy's order on a pair at any instant, from the records."""
+
+    def __init__(self, ev: Evidence) -> None:
+        self.ev = ev
+        self.sup = _Timeline()
+        self.first_old: dict[str, str] = {}
+        for r in sorted(_supervisor_gate_changes(ev), key=lambda r: r.ts):
+            self.sup.add(str(r.data["scope"]), r.ts, str(r.data["new"]))
+            self.first_old.setdefault(str(r.data["scope"]), str(r.data["old"]))
+        self.switches, _ = _switch_timeline(ev)
+
+    def gate_at(self, strategy: str, pair: str, t: float) -> tuple[Gate, list[str]]:
+        ev = self.ev
+        policy = ev.policy_of.get(strategy)
+        sup_scopes = [f"Agent/{ev.trader}", "RiskPolicy/global", f"Strategy/{strategy}"]
+        sup_scopes += [f"RiskPolicy/{policy}"] if policy and policy != "global" else []
+        gates: list[tuple[str, Gate]] = []
+        for sc in sup_scopes:
+            start = self.first_old.get(sc) or ev.initial_gates.get(sc) or "GO"
+            gates.append((sc, Gate(self.sup.at(sc, t, start) or "GO")))
+        for sc in ("global", f"strategy/{strategy}", f"pair/{pair}", f"venue/{ev.venue_name}"):
+            g = self.switches.at(sc, t)
+            if g is not None:
+                gates.append((sc, Gate(g)))
+        worst = Gate.most_restrictive(*(g for _, g in gates))
+        return worst, [f"{sc}={g.value}" for sc, g in gates if g is worst and g is not Gate.GO]
+
+
 def gates_respected(ev: Evidence, grace_s: float = GATE_GRACE_S) -> Check:
     """No live order sent while its effective gate forbade it.
 
@@ -378,33 +409,13 @@ def gates_respected(ev: Evidence, grace_s: float = GATE_GRACE_S) -> Check:
     loses the supervisor (logged to stdout only), ``regime/*`` switches (the order record does not
     name its regime), and whether a reduce-only order really reduced (the gateway re-checks it).
     """
-    sup = _Timeline()
-    for r in sorted(_supervisor_gate_changes(ev), key=lambda r: r.ts):
-        sup.add(str(r.data["scope"]), r.ts, str(r.data["new"]))
-    first_old: dict[str, str] = {}
-    for r in sorted(_supervisor_gate_changes(ev), key=lambda r: r.ts):
-        first_old.setdefault(str(r.data["scope"]), str(r.data["old"]))
-    switches, _ = _switch_timeline(ev)
+    view = _GateView(ev)
     unwind = {
         str(r.data.get("client_order_id"))
         for r in ev.trader_records()
         if r.kind == "risk_unwind_step" and r.data.get("action") == "child_order"
     }
-
-    def gate_at(strategy: str, pair: str, t: float) -> tuple[Gate, list[str]]:
-        policy = ev.policy_of.get(strategy)
-        sup_scopes = [f"Agent/{ev.trader}", "RiskPolicy/global", f"Strategy/{strategy}"]
-        sup_scopes += [f"RiskPolicy/{policy}"] if policy and policy != "global" else []
-        gates: list[tuple[str, Gate]] = []
-        for sc in sup_scopes:
-            start = first_old.get(sc) or ev.initial_gates.get(sc) or "GO"
-            gates.append((sc, Gate(sup.at(sc, t, start) or "GO")))
-        for sc in ("global", f"strategy/{strategy}", f"pair/{pair}", f"venue/{ev.venue_name}"):
-            g = switches.at(sc, t)
-            if g is not None:
-                gates.append((sc, Gate(g)))
-        worst = Gate.most_restrictive(*(g for _, g in gates))
-        return worst, [f"{sc}={g.value}" for sc, g in gates if g is worst and g is not Gate.GO]
+    gate_at = view.gate_at
 
     bad: list[dict[str, Any]] = []
     notes: list[str] = []
@@ -572,6 +583,38 @@ def _detectors(ev: Evidence, f: dict[str, Any]) -> list[Rec]:
     return [r for r in recs if _relevant(kind, r)]
 
 
+def _unblocked_at(ev: Evidence, view: _GateView, t: float) -> float | None:
+    """The first instant from ``t`` on at which the trader runs, every strategy that traded live in
+    the run has gate GO on its pairs and their books are accepted (None: never, on record)."""
+    live = sorted({(s, _symbol(str(r.data["order"].get("instrument_id", "")))) for s, r in _submitted(ev)})
+    if not live:
+        return None
+    proc = sorted(
+        (r.ts, r.kind)
+        for r in ev.audit
+        if r.kind in ("AgentStarted", "AgentRestartScheduled") and r.data.get("agent") == ev.trader
+    )
+    books = sorted(
+        (r.ts, str(r.data.get("symbol", "")), r.kind)
+        for r in ev.trader_records()
+        if r.kind in ("book_rejected", "book_recovered")
+    )
+    moments = {t} | {x for x, _ in proc if x > t} | {x for x, _, _ in books if x > t}
+    moments |= {r.ts for r in ev.audit if r.kind == "GateChanged" and r.ts > t}
+    moments |= {r.ts for r in ev.risk_log if r.kind == "risk_kill_switch" and r.ts > t}
+    for x in sorted(moments):
+        running = [k for y, k in proc if y <= x]
+        if running and running[-1] != "AgentStarted":
+            continue
+        refused = {}
+        for y, sym, k in books:
+            if y <= x:
+                refused[sym] = k == "book_rejected"
+        if all(view.gate_at(s, p, x)[0] is Gate.GO and not refused.get(p) for s, p in live):
+            return x
+    return None
+
+
 def _window(f: dict[str, Any], detect_s: float) -> tuple[float, float]:
     """When a record can show fault ``f``: from its start to ``detect_s`` after its end. A record in
     several faults' windows belongs to the one that started last (the freshest cause)."""
@@ -586,6 +629,7 @@ def _live_orders(ev: Evidence) -> list[Rec]:
 def faults(ev: Evidence, detect_s: float, recover_s: float) -> tuple[Check, Check, list[FaultResult]]:
     results: list[FaultResult] = []
     orders = _live_orders(ev)
+    view = _GateView(ev)
     windows = {str(f["id"]): _window(f, detect_s) for f in ev.faults}
     owner: dict[str, str] = {}  # record ref → the fault it is attributed to: the latest one started
     for f in sorted(ev.faults, key=lambda f: float(f["startedAt"])):
@@ -614,6 +658,8 @@ def faults(ev: Evidence, detect_s: float, recover_s: float) -> tuple[Check, Chec
             recover_s=None,
             recovered_by=None,
         )
+        free = _unblocked_at(ev, view, t1)
+        res.unblocked_s = round(free - t1, 3) if free is not None else None
         if f.get("recover", True):
             after = t1
             if f["kind"] == "kill_agent":
@@ -685,6 +731,7 @@ def figures(ev: Evidence, results: list[FaultResult]) -> dict[str, Any]:
     people = sum(1 for r in _supervisor_gate_changes(ev) if str(r.data.get("who", "")).startswith("cli:"))
     dets = sorted(r.detect_s for r in results if r.detect_s is not None)
     recs = sorted(r.recover_s for r in results if r.recover_s is not None and r.recovered)
+    free = sorted(r.unblocked_s for r in results if r.unblocked_s is not None)
     return {
         "ordersSubmitted": len(_submitted(ev)),
         "fillsBooked": sum(map(len, booked.values())),
@@ -698,6 +745,8 @@ def figures(ev: Evidence, results: list[FaultResult]) -> dict[str, Any]:
         "detectSecondsMax": dets[-1] if dets else None,
         "recoverSecondsMedian": recs[len(recs) // 2] if recs else None,
         "recoverSecondsMax": recs[-1] if recs else None,
+        "unblockedSecondsMedian": free[len(free) // 2] if free else None,
+        "unblockedSecondsMax": free[-1] if free else None,
         "agentRestarts": sum(1 for r in ev.audit if r.kind == "AgentRestartScheduled"),
         "manualInterventions": max(0, people - scheduled_people),
         "gateChanges": len(_supervisor_gate_changes(ev)),

@@ -326,16 +326,19 @@ def summary(report: invariants.Report, speed: float) -> str:
                 lines.append(f"- … {len(c.evidence) - 20} more in report.json")
     lines += [
         "",
-        "## Faults (detect/recover in wall seconds; ×speed for simulated)",
+        "## Faults",
         "",
-        "| fault | sim start h | detected | detect s | by | recovered | recover s | why not |",
-        "|---|---|---|---|---|---|---|---|",
+        "Wall seconds (× speed for simulated): detect = start → first record of it; unblocked = end → "
+        "trader running, gates GO, books accepted; recover = end → first live order.",
+        "",
+        "| fault | sim start h | detected | detect s | by | unblocked s | recovered | recover s | why not |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for f in report.faults:
         rec = "n/a (by design)" if f.recovered is None else ("yes" if f.recovered else "NO")
         lines.append(
             f"| {f.id} {f.target} | {f.start / 3600:.2f} | {'yes' if f.detected else 'NO'} | {f.detect_s} "
-            f"| {f.detected_by or ''} | {rec} | {f.recover_s} | {f.why} |"
+            f"| {f.detected_by or ''} | {f.unblocked_s} | {rec} | {f.recover_s} | {f.why} |"
         )
     lines += ["", "## Figures", "", *(f"- {k}: {v}" for k, v in report.figures.items())]
     if speed:
