@@ -196,17 +196,18 @@ def test_defaults_are_what_the_roles_used_before() -> None:
     assert (v.host, v.port, v.venue) == ("127.0.0.1", 0, None)
 
 
-def test_the_trader_reads_no_key_the_model_lacks() -> None:
-    """trader_role.py still reads its raw dict: every key it reads must be a TraderConfig key."""
-    src = (REPO / "agents/trading/src/quantops_trading/runtime/trader_role.py").read_text()
-    read = set(re.findall(r"\b(?:config|cfg|h|c|r|p|a)\.get\(\"([A-Za-z0-9]+)\"", src))
-    nested = {f.alias for m in TraderConfig.model_fields.values() for f in getattr(
-        m.annotation, "model_fields", {}).values()}  # fmt: skip
-    from quantops_api.v1alpha1.roleconfig import TraderAllocator
+def test_the_trader_reads_its_config_through_the_model() -> None:
+    """TraderWork takes its settings from TraderConfig: a misspelt key is refused at construction,
+    named with the closest key, and a typed value arrives typed."""
+    from quantops_trading.runtime.trader_role import TraderWork
 
-    nested |= set(known_keys(TraderAllocator))
-    missing = read - set(known_keys(TraderConfig)) - nested - {"strategySpecs", "riskPolicies", "venues"}
-    assert not missing, f"trader_role.py reads keys TraderConfig lacks: {sorted(missing)}"
+    with pytest.raises(RoleConfigError, match=r"spec\.config\.reconcileSecond.*reconcileSeconds"):
+        TraderWork({"reconcileSecond": 5})
+    work = TraderWork(
+        {"reconcileSeconds": 5, "health": {"retryAttempts": 4}, "notionalPerStrategy": {"a": 7}}
+    )
+    assert (work.reconcile_s, work.retry.max_attempts) == (5.0, 4)
+    assert work.cfg.notional_per_strategy == {"a": Decimal(7)}
 
 
 def test_injected_keys_travel_beside_config_not_in_it() -> None:

@@ -69,7 +69,6 @@ import asyncio
 import collections
 import contextlib
 import dataclasses
-import datetime as dt
 import functools
 import json
 import os
@@ -83,6 +82,7 @@ from pydantic import BaseModel
 
 from quantops_api import Gate, Stage, StrategySpec
 from quantops_api.v1alpha1.riskpolicy import RiskPolicySpec
+from quantops_api.v1alpha1.roleconfig import TraderConfig, role_config
 from quantops_trading.adapters.ccxt import CcxtExecutionClient, make_binance
 from quantops_trading.adapters.ccxt.credentials import load_credentials
 from quantops_trading.execution.breaker import BreakerConfig
@@ -179,17 +179,6 @@ def expected_edge_bps(attribution: dict[str, float]) -> float:
     return abs(float(attribution.get("gap", 0.0))) * 1e4
 
 
-def _instant(value: object, key: str) -> dt.datetime | None:
-    """An ISO 8601 instant from the config (UTC when no zone is given); a clear error otherwise."""
-    if value in (None, ""):
-        return None
-    try:
-        when = dt.datetime.fromisoformat(str(value))
-    except ValueError:
-        raise ValueError(f"spec.config.{key}: {value!r} is not an ISO 8601 time") from None
-    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
-
-
 def _emit(kind: str, **fields: Any) -> None:
     print(json.dumps({"event": kind, **fields, **trace_fields()}, default=str), flush=True)
 
@@ -203,73 +192,71 @@ class TraderWork(IdleWork):
     ) -> None:
         agent_config = agent_config or {}
         self.clock = clock  # every decision's time (tests drive it; records keep wall time)
-        self.cfg = config
+        cfg = role_config("trader", config)  # a misspelt or out-of-range key fails here, named
+        assert isinstance(cfg, TraderConfig)
+        self.cfg = cfg
         # `quantops up` writes the specs into the agent's config; on Kubernetes they come with the
         # first gate snapshot (the agent watches its Strategies and their RiskPolicies).
         self.specs_from_control = "strategySpecs" not in agent_config
         self._set_specs(agent_config.get("strategySpecs", {}), agent_config.get("riskPolicies", {}))
         self.venue_agents = list(agent_config.get("venues") or {})
-        self.poll_s = float(config.get("pollSeconds", 1.0))
-        self.passive = config.get("orderStyle", "aggressive") == "passive"
-        self.reprice_s = float(config.get("repriceSeconds", 10.0))
-        self.edge_bps = config.get("expectedEdgeBps")
-        self.snapshot_s = float(config.get("snapshotSeconds", 5.0))
-        h = dict(config.get("health") or {})
+        self.poll_s = cfg.poll_seconds
+        self.passive = cfg.order_style == "passive"
+        self.reprice_s = cfg.reprice_seconds
+        self.edge_bps = cfg.expected_edge_bps
+        self.snapshot_s = cfg.snapshot_seconds
+        h = cfg.health
         self.thresholds = HealthThresholds(
-            max_dns_failures=int(h.get("maxDnsFailures", 3)),
-            telemetry_max_age_s=float(h.get("telemetryMaxAgeSeconds", 30.0)),
-            p99_limit_s=float(h.get("p99LimitSeconds", 1.0)),
+            max_dns_failures=h.max_dns_failures,
+            telemetry_max_age_s=h.telemetry_max_age_seconds,
+            p99_limit_s=h.p99_limit_seconds,
         )
         self.breaker_cfg = BreakerConfig(
-            failure_threshold=int(h.get("breakerFailures", 5)),
-            cooldown_s=float(h.get("breakerCooldownSeconds", 5.0)),
+            failure_threshold=h.breaker_failures, cooldown_s=h.breaker_cooldown_seconds
         )
         self.retry = RetryPolicy(
-            max_attempts=int(h.get("retryAttempts", 3)),
-            base_delay=float(h.get("retryBaseSeconds", 0.05)),
-            max_delay=float(h.get("retryMaxSeconds", 1.0)),
+            max_attempts=h.retry_attempts, base_delay=h.retry_base_seconds, max_delay=h.retry_max_seconds
         )
-        self.latency_window = int(h.get("latencyWindow", 200))
-        self.latency_min = int(h.get("latencyMinSamples", 20))
-        c = dict(config.get("adverseCluster") or {})
+        self.latency_window, self.latency_min = h.latency_window, h.latency_min_samples
+        c = cfg.adverse_cluster
         self.cluster = AdverseClusterDetector(
-            window_s=float(c.get("windowSeconds", 3600.0)),
-            throttle_at=int(c.get("throttleAt", 3)),
-            pause_at=int(c.get("pauseAt", 5)),
-            throttle_interval_s=float(c.get("throttleIntervalSeconds", 60.0)),
+            window_s=c.window_seconds,
+            throttle_at=c.throttle_at,
+            pause_at=c.pause_at,
+            throttle_interval_s=c.throttle_interval_seconds,
         )
-        r = dict(config.get("regime") or {})
+        r = cfg.regime
         self.regimes = RegimeTracker(
             RegimeConfig(
-                window=int(r.get("window", 30)),
-                trend_efficiency=float(r.get("trendEfficiency", 0.3)),
-                vol_lookback=int(r.get("volLookback", 720)),
-                high_vol_quantile=float(r.get("highVolQuantile", 0.9)),
+                window=r.window,
+                trend_efficiency=r.trend_efficiency,
+                vol_lookback=r.vol_lookback,
+                high_vol_quantile=r.high_vol_quantile,
             ),
-            rv_window=int(r.get("rvWindow", 20)),
+            rv_window=r.rv_window,
         )
-        self.unwind_s = float(config.get("unwindStepSeconds", 1.0))
-        self.reset_latched_before = _instant(config.get("resetLatchedBefore"), "resetLatchedBefore")
-        self.unwind_bps = Decimal(str(config.get("unwindAggressiveBps", 20)))
+        self.unwind_s = cfg.unwind_step_seconds
+        self.reset_latched_before = cfg.reset_latched_before
+        self.unwind_bps = cfg.unwind_aggressive_bps
         self.ladders: dict[tuple[str, str], UnwindLadder] = {}
         self._ladder_at: dict[tuple[str, str], float] = {}
         self.health: VenueHealth | None = None
         self.risk_log: EventLog | None = None
         self.publish: list[Any] = []  # callables taking an automatic-decision event (Kubernetes)
         self.recorder: Any = None  # KubeEventRecorder on Kubernetes (imported only there)
-        a = config.get("allocator")
-        self.allocator_s = float(a.get("rebalanceSeconds", 60.0)) if isinstance(a, dict) else 0.0
+        a = cfg.allocator
+        self.allocator_s = a.rebalance_seconds if a is not None else 0.0
         self.allocator = (
             BudgetAllocator(
                 AllocatorConfig(
-                    min_confidence=float(a.get("minConfidence", 0.52)),
-                    max_calibration_error=float(a.get("maxCalibrationError", 0.25)),
-                    min_samples=int(a.get("minSamples", 50)),
-                    max_share=float(a.get("maxShare", 0.5)),
+                    min_confidence=a.min_confidence,
+                    max_calibration_error=a.max_calibration_error,
+                    min_samples=a.min_samples,
+                    max_share=a.max_share,
                 ),
                 audit=self._audit_sink,
             )
-            if isinstance(a, dict)
+            if a is not None
             else None
         )
         self._last_alloc = -float("inf")
@@ -287,25 +274,24 @@ class TraderWork(IdleWork):
         self.loaded: dict[str, LoadedStrategy] = {}
         self.logs: dict[str, EventLog] = {}
         self.desk: OrderDesk | None = None  # the venue side of every live order, once connected
-        self.max_fee_rate = Decimal(str(config.get("maxFeeRate", 0.01)))  # an absurd fee: a venue bug
+        self.max_fee_rate = cfg.max_fee_rate  # an absurd fee: a venue bug
         self.books = BookGuard(  # 72: which books may price anything
-            collar_bps=Decimal(str(config.get("priceCollarBps", 1000))),
-            collar_confirm_s=float(config.get("priceCollarConfirmSeconds", 60.0)),
-            max_age_s=float(config.get("maxBookAgeSeconds", 60.0)),
+            collar_bps=cfg.price_collar_bps,
+            collar_confirm_s=cfg.price_collar_confirm_seconds,
+            max_age_s=cfg.max_book_age_seconds,
             clock=clock,
         )
         self.bad_books = self.books.bad  # symbol → why its book is refused now
-        self.min_depth = Decimal(str(config.get("minDepthRatio", 1)))
-        self.inflight = InFlight(float(config.get("unresolvedGraceSeconds", 20.0)))
-        self.reconcile_s = float(config.get("reconcileSeconds", 30.0))
+        self.min_depth = cfg.min_depth_ratio
+        self.inflight = InFlight(cfg.unresolved_grace_seconds)
+        self.reconcile_s = cfg.reconcile_seconds
         self.venue_check: VenueCheck | None = None
         self.counts = {
             "submitted": 0, "denied": 0, "filled": 0, "cancelled": 0, "rejected": 0, "paper": 0,
             "paperFilled": 0, "unresolved": 0, "booksRejected": 0, "fillsQuarantined": 0,
             "orphansCancelled": 0, "staleCancelled": 0, "thinSkipped": 0,
         }  # fmt: skip
-        p = dict(config.get("paper") or {})
-        self.paper_fees = tuple(Decimal(str(p.get(k, 10))) / 10_000 for k in ("makerFeeBps", "takerFeeBps"))
+        self.paper_fees = (cfg.paper.maker_fee_bps / 10_000, cfg.paper.taker_fee_bps / 10_000)
         self.paper: PaperDesk | None = None
         self.stages: dict[str, Stage] = {}  # the stage each loaded strategy currently runs at
         self.lineage: dict[str, dict[str, str | int]] = {}  # roadmap 30: what every live order carries
@@ -324,8 +310,8 @@ class TraderWork(IdleWork):
         self.own_policies = {
             n: pols[s.risk_policy_ref] for n, s in self.specs.items() if s.risk_policy_ref in pols
         }
-        raw = self.cfg.get("notionalPerStrategy", 500)  # quote currency; a number or {strategy: amount}
-        self.notional = {n: Decimal(str(raw.get(n, 0) if isinstance(raw, dict) else raw)) for n in self.specs}
+        raw = self.cfg.notional_per_strategy  # quote currency; a number or {strategy: amount}
+        self.notional = {n: raw.get(n, Decimal(0)) if isinstance(raw, dict) else raw for n in self.specs}
 
     @staticmethod
     def _specs_of(snap: GateSnapshot) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -428,11 +414,11 @@ class TraderWork(IdleWork):
         self.agent = rt.name
         if self.specs_from_control:
             await self._load_specs_from_control(rt)
-        want = self.cfg.get("venueAgent") or (self.venue_agents or [None])[0]
+        want = self.cfg.venue_agent or (self.venue_agents or [None])[0]
         found = await discover_venue(
             rt.control,
-            url=str(self.cfg.get("venueUrl") or ""),
-            name=str(self.cfg.get("venue") or ""),
+            url=self.cfg.venue_url or "",
+            name=self.cfg.venue or "",
             want=want,
             control_url=os.environ.get("QUANTOPS_CONTROL_URL", ""),
             stopping=rt.stopping,
@@ -440,7 +426,7 @@ class TraderWork(IdleWork):
         if found is not None:
             self.venue_url, self.venue, self.venue_agent = found.url, found.name, found.agent
         try:
-            creds = load_credentials(str(self.cfg.get("apiKey") or ""), str(self.cfg.get("apiSecret") or ""))
+            creds = load_credentials(self.cfg.api_key or "", self.cfg.api_secret or "")
             missing = creds.missing()
         except ConfigurationError as e:  # an unreadable credentials dir
             creds, missing = None, [str(e)]
@@ -602,7 +588,7 @@ class TraderWork(IdleWork):
         await self._sync()
         assert self.desk is not None
         await self.desk.reconcile_if_due()  # 75: sized only on books the venue agrees with
-        cash = (await self.client.fetch_balance()).get(str(self.cfg.get("cashCurrency", "USDT")))
+        cash = (await self.client.fetch_balance()).get(self.cfg.cash_currency)
         if cash is not None:
             self.gateway.update_cash(cash)
         for symbol in sorted({p for n in self.loaded for p in self.specs[n].pairs}):
