@@ -258,8 +258,9 @@ def _drive(
             info = platform.start_fault(f)
             started[f.id] = (time.time(), info)
             print(f"soak: +{at / 3600:5.2f}h {f.kind} {f.target} {info}", file=sys.stderr)
-            if f.end <= f.start:
-                last_end = _ended(last_end, f, _log_fault(out, f, started.pop(f.id), time.time()))
+            if f.end <= f.start:  # a kill: over when done (the supervisor decides the rest)
+                begun = started.pop(f.id)
+                last_end = _ended(last_end, f, _log_fault(out, f, begun, begun[0]))
         elif f.id in started:
             platform.end_fault(f, started[f.id][1])
             last_end = _ended(last_end, f, _log_fault(out, f, started.pop(f.id), time.time()))
