@@ -207,6 +207,17 @@ class Platform:
         out = self.kubectl("get", "replicasets", "-l", f"quantops.dev/agent={agent}", "-o", "json").stdout
         return len(json.loads(out)["items"])
 
+    def rollouts_explained(self, agent: str) -> str:
+        """Each ReplicaSet's pod-template annotations and the Agent's restart fields: what rolled."""
+        out = self.kubectl("get", "replicasets", "-l", f"quantops.dev/agent={agent}", "-o", "json").stdout
+        sets = [
+            (rs["metadata"]["creationTimestamp"], rs["spec"]["template"]["metadata"].get("annotations"))
+            for rs in json.loads(out)["items"]
+        ]
+        status = (get_json(self.k, "-n", NS, "agent", agent) or {}).get("status") or {}  # type: ignore[arg-type]
+        keys = ("restarts", "lastRestart", "lastRestartReason", "startedAt", "templateHash")
+        return json.dumps({"replicaSets": sorted(sets), "status": {k: status.get(k) for k in keys}}, indent=1)
+
     def agent_ready(self, agent: str) -> bool:
         obj = get_json(self.k, "-n", NS, "agent", agent)  # type: ignore[arg-type]
         conds = ((obj or {}).get("status") or {}).get("conditions") or []
@@ -447,7 +458,9 @@ def test_an_operator_restart_changes_nothing(platform: Platform) -> None:
     # two resyncs of the new operator (dev values: 2 s) and nothing rolled
     end = time.monotonic() + 6
     while time.monotonic() < end:
-        assert {a: platform.replica_sets(a) for a in AGENTS} == before
+        now = {a: platform.replica_sets(a) for a in AGENTS}
+        rolled = [a for a in AGENTS if now[a] != before[a]]
+        assert not rolled, "\n".join(platform.rollouts_explained(a) for a in rolled)
         time.sleep(1)
 
 
