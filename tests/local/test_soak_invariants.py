@@ -97,6 +97,7 @@ def ev() -> Evidence:
         venue_name="sim",
         markets={"BTC/USDT": BTC},
         policy_of={"mom": "lim"},
+        pairs_of={"mom": ["BTC/USDT"]},
         initial_gates={"Strategy/mom": "GO", "RiskPolicy/global": "GO", "RiskPolicy/lim": "GO"},
     )
 
@@ -332,3 +333,21 @@ def test_a_record_belongs_to_the_latest_fault_whose_window_holds_it(ev: Evidence
     ev.risk_log.append(Rec("risk#2", 96.0, "risk_kill_switch", sw))
     rate, maint = invariants.check_all(ev).faults
     assert not rate.detected and maint.detected_by == "risk#2 risk_kill_switch" and maint.detect_s == 1.0
+
+
+def test_unblocked_is_when_nothing_on_record_holds_a_hot_strategy(ev: Evidence) -> None:
+    ev.strategy_logs["mom"] = []  # it never traded: HOT is enough to be watched
+    ev.venue["orders"], ev.venue["balances"]["k"]["BTC"] = [ev.venue["orders"][1]], "1"
+    ev.risk_log.append(Rec("risk#2", 20.0, "trader_stage_applied", {"strategy_id": "mom", "new": "HOT"}))
+    ev.faults = [_fault("human_gate", 60.0, 80.0, gate="STOP")]
+    ev.audit += [
+        _gate(50.0, "RiskPolicy/global", "GO", "PAUSE", "agent/canary", "audit:2"),  # a NO_GO before
+        _gate(60.0, "RiskPolicy/global", "PAUSE", "STOP", "cli:alice", "audit:3"),
+        _gate(80.0, "RiskPolicy/global", "STOP", "PAUSE", "cli:alice", "audit:4"),  # back to what it was
+        _gate(95.0, "RiskPolicy/global", "PAUSE", "GO", "cli:bob", "audit:5"),
+    ]
+    report = invariants.check_all(ev)
+    (f,) = report.faults
+    assert f.unblocked_s == 15.0 and f.recovered is False and "nothing held it" in f.why
+    assert report.figures["manualInterventions"] == 1  # bob's GO was not in the schedule
+    assert invariants._why_not_trading(ev, 80.0, 10.0) == "RiskPolicy/global=PAUSE set by cli:alice (audit:4)"

@@ -583,10 +583,21 @@ def _detectors(ev: Evidence, f: dict[str, Any]) -> list[Rec]:
     return [r for r in recs if _relevant(kind, r)]
 
 
+def _hot(ev: Evidence, t: float) -> set[str]:
+    """Strategies the trader ran live (stage HOT) at ``t``, from its ``trader_stage_applied`` records."""
+    stage: dict[str, str] = {}
+    for r in ev.risk_log:
+        if r.kind == "trader_stage_applied" and r.ts <= t:
+            stage[str(r.data.get("strategy_id"))] = str(r.data.get("new"))
+    return {s for s, st in stage.items() if st == "HOT"}
+
+
 def _unblocked_at(ev: Evidence, view: _GateView, t: float) -> float | None:
     """The first instant from ``t`` on at which the trader runs, every strategy that traded live in
-    the run has gate GO on its pairs and their books are accepted (None: never, on record)."""
-    live = sorted({(s, _symbol(str(r.data["order"].get("instrument_id", "")))) for s, r in _submitted(ev)})
+    the run or was HOT at ``t`` has gate GO on its pairs and their books are accepted (None: never,
+    on record)."""
+    live = {(s, _symbol(str(r.data["order"].get("instrument_id", "")))) for s, r in _submitted(ev)}
+    live |= {(s, p) for s in _hot(ev, t) for p in ev.pairs_of.get(s, [])}
     if not live:
         return None
     proc = sorted(

@@ -61,6 +61,7 @@ class Evidence:
     venue_name: str = ""
     markets: dict[str, MarketRules] = field(default_factory=dict)
     policy_of: dict[str, str | None] = field(default_factory=dict)  # strategy → its riskPolicyRef
+    pairs_of: dict[str, list[str]] = field(default_factory=dict)  # strategy → its pairs
     initial_gates: dict[str, str] = field(default_factory=dict)  # supervisor scope → gate at start
     run: dict[str, Any] = field(default_factory=dict)  # soak/run.json (speed, t0, schedule bounds)
 
@@ -133,6 +134,7 @@ def load(state_dir: Path) -> Evidence:
     ev.trader, ev.trader_key = trader, str(tcfg.get("config", {}).get("apiKey", ""))
     specs: dict[str, Any] = tcfg.get("strategySpecs", {})
     ev.policy_of = {s: sp.get("riskPolicyRef") for s, sp in specs.items()}
+    ev.pairs_of = {s: [str(p) for p in sp.get("pairs", [])] for s, sp in specs.items()}
     ev.initial_gates = {f"Strategy/{s}": str(sp.get("gate", "GO")) for s, sp in specs.items()}
     for name, pol in tcfg.get("riskPolicies", {}).items():
         ev.initial_gates[f"RiskPolicy/{name}"] = str(pol.get("gate", "GO"))
