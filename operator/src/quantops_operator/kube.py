@@ -19,6 +19,8 @@ import aiohttp
 from kubernetes_asyncio import config as kconfig
 from kubernetes_asyncio.client import Configuration
 
+from quantops_operator.resources import names
+
 
 class KubeError(RuntimeError):
     def __init__(self, status: int, message: str) -> None:
@@ -134,6 +136,15 @@ class Kube:
             content_type="application/apply-patch+yaml",
             params={"fieldManager": "quantops-operator", "force": "true"},
         )
+
+    async def list_leases(self, ns: str, agent: str) -> list[dict[str, Any]]:
+        """An Agent's heartbeat Leases as the API server has them now (not as the watch last said)."""
+        data = await self.request(
+            "GET",
+            f"/apis/coordination.k8s.io/v1/namespaces/{ns}/leases",
+            params={"labelSelector": f"{names.LABEL_AGENT}={agent}"},
+        )
+        return list((data or {}).get("items", []))
 
     async def patch_agent_status(self, ns: str, name: str, status: dict[str, Any]) -> None:
         await self.request(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import datetime as dt
 import random
 from collections.abc import Iterable, Mapping
@@ -242,7 +243,17 @@ async def _reconcile_locked(
         state=STATE_VOLUME,
         api_contact_since=kube.contact_since,
     )
-    p = plan(obs, dt.datetime.now(dt.UTC))
+    now = dt.datetime.now(dt.UTC)
+    p = plan(obs, now)
+    if any(e.reason == EventReason.RESTARTING for e in p.events):
+        # A restart is destructive, and the lease index is only as fresh as this operator's watch
+        # processing: a starved operator saw heartbeats 50 s old that the API server had fresh
+        # (real node, 25 Agents on 2 cores). Confirm with the API's Leases before restarting.
+        try:
+            fresh = tuple(lease_info(x) for x in await kube.list_leases(ns, agent.name))
+        except (KubeError, aiohttp.ClientError, TimeoutError) as e:
+            raise kopf.TemporaryError(f"reading the Leases of Agent/{agent.name}: {e!r}", delay=5) from e
+        p = plan(dataclasses.replace(obs, leases=fresh), now)
     if p.deployment is not None:
         same = (
             deployments.current_template_hash(dep) == deployments.current_template_hash(p.deployment)
