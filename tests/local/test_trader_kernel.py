@@ -12,6 +12,8 @@ import pytest
 from kernel_support import Kernel, kernel
 from trader_support import SYMBOL
 
+from quantops_trading.venue.config import FaultRule
+
 
 async def _until(k: Kernel, pred: object, most: int, what: str) -> int:
     """Tick until ``pred()``; return how many ticks it took (fails after ``most``)."""
@@ -79,3 +81,23 @@ async def test_95_one_trace_runs_from_a_signal_through_its_order_to_its_fills(
     for c in by_kind.get("order_cancelled", []):
         assert c["trace_id"] == orders[c["client_order_id"]]
     assert len(set(orders.values())) == len(orders)  # one trace per decision, not one for all
+
+
+async def test_failing_ticks_are_an_episode_on_record_not_only_stdout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The venue bans the trader for a while (418 on every call): one ``tick_failed`` record when
+    it starts, one ``tick_recovered`` with the count when a tick succeeds again."""
+    async with kernel(tmp_path, monkeypatch, config={"health": {"retryAttempts": 1}}) as k:
+        await _until(k, lambda: k.work.ticks >= 3, 10, "three good ticks")
+        rule = k.venue.faults.add(FaultRule(kind="ban", path="/api/v3"))
+        for _ in range(4):
+            await k.tick()
+        k.venue.faults.remove(rule)
+        for _ in range(2):
+            await k.tick()
+        risk = k.events("risk")
+    failed = [e for e in risk if e["kind"] == "tick_failed"]
+    recovered = [e for e in risk if e["kind"] == "tick_recovered"]
+    assert len(failed) == 1 and failed[0]["error"] == "RateLimited", failed
+    assert len(recovered) == 1 and recovered[0]["ticks"] == 4 and recovered[0]["failed"] == "RateLimited"

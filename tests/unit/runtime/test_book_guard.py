@@ -66,3 +66,13 @@ def test_crossed_locked_and_stale_books_are_refused() -> None:
     j = guard.judge(book("100", "102", "SOL/USDT"), age_s=6)
     assert j.mid is None and "stale" in guard.bad["SOL/USDT"]
     assert guard.judge(book("100", "102", "SOL/USDT"), age_s=1).mid == D(101)
+
+
+def test_a_first_book_is_judged_against_another_source_not_taken_as_the_reference() -> None:
+    """A trader (re)starting during a bad tick: the glitch must not become the collar's anchor."""
+    clock = Clock()
+    guard = BookGuard(collar_bps=D(1000), collar_confirm_s=60, clock=clock)
+    glitch = guard.judge(book("0.1", "0.102"), reference=D("101"))
+    assert glitch.mid is None and "price collar" in guard.bad["BTC/USDT"]
+    assert guard.judge(book("100", "102"), reference=D("101")).mid == D(101)  # the right book passes
+    assert guard.judge(book("0.1", "0.102")).mid is None  # and is now the anchor

@@ -7,8 +7,11 @@ check_quotes` finds an empty side, a non-positive or non-finite level, a crossed
 when its feed has not moved for ``max_age_s`` (the age comes from the venue's health, which sees
 every book); or when its mid is outside the price collar: more than ``collar_bps`` from the last
 accepted mid, until the new level has held for ``collar_confirm_s`` (a real move is then accepted,
-a one-off bad tick never is). A refusal is one episode: its start and its end are the two events
-the caller records. Time is the injected clock's.
+a one-off bad tick never is). Without an accepted mid yet (a start, a restart) the first book is
+judged against a ``reference`` from another source (the venue's last trade): a trader that starts
+during a bad tick must not anchor its collar on it and then refuse every correct book. A refusal
+is one episode: its start and its end are the two events the caller records. Time is the
+injected clock's.
 """
 
 from __future__ import annotations
@@ -43,11 +46,11 @@ class BookGuard:
     accepted_mid: dict[str, Decimal] = field(default_factory=dict)
     collar_since: dict[str, tuple[Decimal, float]] = field(default_factory=dict)
 
-    def judge(self, book: OrderBook, age_s: float | None = None) -> Judged:
+    def judge(self, book: OrderBook, age_s: float | None = None, reference: Decimal | None = None) -> Judged:
         problems = check_quotes(book)
         mid = (book.bids[0][0] + book.asks[0][0]) / 2 if not problems else Decimal(0)
         if not problems:
-            problems = self._collar(book.symbol, mid)
+            problems = self._collar(book.symbol, mid, reference)
         if age_s is not None and age_s > self.max_age_s:  # this pair's feed stopped moving
             problems = (*problems, f"stale: the book has not changed for {age_s:.0f}s")
         was = self.bad.get(book.symbol)
@@ -59,8 +62,10 @@ class BookGuard:
             return Judged(mid, ("book_recovered", was))
         return Judged(mid)
 
-    def _collar(self, symbol: str, mid: Decimal) -> tuple[str, ...]:
+    def _collar(self, symbol: str, mid: Decimal, reference: Decimal | None = None) -> tuple[str, ...]:
         last = self.accepted_mid.get(symbol)
+        if last is None and reference is not None and reference > 0 and reference.is_finite():
+            last = reference  # no accepted mid yet: the other source stands in for it
         now = self.clock()
         if last is None or abs(mid / last - 1) * 10_000 <= self.collar_bps:
             self.accepted_mid[symbol] = mid

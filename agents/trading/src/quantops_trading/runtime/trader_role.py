@@ -301,6 +301,7 @@ class TraderWork(IdleWork):
         self.lock = asyncio.Lock()
         self._seq, self._last_snap, self._pending = 0, -float("inf"), 0
         self.ticks = 0  # completed ticks (status; lets a test wait for "N ticks and nothing sent")
+        self._failing: tuple[str | None, int] = (None, 0)  # the error kind ticks fail with, how often
 
     def _set_specs(self, strategies: dict[str, Any], policies: dict[str, Any]) -> None:
         """Strategy and RiskPolicy specs (wire form) → the specs, policies and notionals in force."""
@@ -524,14 +525,37 @@ class TraderWork(IdleWork):
                     self._follow_specs(rt)
                     await self._apply_stages(rt)
                     await self._tick(rt)
+                    self._tick_episode(None)
         except Exception as e:
             _emit("trader_tick_failed", error=f"{type(e).__name__}: {e}")
+            self._tick_episode(e)
         try:
             async with self.lock:
                 if rt.accepting:
                     await self._risk_housekeeping()
         except Exception as e:
             _emit("trader_risk_failed", error=f"{type(e).__name__}: {e}")
+
+    def _tick_episode(self, error: Exception | None) -> None:
+        """Failing ticks are an episode on record (risk log and audit), not only stdout lines: the
+        first failure of a kind (``tick_failed``), and the first good tick after (``tick_recovered``
+        with how many failed) — a clock skew, a ban or an outage shows where a person looks."""
+        kind = type(error).__name__ if error is not None else None
+        was, n = self._failing
+        if kind == was:
+            self._failing = (was, n + 1)
+            return
+        if was is not None:
+            rec = {"failed": was, "ticks": n}
+            if self.risk_log is not None:
+                self.risk_log.append({"kind": "tick_recovered", "ts_ns": time.time_ns(), **rec})
+            self._write_audit("TickRecovered", **rec)
+        self._failing = (kind, 1)
+        if error is not None:
+            rec = {"error": kind or "", "reason": str(error)[:500]}
+            if self.risk_log is not None:
+                self.risk_log.append({"kind": "tick_failed", "ts_ns": time.time_ns(), **rec})
+            self._write_audit("TickFailed", **rec)
 
     def _open_logs(self, rt: AgentRuntime) -> None:
         """The risk log and each loadable strategy's log; raises :class:`EventLogError` when one
@@ -593,7 +617,12 @@ class TraderWork(IdleWork):
             self.gateway.update_cash(cash)
         for symbol in sorted({p for n in self.loaded for p in self.specs[n].pairs}):
             book = await self.client.fetch_order_book(symbol, 20)
-            judged = self.books.judge(book, self.health.book_age(symbol) if self.health is not None else None)
+            reference = None
+            if symbol not in self.books.accepted_mid:  # 72: a first book must agree with the last trade
+                with contextlib.suppress(TradingError):
+                    reference = await self.client.fetch_last_price(symbol)
+            age = self.health.book_age(symbol) if self.health is not None else None
+            judged = self.books.judge(book, age, reference)
             if judged.event is not None:  # a refusal episode starts or ends: in the strategies' logs
                 self._log_book(symbol, *judged.event)
             if judged.mid is None:
