@@ -291,6 +291,17 @@ def test_faults_detected_and_recovered_with_their_times(ev: Evidence) -> None:
     assert f.recovered and f.recover_s == 1.0 and f.recovered_by == "mom#1 order_submitted"
 
 
+def test_a_failing_tick_on_record_detects_a_request_fault_not_a_book_fault(ev: Evidence) -> None:
+    """The trader's ``tick_failed`` (a clock skew, a ban refusing every call) is the platform
+    noticing a request fault; it says nothing about a frozen book."""
+    ev.faults = [_fault("clock_skew", 95.0, 99.0), _fault("stale_book", 150.0, 160.0)]
+    ev.risk_log.append(Rec("risk#2", 96.0, "tick_failed", {"error": "ClockSkew", "reason": "skew"}))
+    ev.risk_log.append(Rec("risk#3", 151.0, "tick_failed", {"error": "ClockSkew", "reason": "skew"}))
+    results = {f.id: f for f in invariants.check_all(ev).faults}
+    assert results["f-clock_skew"].detected_by == "risk#2 tick_failed"
+    assert not results["f-stale_book"].detected
+
+
 def test_an_undetected_or_unrecovered_fault_fails(ev: Evidence) -> None:
     ev.faults = [_fault("stale_book", 150.0, 160.0)]
     failed = _failed(ev)

@@ -58,6 +58,7 @@ ANOMALY_KINDS = frozenset(
         "fill_quarantined",
         "fill_unowned",
         "orphan_order_cancelled",
+        "tick_failed",
     }
 )
 """Trader log records that show something went wrong (a kill switch set is one too)."""
@@ -546,7 +547,7 @@ _BOOK_WORDS: dict[str, tuple[str, ...]] = {
 
 def _relevant(kind: str, r: Rec) -> bool:
     """Whether record ``r`` shows the platform noticed a venue fault of ``kind``."""
-    if r.kind in AUDIT_ANOMALIES:
+    if r.kind in AUDIT_ANOMALIES or r.kind == "tick_failed":  # a failing tick: a request fault
         return kind not in _BOOK_WORDS and kind != "wrong_fill"  # the canary sees request faults
     if kind in _BOOK_WORDS:
         words = _BOOK_WORDS[kind]
