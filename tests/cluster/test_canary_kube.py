@@ -130,7 +130,7 @@ def test_the_canary_raises_and_lifts_its_no_go_on_the_riskpolicy(crds_installed:
     no_go, recovered = events["CanaryNoGo"], events["CanaryRecovered"]
     assert no_go["type"] == "Warning" and no_go["regarding"]["kind"] == "RiskPolicy"
     assert no_go["regarding"]["uid"] == obj["metadata"]["uid"]
-    assert "GO → PAUSE by canary/canary: canary NO_GO (transient-venue-fault)" in no_go["note"]
+    assert "GO → PAUSE by canary/canary: canary NO_GO (transient-venue-fault, was GO)" in no_go["note"]
     assert recovered["type"] == "Normal" and "PAUSE → GO" in recovered["note"]
     assert no_go["reportingController"] == "quantops.dev/canary"
 

@@ -231,7 +231,7 @@ def test_canary_passes_on_a_healthy_venue_then_raises_no_go_when_the_venue_fault
     )[0]
     assert (flip["old"], flip["new"], flip["who"]) == ("GO", "PAUSE", CANARY)
     assert failed["cause"] == "transient-venue-fault" and failed["transient"] is True
-    assert flip["reason"].startswith("canary NO_GO (transient-venue-fault): venue: ")
+    assert flip["reason"].startswith("canary NO_GO (transient-venue-fault, was GO): venue: ")
     assert p.global_gate() == "PAUSE"
     alert = wait_for(
         lambda: [
@@ -297,7 +297,7 @@ def test_a_burst_of_429s_pauses_and_the_canary_lifts_its_own_no_go_after_3_passe
     raise_at = kinds.index("GateChanged", first_fail)
     raised = recs[raise_at]
     assert (raised["old"], raised["new"], raised["who"]) == ("GO", "PAUSE", CANARY)
-    assert raised["reason"].startswith("canary NO_GO (transient-venue-fault)")
+    assert raised["reason"].startswith("canary NO_GO (transient-venue-fault, was GO)")
     recovered_at = kinds.index("CanaryRecovered")
     lift = recs[recovered_at + 1]
     assert lift["event"] == "GateChanged" and (lift["old"], lift["new"], lift["who"]) == (

@@ -173,7 +173,7 @@ def raise_no_go(lt: NoGoLatch, cause: Cause = Cause.TRANSIENT, prior: Gate = Gat
     out = lt.on_failure(cause, "risk+venue: RateLimited: 429", GateReading(prior, "cli", "start"))
     (r,) = out
     assert isinstance(r, Raise) and (r.scope, r.gate, r.prior, r.cause) == (G, Gate.PAUSE, prior, cause)
-    assert r.reason == f"canary NO_GO ({cause.value}): risk+venue: RateLimited: 429"
+    assert r.reason == f"canary NO_GO ({cause.value}, was {prior.value}): risk+venue: RateLimited: 429"
     lt.raised(r, prior)
     return GateReading(Gate.PAUSE, WHO, r.reason, "v2")
 
@@ -730,3 +730,36 @@ async def test_a_no_go_scope_off_the_canarys_path_keeps_the_full_round_trip(tmp_
     rig.venue.fail_create = None
     out = await rig.work.run_once(rig.rt)
     assert out["probe"] == "round-trip" and rig.control.table["Agent/trader"].gate is Gate.GO
+
+
+def test_a_restarted_canary_adopts_its_own_no_go_and_lifts_it_back_to_the_gate_before() -> None:
+    """The canary was killed while its transient NO_GO held: the new process finds its own write
+    (writer and reason) on the gate, owns it again and lifts it after its passes — to CHECK, the
+    gate before it, not to GO. Before, it stood down under its own PAUSE for good."""
+    clock = Clock()
+    first = latch(clock)
+    held = raise_no_go(first, prior=Gate.CHECK)
+    restarted = latch(clock)
+    hold = restarted.adopt(held)
+    assert hold is not None and (hold.gate, hold.prior, hold.cause) == (
+        Gate.PAUSE,
+        Gate.CHECK,
+        Cause.TRANSIENT,
+    )
+    for _ in range(2):
+        (keep,) = restarted.on_pass(held)
+        assert isinstance(keep, Keep)
+    (lift,) = restarted.on_pass(held)
+    assert isinstance(lift, Lift) and lift.gate is Gate.CHECK
+
+
+def test_a_restarted_canary_adopts_no_one_elses_gate_and_never_lifts_a_platform_no_go() -> None:
+    clock = Clock()
+    human = GateReading(Gate.PAUSE, "cli:alice", "maintenance", "v1")
+    assert latch(clock).adopt(human) is None
+    first = latch(clock)
+    held = raise_no_go(first, cause=Cause.PLATFORM)
+    restarted = latch(clock)
+    assert restarted.adopt(held) is not None
+    for _ in range(5):
+        assert not any(isinstance(d, Lift) for d in restarted.on_pass(held))

@@ -204,6 +204,8 @@ class Release:
 
 Decision = Raise | Lift | Keep | Release
 
+NO_GO_PREFIX = "canary NO_GO ("
+"""How every NO_GO reason starts: ``canary NO_GO (<cause>, was <gate>): <why>``."""
 RELAPSE_FACTOR_CAP = 8
 """A relapse doubles the passes the next lift needs, up to this many times ``recoverAfterPasses``."""
 
@@ -276,8 +278,36 @@ class NoGoLatch:
         if reading.gate.severity >= self.fail_gate.severity:
             by = f" by {reading.changed_by}" if reading.changed_by else ""
             return [*out, Keep(f"{self.scope} already {reading.gate.value}{by}: nothing to raise")]
-        reason = f"canary NO_GO ({cause.value}): {why}"
+        reason = f"{NO_GO_PREFIX}{cause.value}, was {reading.gate.value}): {why}"
         return [*out, Raise(self.scope, self.fail_gate, reading.gate, cause, reason, self.required)]
+
+    def adopt(self, reading: GateReading) -> Hold | None:
+        """After a restart: the NO_GO this canary raised before (its own writer and reason on the
+        gate) is its own again. Without this a restarted canary found its own PAUSE, stood down
+        under it as a foreign gate and never lifted it (seen in the soak: a 429 storm, a kill -9 of
+        the canary, the platform PAUSEd for the rest of the day). The reason carries the cause and
+        the gate before it, so a transient one is lifted back to exactly that."""
+        if self.hold is not None or reading.changed_by != self.who or reading.gate is not self.fail_gate:
+            return None
+        if not reading.reason.startswith(NO_GO_PREFIX):
+            return None
+        head = reading.reason[len(NO_GO_PREFIX) :].split(")", 1)[0]
+        cause_text, _, was = head.partition(", was ")
+        try:
+            cause, prior = Cause(cause_text), Gate(was)
+        except ValueError:  # written by an older canary: keep it, never lift it
+            cause, prior = Cause.PLATFORM, self.fail_gate
+        self.hold = Hold(
+            self.scope,
+            reading.gate,
+            prior,
+            cause,
+            self.who,
+            reading.reason,
+            self.clock(),
+            required=self.required,
+        )
+        return self.hold
 
     def raised(self, decision: Raise, prior: Gate | None = None) -> Hold:
         """The control plane accepted ``decision`` (``prior``: the old value it reported, if any);

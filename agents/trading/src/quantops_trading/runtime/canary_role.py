@@ -522,6 +522,7 @@ class CanaryWork(IdleWork):
         self.client: CanaryClient | None = None
         self.gateway: RiskGateway | None = None
         self.setter: GateSetter = NoControlPlane(self.latch.who)
+        self._adoption_checked = False
         self.markets: dict[str, MarketRules] = {}
         self.log: EventLog | None = None
         self.runs = {"passed": 0, "failed": 0, "skipped": 0}
@@ -655,6 +656,16 @@ class CanaryWork(IdleWork):
         """One canary run: stand down, probe (full or read-only), then raise, keep or lift NO_GO."""
         notes: list[str] = []
         reading: GateReading | None = None
+        if not self._adoption_checked and not isinstance(self.setter, NoControlPlane):
+            try:  # a NO_GO this canary raised before a restart is its own (asked until answered)
+                adopted = self.latch.adopt(await self.setter.read(self.latch.scope))
+            except GateSetError as e:
+                return self._skip(f"cannot read {self.latch.scope} for a NO_GO of a previous run: {e}")
+            self._adoption_checked = True
+            if adopted is not None:
+                self._audit(
+                    "CanaryAdopted", scope=adopted.scope, gate=adopted.gate.value, reason=adopted.reason
+                )
         if self.latch.hold is not None:  # is the NO_GO still ours? (anyone else's change ends that)
             try:
                 reading = await self.setter.read(self.latch.hold.scope)
