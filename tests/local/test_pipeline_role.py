@@ -100,8 +100,11 @@ def test_pipeline_agent_promotes_and_the_supervisor_shows_the_stage(up: Up, tmp_
         lambda: (s := up.status()["strategies"])["neo-momentum"].get("stage") == "WARM" and s, 60, 0.2
     )
     neo, dash = strategies["neo-momentum"], strategies["dash-momentum"]
-    assert neo["transitions"][-1]["toStage"] == "WARM" and "governor" in neo["transitions"][-1]["reason"]
-    assert neo["evidence"]["checks"]["governor"]["passed"] is True and neo["leaderboardScore"] > 1.0
+    # the transition keeps why (the governor passed: a failed one rejects, it never promotes);
+    # `evidence` is the latest evaluation, which the next cycle's WARM → HOT checks replace
+    promoted = neo["transitions"][-1]
+    assert (promoted.get("fromStage"), promoted["toStage"]) in {(None, "WARM"), ("COLD", "WARM")}
+    assert "governor: " in promoted["reason"] and neo["leaderboardScore"] > 1.0
     assert dash["stage"] == "COLD" and dash["evidence"]["decision"]["reason"].startswith("fast path")
     assert neo["fingerprint"] and neo["lastPipelineRun"]
     changes = [
