@@ -52,6 +52,7 @@ def observe(agent: Agent, **kw: Any) -> Observed:
     kw.setdefault("ready", {})
     kw.setdefault("global_gate", None)
     kw.setdefault("deployment", None)
+    kw.setdefault("api_contact_since", T0 - dt.timedelta(days=1))  # the API answering all along
     return Observed(agent=agent, **kw)
 
 
@@ -256,6 +257,18 @@ def test_an_api_outage_is_not_every_agent_going_silent() -> None:
     # readiness still needs a fresh heartbeat: an agent that never beat is not Ready for it
     fresh = observe(make_agent(backoff=BACKOFF), deployment=running_deployment(), api_contact_since=at(-5))
     assert cond(plan(fresh, T0, random.Random(0)), "Ready")[0] == "False"
+
+
+def test_an_operator_that_has_not_reached_the_api_yet_restarts_nobody_for_silence() -> None:
+    """A restarted operator's first pass, before its first answer from the API (right after an API
+    outage every Lease is old): no contact seen is no time to judge silence over."""
+    p0, obs = _running()
+    p1 = again(p0, obs, at(300), api_contact_since=None)
+    assert "Restarting" not in reasons(p1) and p1.status.restarts == p0.status.restarts
+    p2 = again(p1, obs, at(301), api_contact_since=at(301))
+    assert "Restarting" not in reasons(p2)
+    p3 = again(p2, obs, at(322), api_contact_since=at(301))  # 21 s of contact and still silent
+    assert p3.status.restarts == (p0.status.restarts or 0) + 1
 
 
 def test_stale_heartbeat_within_grace_does_not_restart() -> None:

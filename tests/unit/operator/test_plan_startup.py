@@ -49,7 +49,15 @@ def run(dep: dict[str, Any], now: float, leases: tuple[LeaseInfo, ...] = ()) -> 
             "spec": {"role": "feed", "backoff": {"staleAfterSeconds": 20, "jitter": 0}},
         }
     )
-    obs = Observed(agent=agent, graph={"a": []}, ready={}, global_gate=None, deployment=dep, leases=leases)
+    obs = Observed(
+        agent=agent,
+        graph={"a": []},
+        ready={},
+        global_gate=None,
+        deployment=dep,
+        leases=leases,
+        api_contact_since=at(-86400),  # the operator has seen the API all along
+    )
     return plan(obs, at(now), random.Random(0))
 
 

@@ -187,12 +187,18 @@ def plan(obs: Observed, now: dt.datetime, rng: random.Random | None = None) -> P
     stale = heartbeat_stale(last_hb, now, spec.backoff.stale_after_seconds)
     # Restarting for silence judges a heartbeat only over time the operator itself could see the
     # API: after an API outage every Lease is old, and restarting every agent for it would turn a
-    # blip into a platform-wide restart. (Readiness still needs a fresh heartbeat.)
+    # blip into a platform-wide restart. No contact seen yet (an operator that just started, before
+    # its first answer) is no time at all: seen on real pods, a restarted operator's first pass
+    # restarted an agent whose Lease the API outage just before had left old.
+    # (Readiness still needs a fresh heartbeat.)
     seen_from = obs.api_contact_since
-    silent = stale and not (
-        last_hb is not None
+    silent = (
+        stale
         and seen_from is not None
-        and not heartbeat_stale(max(last_hb, seen_from), now, spec.backoff.stale_after_seconds)
+        and not (
+            last_hb is not None
+            and not heartbeat_stale(max(last_hb, seen_from), now, spec.backoff.stale_after_seconds)
+        )
     )
     # Only pods of the template in force count: a pod being deleted, or one of the previous
     # ReplicaSet terminated by a rollout, is not a failure (counting it rolled again and again).
