@@ -17,6 +17,10 @@ from typing import Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from quantops_trading.model.ids import ClientOrderId, InstrumentId
+from quantops_trading.model.orders import Fill as ModelFill
+from quantops_trading.model.orders import LiquiditySide, OrderSide
+
 __all__ = [
     "ExecutionClient",
     "Fill",
@@ -165,6 +169,21 @@ class Fill(_Frozen):
     fee_currency: str
     is_maker: bool
     timestamp_ms: int
+
+    def to_model(self, client_order_id: str, venue: str) -> ModelFill:
+        """The domain model's fill (what event logs and strategies take) of this venue fill."""
+        return ModelFill(
+            client_order_id=ClientOrderId(client_order_id),
+            trade_id=self.trade_id,
+            instrument_id=InstrumentId(f"{self.symbol}@{venue}"),
+            side=OrderSide(self.side.value),
+            price=self.price,
+            quantity=self.quantity,
+            fee=self.fee,
+            fee_currency=self.fee_currency or None,
+            liquidity=LiquiditySide.MAKER if self.is_maker else LiquiditySide.TAKER,
+            ts_ns=self.timestamp_ms * 1_000_000,
+        )
 
 
 class OrderBook(_Frozen):

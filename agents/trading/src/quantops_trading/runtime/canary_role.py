@@ -91,9 +91,7 @@ from quantops_trading.execution.types import (
     VenueOrder,
 )
 from quantops_trading.model.events import OrderFilled, OrderSubmitted
-from quantops_trading.model.ids import ClientOrderId, InstrumentId
-from quantops_trading.model.orders import Fill as ModelFill
-from quantops_trading.model.orders import LiquiditySide, OrderSide
+from quantops_trading.model.ids import InstrumentId
 from quantops_trading.risk import RiskGateway
 from quantops_trading.risk.events import to_model_order
 from quantops_trading.risk.killswitches import (
@@ -929,7 +927,7 @@ class CanaryWork(IdleWork):
         for f in fills:
             self.gateway.on_fill(CANARY_STRATEGY, f)
             if self.log is not None:
-                self.log.append(OrderFilled(fill=_model_fill(f, coid, self.venue)))
+                self.log.append(OrderFilled(fill=f.to_model(coid, self.venue)))
         return fills
 
     async def _await_fills(self, vo: VenueOrder, qty: Decimal) -> list[Fill]:
@@ -979,18 +977,3 @@ class CanaryWork(IdleWork):
             "recoverAfterPasses": self.latch.recover_after,
             "noGo": no_go,
         }
-
-
-def _model_fill(f: Fill, coid: str, venue: str) -> ModelFill:
-    return ModelFill(
-        client_order_id=ClientOrderId(coid),
-        trade_id=f.trade_id,
-        instrument_id=InstrumentId(f"{f.symbol}@{venue}"),
-        side=OrderSide(f.side.value),
-        price=f.price,
-        quantity=f.quantity,
-        fee=f.fee,
-        fee_currency=f.fee_currency or None,
-        liquidity=LiquiditySide.MAKER if f.is_maker else LiquiditySide.TAKER,
-        ts_ns=f.timestamp_ms * 1_000_000,
-    )

@@ -35,9 +35,9 @@ from quantops_trading.execution.types import (
 )
 from quantops_trading.execution.validator import FillGate
 from quantops_trading.model.events import OrderCancelled, OrderFilled
-from quantops_trading.model.ids import ClientOrderId, InstrumentId
+from quantops_trading.model.ids import ClientOrderId
 from quantops_trading.model.orders import Fill as ModelFill
-from quantops_trading.model.orders import LiquiditySide, Order, OrderSide
+from quantops_trading.model.orders import Order
 from quantops_trading.observability.trace import TraceContext, span, stamp, trace_fields
 from quantops_trading.risk import RiskGateway
 from quantops_trading.risk.book import OpenOrder
@@ -310,18 +310,7 @@ class OrderDesk:
         realised = self.gateway.on_fill(name, f, regime=self.regime_of(f.symbol))
         self.check.holdings.note_fill(f.symbol, f.side, f.quantity, f.price, f.fee, f.fee_currency)
         self.counts["filled"] += 1
-        mf = ModelFill(
-            client_order_id=ClientOrderId(cid),
-            trade_id=f.trade_id,
-            instrument_id=InstrumentId(f"{f.symbol}@{self.venue}"),
-            side=OrderSide(f.side.value),
-            price=f.price,
-            quantity=f.quantity,
-            fee=f.fee,
-            fee_currency=f.fee_currency or None,
-            liquidity=LiquiditySide.MAKER if f.is_maker else LiquiditySide.TAKER,
-            ts_ns=f.timestamp_ms * 1_000_000,
-        )
+        mf = f.to_model(cid, self.venue)
         if name in self.logs:
             self.logs[name].append(stamp(OrderFilled(fill=mf)))
         self.on_booked(name, f, mf, before, realised)
