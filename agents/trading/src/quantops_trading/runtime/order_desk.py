@@ -49,10 +49,11 @@ from quantops_trading.runtime.inflight import InFlight, Resolution, Unresolved
 from quantops_trading.runtime.venue_check import VenueCheck
 from quantops_trading.storage.eventlog import EventLog
 
-__all__ = ["OrderDesk", "Working", "as_asked"]
+__all__ = ["OrderDesk", "Working", "as_asked", "emit"]
 
 
-def _emit(kind: str, **fields: Any) -> None:
+def emit(kind: str, **fields: Any) -> None:
+    """One JSON event line on stdout, with the current trace's ids (the trader's and the desk's)."""
     print(json.dumps({"event": kind, **fields, **trace_fields()}, default=str), flush=True)
 
 
@@ -139,7 +140,7 @@ class OrderDesk:
                 {"kind": "order_unresolved", "ts_ns": time.time_ns(), "client_order_id": cid, "error": why}
                 | {"order": order}  # a restart asks the venue about it (runtime/inflight.left_open)
             )
-            _emit("order_unresolved", strategy=name, client_order_id=cid, error=str(e))
+            emit("order_unresolved", strategy=name, client_order_id=cid, error=str(e))
             return None  # the gateway keeps it as an open order until the venue says what it is
         except TradingError as e:
             self.counts["rejected"] += 1
@@ -186,7 +187,7 @@ class OrderDesk:
             return False  # already final on the venue (filled); its fills arrive via sync
         except TradingError as e:
             self.working[cid] = w
-            _emit("cancel_failed", client_order_id=cid, error=str(e))
+            emit("cancel_failed", client_order_id=cid, error=str(e))
             return False
         self.gateway.order_closed(cid)
         self.counts["cancelled"] += 1
@@ -210,7 +211,7 @@ class OrderDesk:
         name, cid = r.item.strategy, r.client_order_id
         log = self.logs.get(name)
         if r.order is not None:
-            _emit("order_resolved", strategy=name, client_order_id=cid, status=r.order.status.value)
+            emit("order_resolved", strategy=name, client_order_id=cid, status=r.order.status.value)
             if r.item.order is not None:  # a lost answer: the submission is logged now
                 self.log_submitted(name, Order.model_validate(r.item.order), cid, resolvedAfter=r.item.error)
             elif log is not None:  # the previous run's order, logged then
@@ -222,14 +223,14 @@ class OrderDesk:
             return
         self.gateway.order_closed(cid)
         if r.item.order is None:  # logged as placed, and the venue no longer knows it
-            _emit("order_gone", strategy=name, client_order_id=cid)
+            emit("order_gone", strategy=name, client_order_id=cid)
             if log is not None:
                 log.append({"kind": "order_gone", "ts_ns": time.time_ns(), "client_order_id": cid})
             return
         self.counts["rejected"] += 1
         waited = f"{self.inflight.grace_s:g}s"
         reason = f"not placed: {r.item.error}; the venue has no order {cid} {waited} after the send"
-        _emit("order_not_placed", strategy=name, client_order_id=cid, reason=reason)
+        emit("order_not_placed", strategy=name, client_order_id=cid, reason=reason)
         if log is not None:
             log.append(
                 {"kind": "order_rejected", "ts_ns": time.time_ns(), "reason": reason, "client_order_id": cid}
@@ -268,7 +269,7 @@ class OrderDesk:
         self.risk_log.append(
             rec | {"reason": f"fill for order {f.venue_order_id}, which no book of ours knows"}
         )
-        _emit("fill_unowned", symbol=f.symbol, trade_id=f.trade_id, venue_order_id=f.venue_order_id)
+        emit("fill_unowned", symbol=f.symbol, trade_id=f.trade_id, venue_order_id=f.venue_order_id)
 
     def _admit(self, f: Fill) -> bool:
         """77: a fill is checked against the order we asked for before it is booked. A wrong-side,
@@ -324,7 +325,7 @@ class OrderDesk:
         await self.check.take_baseline(self.seen)
         for rec in await self.check.cancel_orphans(set(self.working) | set(self.inflight.items)):
             self.counts["orphansCancelled"] += 1
-            _emit("orphan_order_cancelled", **{k: v for k, v in rec.items() if k != "kind"})
+            emit("orphan_order_cancelled", **{k: v for k, v in rec.items() if k != "kind"})
         for _ in range(2):
             if self.check.passes and not self.check.suspect:
                 break

@@ -104,7 +104,7 @@ from quantops_trading.model.events import GateChanged, OrderSubmitted
 from quantops_trading.model.ids import ClientOrderId, InstrumentId
 from quantops_trading.model.orders import Fill as ModelFill
 from quantops_trading.model.orders import LiquiditySide, Order, OrderSide
-from quantops_trading.observability.trace import span, stamp, trace_fields
+from quantops_trading.observability.trace import span, stamp
 from quantops_trading.pipeline.fingerprint import code_fingerprint, spec_fingerprint
 from quantops_trading.risk import RiskGateway, concentration_heatmap
 from quantops_trading.risk.allocator import AllocatorConfig, BudgetAllocator, StrategyScore
@@ -129,7 +129,7 @@ from quantops_trading.runtime.inflight import (
     left_open,
     symbol_of,
 )
-from quantops_trading.runtime.order_desk import OrderDesk, Working
+from quantops_trading.runtime.order_desk import OrderDesk, Working, emit
 from quantops_trading.runtime.paper_desk import PaperDesk, PaperFilled
 from quantops_trading.runtime.singleton import WriterLease
 from quantops_trading.runtime.venue_check import VenueCheck
@@ -177,10 +177,6 @@ def expected_edge_bps(attribution: dict[str, float]) -> float:
     if "edge_bps" in attribution:
         return abs(float(attribution["edge_bps"]))
     return abs(float(attribution.get("gap", 0.0))) * 1e4
-
-
-def _emit(kind: str, **fields: Any) -> None:
-    print(json.dumps({"event": kind, **fields, **trace_fields()}, default=str), flush=True)
 
 
 class TraderWork(IdleWork):
@@ -359,7 +355,7 @@ class TraderWork(IdleWork):
             != {k: v for k, v in old_strategies.get(n, {}).items() if k not in strip}
         )
         if changed and not rt.stopping.is_set():
-            _emit("strategy_spec_changed", agent=rt.name, strategies=changed, action="restart")
+            emit("strategy_spec_changed", agent=rt.name, strategies=changed, action="restart")
             rt.request_stop(f"Strategy spec changed: {', '.join(changed)}")
             return
         if policies != old_policies and self.gateway is not None:
@@ -367,7 +363,7 @@ class TraderWork(IdleWork):
             self.gateway.update_policy(self.global_policy)
             for name, pol in self.own_policies.items():
                 self.gateway.update_policy(pol, name)
-            _emit("risk_policies_updated", agent=rt.name, policies=sorted(policies))
+            emit("risk_policies_updated", agent=rt.name, policies=sorted(policies))
         self._applied_specs = (strategies, policies)
 
     def _audit_sink(self, event: BaseModel) -> None:
@@ -392,7 +388,7 @@ class TraderWork(IdleWork):
                 try:
                     publish(event)
                 except Exception as e:  # a sink failing must never stop the risk engine
-                    _emit("publish_failed", event=type(event).__name__, error=f"{type(e).__name__}: {e}")
+                    emit("publish_failed", event=type(event).__name__, error=f"{type(e).__name__}: {e}")
 
     def _write_audit(self, event: str, **fields: Any) -> None:
         with (self.state_dir / "audit.jsonl").open("a") as f:  # one O_APPEND write per record
@@ -438,7 +434,7 @@ class TraderWork(IdleWork):
                 else "no exchange credentials (spec.config.apiKey/apiSecret, $QUANTOPS_EXCHANGE_API_KEY/"
                 f"_SECRET or $QUANTOPS_EXCHANGE_CREDENTIALS_DIR): missing {', '.join(missing)}"
             )
-            _emit("trader_idle", agent=rt.name, reason=self.state)
+            emit("trader_idle", agent=rt.name, reason=self.state)
             return False
         self.client = CcxtExecutionClient(
             make_binance(self.venue_url, creds.api_key, creds.secret), self.venue
@@ -463,7 +459,7 @@ class TraderWork(IdleWork):
             try:
                 self.markets = await self.client.load_markets()
             except TradingError as e:
-                _emit("trader_venue_unavailable", error=str(e))
+                emit("trader_venue_unavailable", error=str(e))
                 await asyncio.sleep(1.0)
         maker, taker = self.paper_fees
         self.paper = PaperDesk(self.venue, self.markets, taker_fee=taker, maker_fee=maker, clock=self.clock)
@@ -513,7 +509,7 @@ class TraderWork(IdleWork):
         self.state = "reconciling"
         await self._first_reconcile(rt)
         self.state = "trading"
-        _emit("trader_started", agent=rt.name, venue=self.venue_url, strategies=list(self.loaded))
+        emit("trader_started", agent=rt.name, venue=self.venue_url, strategies=list(self.loaded))
         return True
 
     async def step(self, rt: AgentRuntime) -> None:
@@ -527,14 +523,14 @@ class TraderWork(IdleWork):
                     await self._tick(rt)
                     self._tick_episode(None)
         except Exception as e:
-            _emit("trader_tick_failed", error=f"{type(e).__name__}: {e}")
+            emit("trader_tick_failed", error=f"{type(e).__name__}: {e}")
             self._tick_episode(e)
         try:
             async with self.lock:
                 if rt.accepting:
                     await self._risk_housekeeping()
         except Exception as e:
-            _emit("trader_risk_failed", error=f"{type(e).__name__}: {e}")
+            emit("trader_risk_failed", error=f"{type(e).__name__}: {e}")
 
     def _tick_episode(self, error: Exception | None) -> None:
         """Failing ticks are an episode on record (risk log and audit), not only stdout lines: the
@@ -570,7 +566,7 @@ class TraderWork(IdleWork):
                     f"{loaded.reason}: {loaded.message}" if loaded else f"pairs {missing} not on {self.venue}"
                 )
                 self.skipped[name] = why
-                _emit("strategy_skipped", agent=rt.name, strategy=name, reason=why)
+                emit("strategy_skipped", agent=rt.name, strategy=name, reason=why)
                 continue
             self.loaded[name] = loaded
             self.logs[name] = EventLog(self.state_dir / "eventlogs" / f"{name}.sqlite")
@@ -603,7 +599,7 @@ class TraderWork(IdleWork):
                     await self.desk.first_reconcile(self._traded())
                 return
             except TradingError as e:
-                _emit("trader_venue_unavailable", error=f"reconciliation: {e}")
+                emit("trader_venue_unavailable", error=f"reconciliation: {e}")
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(rt.stopping.wait(), 1.0)
 
@@ -647,7 +643,7 @@ class TraderWork(IdleWork):
                 if loaded.failure is not None:
                     self.skipped[name] = loaded.failure.message
                     del self.loaded[name]
-                    _emit("strategy_failed", strategy=name, reason=loaded.failure.message)
+                    emit("strategy_failed", strategy=name, reason=loaded.failure.message)
                     continue
                 self._pending = len(outs)
                 for out in outs:
@@ -747,7 +743,7 @@ class TraderWork(IdleWork):
             self.counts["booksRejected"] += 1
         for n in [n for n in self.loaded if symbol in self.specs[n].pairs]:
             self.logs[n].append({"kind": kind, "ts_ns": time.time_ns(), "symbol": symbol, "reason": why})
-        _emit(kind, symbol=symbol, reason=why)
+        emit(kind, symbol=symbol, reason=why)
 
     def _on_booked(self, name: str, f: Fill, mf: ModelFill, before: Decimal, realised: Decimal) -> None:
         """A live fill booked by the desk: the allocator's evidence and the strategy's own state."""
@@ -812,7 +808,7 @@ class TraderWork(IdleWork):
                     "positions": positions,
                 }
                 log.append({"kind": "positions_restored", "ts_ns": time.time_ns(), "strategy_id": name} | rec)
-                _emit("positions_restored", agent=self.agent, strategy=name, **rec)
+                emit("positions_restored", agent=self.agent, strategy=name, **rec)
 
     def _restore_latched(self) -> None:
         """Latched kill switches (drawdown, cash floor) stay tripped across a restart: fail closed.
@@ -938,7 +934,7 @@ class TraderWork(IdleWork):
                     cancelled=cancelled,
                 )
             )
-            _emit("stage_applied", agent=rt.name, strategy=name, old=old, new=new.value, reason=why)
+            emit("stage_applied", agent=rt.name, strategy=name, old=old, new=new.value, reason=why)
 
     # -- risk in the live loop (58, 60, 61, 62) ----------------------------------------------------
     async def _risk_housekeeping(self) -> None:
