@@ -18,14 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from trader_support import MOMO, PERMISSIVE, SYMBOL
+from trader_support import SYMBOL, trader_runtime
 
 from quantops_trading.runtime.agent import AgentRuntime
-from quantops_trading.runtime.control import LocalControl
 from quantops_trading.runtime.trader_role import TraderWork
 from quantops_trading.storage.eventlog import EventLog
 from quantops_trading.venue.server import VenueServer
-from quantops_trading.venue.testing import API_KEY, API_SECRET, running_venue, sample_config
+from quantops_trading.venue.testing import running_venue, sample_config
 
 
 class FakeClock:
@@ -89,30 +88,9 @@ async def kernel(
     clock = FakeClock()
     async with running_venue(sample_config(speed=0.0, **(venue or {}))) as server:
         assert server.url is not None
-        work = TraderWork(
-            {
-                "venueUrl": server.url,
-                "venue": "sim",
-                "apiKey": API_KEY,
-                "apiSecret": API_SECRET,
-                "notionalPerStrategy": 2000,
-                "expectedEdgeBps": 5000,
-                **(config or {}),
-            },
-            {
-                "strategySpecs": {"momo": {**MOMO, "params": {**MOMO["params"], **(params or {})}}},
-                "riskPolicies": {"global": {**PERMISSIVE, **(policy or {})}},
-            },
-            clock=clock,
+        work, rt = trader_runtime(
+            server.url, config or {}, policy=policy, params=params, gate=gate, clock=clock
         )
-        rt = AgentRuntime(
-            name="trader",
-            role="trader",
-            control=LocalControl("http://127.0.0.1:9", "trader", "0"),  # never called here
-            work=work,
-            api_loss_grace_seconds=1e9,
-        )
-        rt.gates.update({"Agent/trader": gate}, {"momo": {"stage": "HOT", "desiredStage": "HOT"}})
         try:
             assert await work.start(rt), work.state
             await rt._apply_gate()

@@ -107,6 +107,45 @@ async def until(pred: Callable[[], Any], within: float, what: str) -> Any:
     raise AssertionError(f"timed out waiting for {what}; last={last!r}")
 
 
+def trader_runtime(
+    venue_url: str,
+    config: dict[str, Any],
+    *,
+    policy: dict[str, Any] | None = None,
+    params: dict[str, Any] | None = None,
+    gate: str = "GO",
+    clock: Callable[[], float] = time.time,
+) -> tuple[TraderWork, AgentRuntime]:
+    """A trader of ``momo`` (HOT) on ``venue_url`` with the permissive global policy, and the agent
+    runtime around it; its gates are driven as the gate watch drives them (control never called)."""
+    work = TraderWork(
+        {
+            "venueUrl": venue_url,
+            "venue": "sim",
+            "apiKey": API_KEY,
+            "apiSecret": API_SECRET,
+            "notionalPerStrategy": 2000,
+            "expectedEdgeBps": 5000,
+            **config,
+        },
+        {
+            "strategySpecs": {"momo": {**MOMO, "params": {**MOMO["params"], **(params or {})}}},
+            "riskPolicies": {"global": {**PERMISSIVE, **(policy or {})}},
+        },
+        clock=clock,
+    )
+    rt = AgentRuntime(
+        name="trader",
+        role="trader",
+        control=LocalControl("http://127.0.0.1:9", "trader", "0"),  # never called here
+        work=work,
+        api_loss_grace_seconds=1e9,
+    )
+    # A HOT strategy trades live; the gate watch would carry this with the gates (stages).
+    rt.gates.update({"Agent/trader": gate}, {"momo": {"stage": "HOT", "desiredStage": "HOT"}})
+    return work, rt
+
+
 @contextlib.asynccontextmanager
 async def live_trader(
     tmp_path: Path,
@@ -130,32 +169,13 @@ async def live_trader(
     )
     async with venue_cm as server:
         assert server.url is not None
-        work = TraderWork(
-            {
-                "venueUrl": server.url,
-                "venue": "sim",
-                "apiKey": API_KEY,
-                "apiSecret": API_SECRET,
-                "pollSeconds": 0.2,
-                "notionalPerStrategy": 2000,
-                "expectedEdgeBps": 5000,
-                "snapshotSeconds": 1,
-                **config,
-            },
-            {
-                "strategySpecs": {"momo": {**MOMO, "params": {**MOMO["params"], **(params or {})}}},
-                "riskPolicies": {"global": {**PERMISSIVE, **policy}},
-            },
+        work, rt = trader_runtime(
+            server.url,
+            {"pollSeconds": 0.2, "snapshotSeconds": 1, **config},
+            policy=policy,
+            params=params,
+            gate=gate,
         )
-        rt = AgentRuntime(
-            name="trader",
-            role="trader",
-            control=LocalControl("http://127.0.0.1:9", "trader", "0"),  # never called here
-            work=work,
-            api_loss_grace_seconds=1e9,
-        )
-        # A HOT strategy trades live; the gate watch would carry this with the gates (stages).
-        rt.gates.update({"Agent/trader": gate}, {"momo": {"stage": "HOT", "desiredStage": "HOT"}})
         task = asyncio.create_task(work.run(rt))
         live = Live(rt, work, server, SimControl(server.url), state, task)
         try:
