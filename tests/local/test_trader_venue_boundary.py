@@ -23,20 +23,27 @@ async def _nothing_sent_while(live: Live, ticks: int) -> None:
     assert live.work.counts["submitted"] == before, "an order was sent off a broken book"
 
 
+async def _refused_until_cleared(live: Live, fault: str, why: str) -> None:
+    """The venue publishes the ``fault`` book: it is refused with ``why`` in the reason, nothing is
+    sent off it (working orders withdrawn first, no tick in between), and once the fault is
+    cleared the book is used again."""
+    rid = await live.sim.add_fault(kind=fault)
+    await until(lambda: "BTC/USDT" in live.work.bad_books, 20, f"the {fault} book refused")
+    assert why in live.work.bad_books["BTC/USDT"]
+    async with live.work.lock:
+        for cid in list(live.work.working):
+            await live.work._cancel(cid, "test: a clean slate")
+    await _nothing_sent_while(live, 5)
+    await live.sim.clear_faults(rid)
+    await until(lambda: "BTC/USDT" not in live.work.bad_books, 20, "the book usable again")
+
+
 async def test_a_crossed_book_is_refused_and_nothing_is_sent_off_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with live_trader(tmp_path, monkeypatch, policy={}, config={}) as live:
         await live.ticks_pass(3)
-        rid = await live.sim.add_fault(kind="crossed_book")
-        await until(lambda: "BTC/USDT" in live.work.bad_books, 20, "the crossed book refused")
-        assert "crossed" in live.work.bad_books["BTC/USDT"]
-        async with live.work.lock:  # no tick in between: whatever was working is withdrawn
-            for cid in list(live.work.working):
-                await live.work._cancel(cid, "test: a clean slate")
-        await _nothing_sent_while(live, 5)
-        await live.sim.clear_faults(rid)
-        await until(lambda: "BTC/USDT" not in live.work.bad_books, 20, "the book usable again")
+        await _refused_until_cleared(live, "crossed_book", "crossed")
     rejected = _kinds(live, "book_rejected")
     assert len(rejected) == 1 and "crossed: bid" in str(rejected[0]["reason"])  # once per episode
     assert len(_kinds(live, "book_recovered")) == 1
@@ -51,15 +58,7 @@ async def test_a_bad_tick_far_outside_the_collar_is_refused_until_a_new_level_ho
         tmp_path, monkeypatch, policy={}, config={"priceCollarConfirmSeconds": 3600}
     ) as live:
         await live.ticks_pass(3)
-        rid = await live.sim.add_fault(kind="price_glitch")
-        await until(lambda: "BTC/USDT" in live.work.bad_books, 20, "the bad tick refused")
-        assert "price collar" in live.work.bad_books["BTC/USDT"]
-        async with live.work.lock:
-            for cid in list(live.work.working):
-                await live.work._cancel(cid, "test: a clean slate")
-        await _nothing_sent_while(live, 5)
-        await live.sim.clear_faults(rid)
-        await until(lambda: "BTC/USDT" not in live.work.bad_books, 20, "back inside the collar")
+        await _refused_until_cleared(live, "price_glitch", "price collar")
     assert any("price collar" in str(e["reason"]) for e in _kinds(live, "book_rejected"))
 
 
@@ -86,15 +85,7 @@ async def test_a_book_that_stopped_updating_is_refused_until_it_moves_again(
     async with live_trader(tmp_path, monkeypatch, policy={}, config={"maxBookAgeSeconds": 0.5}) as live:
         await live.ticks_pass(3)
         assert "BTC/USDT" not in live.work.bad_books  # a live book moves
-        rid = await live.sim.add_fault(kind="stale_book")
-        await until(lambda: "BTC/USDT" in live.work.bad_books, 20, "the frozen book refused")
-        assert "stale" in live.work.bad_books["BTC/USDT"]
-        async with live.work.lock:
-            for cid in list(live.work.working):
-                await live.work._cancel(cid, "test: a clean slate")
-        await _nothing_sent_while(live, 5)
-        await live.sim.clear_faults(rid)
-        await until(lambda: "BTC/USDT" not in live.work.bad_books, 20, "the book moving again")
+        await _refused_until_cleared(live, "stale_book", "stale")
     assert any("has not changed" in str(e["reason"]) for e in _kinds(live, "book_rejected"))
 
 
