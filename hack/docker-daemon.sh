@@ -22,8 +22,10 @@ if ! docker info >/dev/null 2>&1; then
   if ! pgrep -x dockerd >/dev/null 2>&1; then
     [ "$(id -u)" = 0 ] || { echo "docker-daemon: starting dockerd needs root" >&2; exit 1; }
     echo "docker-daemon: starting dockerd (log: $LOG)" >&2
-    # setsid: the daemon outlives this script and the test run that called it.
-    setsid dockerd >>"$LOG" 2>&1 </dev/null &
+    # setsid: the daemon outlives this script and the test run that called it. 8>&- 9>&-: it must
+    # not inherit this script's lock (9) nor build-images.sh's (8): a daemon holding them would
+    # block every later build and daemon check for as long as it runs.
+    setsid dockerd >>"$LOG" 2>&1 </dev/null 8>&- 9>&- &
     echo $! >"$CACHE/dockerd.pid"
   fi
   for _ in $(seq 1 "$((TIMEOUT * 4))"); do
