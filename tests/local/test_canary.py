@@ -40,7 +40,7 @@ TIMINGS = """  heartbeatSeconds: 0.5
 """
 
 
-def manifest(secret: str, canary: str = "", policy: str = "", extra: str = "") -> str:
+def manifest(canary: str = "", policy: str = "", extra: str = "") -> str:
     """``canary``: extra spec.config keys of the canary; ``policy``: of the global RiskPolicy's spec."""
     return f"""
 apiVersion: quantops.dev/v1alpha1
@@ -60,7 +60,7 @@ spec:
       symbols:
         - {{symbol: BTC/USDT, base: BTC, quote: USDT, bookFile: {BOOK}}}
       apiKeys:
-        - {{key: canary-key, secret: canary-secret, balances: {{USDT: "1000", BTC: "0.01"}}}}
+        - {{secretRef: sim-canary, balances: {{USDT: "1000", BTC: "0.01"}}}}
 {TIMINGS}---
 apiVersion: quantops.dev/v1alpha1
 kind: Agent
@@ -68,7 +68,7 @@ metadata: {{name: canary}}
 spec:
   role: canary
   dependsOn: [venue]
-  config: {{apiKey: canary-key, apiSecret: {secret}, intervalSeconds: 1, hopTimeoutSeconds: 3{canary}}}
+  config: {{exchangeSecret: canary-keys, intervalSeconds: 1, hopTimeoutSeconds: 3{canary}}}
 {TIMINGS}---
 apiVersion: quantops.dev/v1alpha1
 kind: Agent
@@ -102,7 +102,12 @@ def jsonl(path: Path) -> list[dict[str, Any]]:
 class Platform:
     def __init__(self, tmp: Path, secret: str, **manifest_parts: str) -> None:
         self.state = tmp / "state"
-        (tmp / "platform.yaml").write_text(manifest(secret, **manifest_parts))
+        (tmp / "platform.yaml").write_text(manifest(**manifest_parts))
+        # the simulator's account and the canary's keys, as two Secrets (quantops up keeps them)
+        for name, value in (("sim-canary", "canary-secret"), ("canary-keys", secret)):
+            (self.state / "secrets" / name).mkdir(parents=True)
+            (self.state / "secrets" / name / "apiKey").write_text("canary-key")
+            (self.state / "secrets" / name / "secret").write_text(value)
         self.proc = subprocess.Popen(
             [
                 *QUANTOPS,

@@ -114,7 +114,9 @@ def test_venue_sim_agent_serves_the_exchange_to_ccxt(up: Up) -> None:
     assert url.startswith("http://127.0.0.1:")
 
     async def trade() -> tuple[list[str], str, float]:
-        ex = make_binance(url, "k", "s")
+        secret = up.state / "secrets" / "sim-account"  # made by quantops up for the demo account
+        assert (secret.stat().st_mode & 0o777, (secret / "secret").stat().st_mode & 0o777) == (0o700, 0o600)
+        ex = make_binance(url, (secret / "apiKey").read_text(), (secret / "secret").read_text())
         try:
             markets = await ex.load_markets()
             order = await ex.create_order(

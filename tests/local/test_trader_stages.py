@@ -128,8 +128,10 @@ async def live_trader(
     *,
     stage: str | None,
     desired: str = "HOT",
-    keys_in_config: bool = True,
+    keys: dict[str, str] | None = None,
 ) -> AsyncIterator[Live]:
+    """``keys``: the trader's environment for its exchange keys (None: the exchange Secret's env
+    with the venue's test account; {}: the process environment)."""
     state = tmp_path / "state"
     state.mkdir(exist_ok=True)  # a second trader on the same state: a restart
     monkeypatch.setenv("QUANTOPS_STATE_DIR", str(state))
@@ -138,7 +140,6 @@ async def live_trader(
     runner, control_url = await serve(sup)
     async with running_venue(sample_config(speed=30.0)) as server:
         assert server.url is not None
-        keys = {"apiKey": API_KEY, "apiSecret": API_SECRET} if keys_in_config else {}
         work = TraderWork(
             {
                 "venueUrl": server.url,
@@ -147,7 +148,6 @@ async def live_trader(
                 "notionalPerStrategy": 2000,
                 "expectedEdgeBps": 5000,
                 "snapshotSeconds": 1,
-                **keys,
             },
             {
                 "strategySpecs": {
@@ -160,6 +160,7 @@ async def live_trader(
                 },
                 "riskPolicies": {"global": PERMISSIVE},
             },
+            environ={API_KEY_ENV: API_KEY, SECRET_ENV: API_SECRET} if keys is None else None,
         )
         rt = AgentRuntime(
             name="trader",
@@ -295,7 +296,7 @@ async def test_keys_only_in_the_environment_trade(tmp_path: Path, monkeypatch: p
     monkeypatch.setenv(API_KEY_ENV, API_KEY)
     monkeypatch.setenv(SECRET_ENV, API_SECRET)
     monkeypatch.delenv(CREDENTIALS_DIR_ENV, raising=False)
-    async with live_trader(tmp_path, monkeypatch, stage="HOT", keys_in_config=False) as live:
+    async with live_trader(tmp_path, monkeypatch, stage="HOT", keys={}) as live:
         await until(lambda: live.work.counts["submitted"] >= 1, 60, "a live order")
         assert live.work.state == "trading"
         assert await live.venue_orders()
@@ -306,9 +307,9 @@ async def test_no_keys_anywhere_leaves_the_trader_idle_naming_where_it_looked(
 ) -> None:
     for var in (API_KEY_ENV, SECRET_ENV, CREDENTIALS_DIR_ENV):
         monkeypatch.delenv(var, raising=False)
-    async with live_trader(tmp_path, monkeypatch, stage="HOT", keys_in_config=False) as live:
+    async with live_trader(tmp_path, monkeypatch, stage="HOT", keys={}) as live:
         assert live.work.state.startswith("idle: no exchange credentials")
-        assert API_KEY_ENV in live.work.state and "apiKey" in live.work.state
+        assert API_KEY_ENV in live.work.state and "exchangeSecret" in live.work.state
         assert await live.venue_orders() == []
 
 

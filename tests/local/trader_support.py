@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from quantops_trading.adapters.ccxt.credentials import API_KEY_ENV, SECRET_ENV
 from quantops_trading.runtime.agent import AgentRuntime
 from quantops_trading.runtime.control import LocalControl
 from quantops_trading.runtime.trader_role import TraderWork
@@ -122,8 +123,6 @@ def trader_runtime(
         {
             "venueUrl": venue_url,
             "venue": "sim",
-            "apiKey": API_KEY,
-            "apiSecret": API_SECRET,
             "notionalPerStrategy": 2000,
             "expectedEdgeBps": 5000,
             **config,
@@ -133,6 +132,7 @@ def trader_runtime(
             "riskPolicies": {"global": {**PERMISSIVE, **(policy or {})}},
         },
         clock=clock,
+        environ={API_KEY_ENV: API_KEY, SECRET_ENV: API_SECRET},  # as the exchange Secret's env
     )
     rt = AgentRuntime(
         name="trader",

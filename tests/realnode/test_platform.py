@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import statistics
 import subprocess
 import time
@@ -46,8 +47,9 @@ CHART = REPO / "helm" / "quantops"
 NS = "trading"
 SPEED = 600
 AGENTS = ("venue-sim", "trader", "pipeline", "canary", "supervisor")
-DEMO_KEY = "demo-key"
-INITIAL_BTC = Decimal("1")  # the sample's demo-key balance
+DEMO_KEY = "demo-trader"  # the apiKey the scenario puts in the sample's Secret demo-trader-keys
+SAMPLE_SECRETS = {"demo-trader-keys": DEMO_KEY, "demo-canary-keys": "demo-canary"}
+INITIAL_BTC = Decimal("1")  # the sample's balance of that account
 
 
 _ips: dict[tuple[str, str], str] = {}
@@ -267,6 +269,11 @@ def platform(provider: Provider) -> Iterator[Platform]:
         "--set", f"agent.state.storageClassName={provider.storage_class}",
         "--wait", "--timeout", "180s",
     )  # fmt: skip
+    for name, key in SAMPLE_SECRETS.items():  # as the README has a user create them (keys never in a spec)
+        provider.kubectl(
+            "-n", NS, "create", "secret", "generic", name,
+            f"--from-literal=apiKey={key}", f"--from-literal=secret={secrets.token_urlsafe(32)}",
+        )  # fmt: skip
     provider.kubectl("-n", NS, "apply", "-f", "-", input=_samples())
     try:
         yield p

@@ -69,7 +69,7 @@ def test_the_sample_platform_reads_as_typed_configs() -> None:
     assert isinstance(trader, TraderConfig)
     assert trader.order_style == "passive" and trader.paper.maker_fee_bps == Decimal("2")
     assert trader.notional_for("eth-meanrev") == Decimal("0.02") and trader.notional_for("x") == 0
-    assert "demo-secret" not in repr(trader)  # exchange keys are never in a repr
+    assert trader.exchange_secret == "demo-trader-keys"  # the keys themselves are never in a spec
     venue = role_config("venue-sim", agents["venue-sim"]["spec"]["config"])
     assert isinstance(venue, VenueSimConfig) and venue.venue is not None and venue.port == 0
 

@@ -131,7 +131,10 @@ def load(state_dir: Path) -> Evidence:
     trader = next((n for n, c in configs.items() if c.get("role") == "trader"), "trader")
     venue_agent = next((n for n, c in configs.items() if c.get("role") == "venue-sim"), "")
     tcfg = configs.get(trader, {})
-    ev.trader, ev.trader_key = trader, str(tcfg.get("config", {}).get("apiKey", ""))
+    # the trader's venue account: the apiKey entry of its exchange Secret (quantops_local.secrets)
+    secret = str(tcfg.get("config", {}).get("exchangeSecret", ""))
+    key_file = state_dir / "secrets" / secret / "apiKey"
+    ev.trader, ev.trader_key = trader, key_file.read_text().strip() if secret and key_file.is_file() else ""
     specs: dict[str, Any] = tcfg.get("strategySpecs", {})
     ev.policy_of = {s: sp.get("riskPolicyRef") for s, sp in specs.items()}
     ev.pairs_of = {s: [str(p) for p in sp.get("pairs", [])] for s, sp in specs.items()}

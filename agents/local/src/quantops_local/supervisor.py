@@ -40,6 +40,7 @@ from quantops_api.orchestration import (
     startup_order,
 )
 from quantops_local import auth
+from quantops_local import secrets as local_secrets
 from quantops_local.strategy_status import StrategyStatusBook
 
 GATE_KINDS = {"agent": "Agent", "strategy": "Strategy", "riskpolicy": "RiskPolicy", "global": "RiskPolicy"}
@@ -118,6 +119,7 @@ class Supervisor:
         self.strategy_status = StrategyStatusBook(self.strategies, self.policies, self.state_dir, self.audit)
         self.strategy_status.listeners.append(self._bump)  # a stage change wakes the gate long-polls
         self.guard = auth.Guard(self.token, {n: a.spec.role for n, a in self.agents.items()})
+        local_secrets.prepare(self.state_dir, self.agents.values())
 
     # -- audit ------------------------------------------------------------------------------------
     def audit(self, kind: str, **fields: Any) -> None:
@@ -340,6 +342,7 @@ class Supervisor:
                 auth.TOKEN_ENV: auth.agent_token(self.token, p.agent.name),
             }
         )
+        env.update(local_secrets.agent_env(self.state_dir, p.agent))
         if p.agent.spec.role == "venue-sim":
             env[auth.SIM_TOKEN_ENV] = auth.sim_token(self.token, p.agent.name)
         p.process = await asyncio.create_subprocess_exec(

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from enum import Enum
@@ -52,6 +53,7 @@ from pydantic.fields import FieldInfo
 from quantops_api.meta import Gate
 
 __all__ = [
+    "KEYS_IN_SPEC",
     "ROLE_CONFIGS",
     "AgentConfigFile",
     "AlertChannel",
@@ -70,6 +72,7 @@ __all__ = [
     "TraderPaper",
     "TraderRegime",
     "VenueSimConfig",
+    "check_object_name",
     "config_rules",
     "config_schema",
     "describe_errors",
@@ -78,6 +81,23 @@ __all__ = [
 ]
 
 Port = Annotated[int, Field(ge=0, le=65535)]
+
+KEYS_IN_SPEC = (
+    "exchange keys never go in a spec (a spec is copied into the ConfigMap of the agent, the "
+    "last-applied annotation and every dump of the object): put apiKey and secret in a Secret and "
+    "name it in spec.config.exchangeSecret"
+)  # no quote characters: it is also a CEL string literal (config_rules)
+_DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+def check_object_name(v: str) -> str:
+    """A Kubernetes object name (DNS-1123 subdomain), else ValueError saying what it must be."""
+    if len(v) > 253 or not _DNS1123.match(v):
+        raise ValueError(
+            f"{v!r} is not a valid object name (lower-case letters, digits, '-' and '.', "
+            "starting and ending with a letter or digit, at most 253 characters)"
+        )
+    return v
 
 
 class _Block(BaseModel):
@@ -93,9 +113,32 @@ class RoleConfig(_Block):
 
     exchange_secret: str | None = Field(
         default=None,
-        description="Secret (apiKey/secret entries) the operator injects as the exchange keys of "
-        "this agent's pods; checked as a DNS-1123 name by the operator.",
+        description="Secret (apiKey/secret entries) holding this agent's exchange keys: on Kubernetes "
+        "the operator injects them into its pods as env (the kubelet resolves them); under quantops up "
+        "they are <state-dir>/secrets/<name>/{apiKey,secret} (made for the simulator if absent).",
     )
+    # Typed so that CEL can refuse them by name (config_rules); never accepted.
+    api_key: str | None = Field(default=None, repr=False, description=f"Refused: {KEYS_IN_SPEC}")
+    api_secret: str | None = Field(default=None, repr=False, description=f"Refused: {KEYS_IN_SPEC}")
+
+    @field_validator("exchange_secret")
+    @classmethod
+    def _secret_name(cls, v: str | None) -> str | None:
+        if v is not None:
+            check_object_name(v)
+        return v
+
+    @field_validator("api_key", "api_secret")
+    @classmethod
+    def _no_keys(cls, v: str | None) -> None:
+        if v is not None:
+            raise ValueError(KEYS_IN_SPEC)
+        return
+
+    def secret_refs(self) -> list[str]:
+        """The Secrets this agent's pods read (the operator mounts or injects them; quantops up
+        keeps them under <state-dir>/secrets)."""
+        return [self.exchange_secret] if self.exchange_secret else []
 
 
 # -- alerts (supervisor, pipeline) ----------------------------------------------------------------
@@ -254,8 +297,6 @@ class TraderConfig(RoleConfig):
     venue_agent: str | None = Field(default=None, description="Which venue-sim agent; default the first.")
     venue_url: str | None = Field(default=None, description="A venue URL instead of discovery.")
     venue: str | None = Field(default=None, description="The venue's name (with venueUrl).")
-    api_key: str | None = Field(default=None, repr=False)
-    api_secret: str | None = Field(default=None, repr=False)
     cash_currency: str = Field(default="USDT", min_length=1)
 
     @field_validator("notional_per_strategy", mode="before")
@@ -302,8 +343,6 @@ class CanaryConfig(RoleConfig):
     slippage_bps: Bps = Decimal("100")
     venue_agent: str | None = None
     venue_url: str | None = None
-    api_key: str | None = Field(default=None, repr=False)
-    api_secret: str | None = Field(default=None, repr=False)
 
     @field_validator("gate_scope")
     @classmethod
@@ -370,8 +409,40 @@ class VenueSimConfig(RoleConfig):
     host: str = "127.0.0.1"
     port: Port = 0
     venue: dict[str, Any] | None = Field(
-        default=None, description="quantops_trading.venue.config.VenueConfig (required to start)."
+        default=None,
+        description="quantops_trading.venue.config.VenueConfig (required to start); each of its "
+        "apiKeys names the Secret holding the account's key and secret (secretRef).",
     )
+
+    @field_validator("venue")
+    @classmethod
+    def _accounts_by_secret(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The simulator's accounts are keys like any other: by Secret, never inline."""
+        accounts = (v or {}).get("apiKeys") or []
+        problems = []
+        for i, account in enumerate(accounts if isinstance(accounts, list) else []):
+            if not isinstance(account, Mapping):
+                continue
+            if "secret" in account:
+                where = f"venue.apiKeys[{i}].secretRef"
+                problems.append(f"apiKeys[{i}].secret: {KEYS_IN_SPEC.replace('exchangeSecret', where)}")
+            ref = account.get("secretRef")
+            if ref is not None:
+                try:
+                    check_object_name(str(ref))
+                except ValueError as e:
+                    problems.append(f"apiKeys[{i}].secretRef: {e}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return v
+
+    def secret_refs(self) -> list[str]:
+        refs = super().secret_refs()
+        for account in (self.venue or {}).get("apiKeys") or []:
+            ref = account.get("secretRef") if isinstance(account, Mapping) else None
+            if ref and ref not in refs:
+                refs.append(str(ref))
+        return refs
 
 
 class FeedConfig(RoleConfig):
@@ -611,4 +682,14 @@ def config_rules() -> list[dict[str, str]]:
                 "reason": "FieldValueInvalid",
             }
         )
+    rules.append(
+        {
+            "rule": "!has(self.config) || !(has(self.config.apiKey) || has(self.config.apiSecret))",
+            "messageExpression": "(has(self.config.apiKey) ? 'spec.config.apiKey ' : '') + "
+            "(has(self.config.apiSecret) ? 'spec.config.apiSecret ' : '') + "
+            f"'refused: {KEYS_IN_SPEC}'",
+            "fieldPath": ".config",
+            "reason": "FieldValueForbidden",
+        }
+    )
     return rules

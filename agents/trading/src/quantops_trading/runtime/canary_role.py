@@ -554,8 +554,8 @@ class CanaryWork(IdleWork):
     # -- loop ---------------------------------------------------------------------------------------
     async def run(self, rt: AgentRuntime) -> None:
         self.agent = rt.name
-        try:  # spec.config, else what the operator injects from the exchange Secret, else files
-            creds = load_credentials(self.cfg.api_key or "", self.cfg.api_secret or "")
+        try:  # the exchange Secret: injected as env by the operator, files under quantops up
+            creds = load_credentials()
             key, secret = creds.api_key, creds.secret
         except ConfigurationError:
             key = secret = ""

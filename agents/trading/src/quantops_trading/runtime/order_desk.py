@@ -23,6 +23,7 @@ from decimal import Decimal
 from typing import Any
 
 from quantops_api import Gate
+from quantops_trading.adapters.ccxt.credentials import redact
 from quantops_trading.execution.client_ids import client_order_id
 from quantops_trading.execution.errors import ExchangeUnavailable, OrderNotFound, TradingError
 from quantops_trading.execution.types import (
@@ -53,8 +54,9 @@ __all__ = ["OrderDesk", "Working", "as_asked", "emit"]
 
 
 def emit(kind: str, **fields: Any) -> None:
-    """One JSON event line on stdout, with the current trace's ids (the trader's and the desk's)."""
-    print(json.dumps({"event": kind, **fields, **trace_fields()}, default=str), flush=True)
+    """One JSON event line on stdout, with the current trace's ids (the trader's and the desk's);
+    redacted (an error's text can carry a signed URL)."""
+    print(redact(json.dumps({"event": kind, **fields, **trace_fields()}, default=str)), flush=True)
 
 
 def as_asked(strategy: str, vo: VenueOrder) -> OrderIntent:

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from quantops_api.v1alpha1.roleconfig import CanaryConfig, PipelineConfig, SupervisorConfig, VenueSimConfig
+from quantops_trading.adapters.ccxt.credentials import CREDENTIALS_DIR_ENV, load_credentials
+from quantops_trading.execution.errors import ConfigurationError
 from quantops_trading.runtime.agent import AgentRuntime, IdleWork, RoleWork
 from quantops_trading.runtime.canary_role import CanaryWork
 from quantops_trading.runtime.pipeline_role import PipelineWork
@@ -27,6 +30,31 @@ VENUE_PORT_ENV = "QUANTOPS_VENUE_PORT"
 """Set by the operator on venue-sim pods (quantops_operator.resources.deployments.VENUE_PORT)."""
 SIM_TOKEN_ENV = "QUANTOPS_SIM_CONTROL_TOKEN"
 """The simulator's /_sim control token (VenueConfig.controlToken); `quantops up` sets it."""
+SECRETS_DIR_ENV = "QUANTOPS_SECRETS_DIR"
+"""Where a venue-sim reads its accounts' Secrets, one directory each (<dir>/<secretRef>/apiKey,
+secret): the operator mounts them there (quantops_operator.resources.deployments), `quantops up`
+writes them under its state dir."""
+
+
+def with_account_secrets(venue: VenueConfig, secrets_dir: str | None) -> VenueConfig:
+    """``venue`` with each ``secretRef`` account's key and secret read from ``secrets_dir``."""
+    accounts = []
+    for i, account in enumerate(venue.api_keys):
+        if account.secret_ref is None:
+            accounts.append(account)
+            continue
+        where = f"apiKeys[{i}].secretRef {account.secret_ref!r}"
+        if not secrets_dir:
+            raise ConfigurationError(f"{where}: ${SECRETS_DIR_ENV} is not set (where its Secret is mounted)")
+        creds = load_credentials(environ={CREDENTIALS_DIR_ENV: str(Path(secrets_dir) / account.secret_ref)})
+        if creds.missing():
+            raise ConfigurationError(
+                f"{where}: {', '.join(creds.missing())} missing in {secrets_dir}/{account.secret_ref}/"
+            )
+        if account.key is not None and account.key != creds.api_key:
+            raise ConfigurationError(f"{where}: the Secret's apiKey is not the account's key")
+        accounts.append(account.model_copy(update={"key": creds.api_key, "secret": creds.secret}))
+    return venue.model_copy(update={"api_keys": accounts})
 
 
 class VenueWork(IdleWork):
@@ -64,6 +92,10 @@ def work_for(role: str, config: Mapping[str, Any], agent_config: dict[str, Any] 
         raise SystemExit(str(e)) from None
     if isinstance(typed, VenueSimConfig):
         venue = VenueConfig.model_validate(typed.venue)  # checked by validate_config
+        try:
+            venue = with_account_secrets(venue, os.environ.get(SECRETS_DIR_ENV))
+        except ConfigurationError as e:
+            raise SystemExit(f"spec.config.venue.{e}") from None
         if os.environ.get(SIM_TOKEN_ENV):  # applied after validation: never echoed in an error
             venue = venue.model_copy(update={"control_token": os.environ[SIM_TOKEN_ENV]})
         # In a pod the operator sets where the venue listens (all addresses, the Service's port);

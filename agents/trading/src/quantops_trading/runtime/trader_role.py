@@ -15,11 +15,11 @@ reads the agent's gates (``rt.gates``): STOP/PAUSE/CHECK/GO are enforced there a
 send; PAUSE/STOP also cancel working orders. Orders, denials,
 fills, cancels, signals and PnL go to ``$QUANTOPS_STATE_DIR/eventlogs/<strategy>.sqlite``; PnL and
 risk utilisation also to the audit stream the dashboard reads. A strategy whose symbols the venue
-does not list is skipped (``strategy_skipped``). Exchange keys come from
-:func:`~quantops_trading.adapters.ccxt.credentials.load_credentials`:
-``spec.config.apiKey/apiSecret``, else ``$QUANTOPS_EXCHANGE_API_KEY/_SECRET`` (what the operator
-injects from the exchange Secret), else the files in ``$QUANTOPS_EXCHANGE_CREDENTIALS_DIR``; without
-keys nothing trades.
+does not list is skipped (``strategy_skipped``). Exchange keys come only from the Secret named
+by ``spec.config.exchangeSecret``, through
+:func:`~quantops_trading.adapters.ccxt.credentials.load_credentials`: ``$QUANTOPS_EXCHANGE_API_KEY/
+_SECRET`` (what the operator injects from it), else the files in
+``$QUANTOPS_EXCHANGE_CREDENTIALS_DIR`` (where ``quantops up`` keeps it); without keys nothing trades.
 
 Stages (docs/pipeline.md "Stages in the trader"): each strategy's stage comes with the gate snapshot
 (``rt.gates.stage_of``: ``status.stage`` capped by ``spec.desiredStage``; unknown → WARM, fail
@@ -73,7 +73,7 @@ import functools
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 from typing import Any
@@ -185,8 +185,10 @@ class TraderWork(IdleWork):
         config: dict[str, Any],
         agent_config: dict[str, Any] | None = None,
         clock: Callable[[], float] = time.time,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
         agent_config = agent_config or {}
+        self.environ = environ  # where the exchange keys are read (None: the process environment)
         self.clock = clock  # every decision's time (tests drive it; records keep wall time)
         cfg = role_config("trader", config)  # a misspelt or out-of-range key fails here, named
         assert isinstance(cfg, TraderConfig)
@@ -423,7 +425,7 @@ class TraderWork(IdleWork):
         if found is not None:
             self.venue_url, self.venue, self.venue_agent = found.url, found.name, found.agent
         try:
-            creds = load_credentials(self.cfg.api_key or "", self.cfg.api_secret or "")
+            creds = load_credentials(environ=self.environ)
             missing = creds.missing()
         except ConfigurationError as e:  # an unreadable credentials dir
             creds, missing = None, [str(e)]
@@ -431,8 +433,9 @@ class TraderWork(IdleWork):
             self.state = "idle: " + (
                 "no venue found"
                 if not self.venue_url
-                else "no exchange credentials (spec.config.apiKey/apiSecret, $QUANTOPS_EXCHANGE_API_KEY/"
-                f"_SECRET or $QUANTOPS_EXCHANGE_CREDENTIALS_DIR): missing {', '.join(missing)}"
+                else "no exchange credentials (the Secret named by spec.config.exchangeSecret, as "
+                "$QUANTOPS_EXCHANGE_API_KEY/_SECRET or $QUANTOPS_EXCHANGE_CREDENTIALS_DIR): missing "
+                f"{', '.join(missing)}"
             )
             emit("trader_idle", agent=rt.name, reason=self.state)
             return False

@@ -12,10 +12,10 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 __all__ = [
@@ -50,11 +50,27 @@ class _Model(BaseModel):
 
 
 class ApiKey(_Model):
-    """One account: its key, HMAC secret and starting balances (asset → amount)."""
+    """One account: its key, HMAC secret and starting balances (asset → amount).
 
-    key: str
-    secret: str
+    In a manifest the key and secret come from a Secret (``secretRef``: its ``apiKey`` and
+    ``secret`` entries, read by the venue-sim agent from the directory the operator mounts or
+    ``quantops up`` writes, ``runtime/roles.py``); inline ``key``/``secret`` are for tests that
+    build a simulator in-process. The server takes resolved accounts only.
+    """
+
+    key: str | None = None
+    secret: str | None = Field(default=None, repr=False)
+    secret_ref: str | None = None
     balances: dict[str, Decimal] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        if self.secret_ref is None and not (self.key and self.secret):
+            raise ValueError("an account needs secretRef, or key and secret")
+        if self.secret_ref is not None and self.secret is not None:
+            raise ValueError("an account takes secretRef or an inline secret, not both")
+        return self
+
 
 
 class SymbolConfig(_Model):

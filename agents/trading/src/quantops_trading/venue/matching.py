@@ -87,7 +87,7 @@ class MatchingEngine:
         self.now_ms = now_ms
         self._rng = random.Random(cfg.seed)
         self.accounts: dict[str, dict[str, Balance]] = {
-            k.key: {a: Balance(free=v) for a, v in k.balances.items()} for k in cfg.api_keys
+            str(k.key): {a: Balance(free=v) for a, v in k.balances.items()} for k in cfg.api_keys
         }
         self.orders: dict[int, SimOrder] = {}
         self._by_client: dict[tuple[str, str, str], int] = {}

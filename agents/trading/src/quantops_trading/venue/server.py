@@ -75,7 +75,10 @@ class VenueServer:
         self.faults = FaultInjector(cfg.faults, cfg.seed)
         self.latency = LatencySampler(cfg.latency, cfg.seed)
         self.engine = MatchingEngine(cfg, self.markets, self.clock, self.now_ms)
-        self.secrets = {k.key: k.secret for k in cfg.api_keys}
+        unresolved = [k.secret_ref for k in cfg.api_keys if not (k.key and k.secret)]
+        if unresolved:
+            raise ValueError(f"accounts not resolved from their Secrets: {unresolved}")
+        self.secrets = {str(k.key): str(k.secret) for k in cfg.api_keys}
         self.requests = 0
         self.stale_since_ms: int | None = None
         self.app = web.Application(middlewares=[self._middleware])

@@ -6,12 +6,18 @@ operator injects its ``apiKey``/``secret`` entries into trader pods as environme
 reads them here, so no caller passes raw keys around and a live venue without keys fails at
 construction with an error naming the missing key. The repr/str show only a short fingerprint of
 the API key and never the secret, so a logged object leaks nothing.
+
+:func:`redact` is the one redaction of text that may carry keys: ccxt's error strings include the
+signed request's URL (``...&signature=<hmac>``), and a loaded key or secret is remembered here so
+that its value is masked wherever it would appear. The library's error translation and the event
+line writers pass their text through it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +32,7 @@ __all__ = [
     "ExchangeCredentials",
     "MissingCredentials",
     "load_credentials",
+    "redact",
 ]
 
 # Keep in sync with quantops_operator.resources.deployments (the operator may not import this
@@ -77,6 +84,29 @@ class ExchangeCredentials:
         return self
 
 
+# query/form parameters and JSON/header fields whose value is a key, a secret or a signature
+_SECRET_FIELDS = re.compile(
+    r"""(?ix)
+    (?P<name>signature|api[_-]?key|api[_-]?secret|secret|x-mbx-apikey|listenkey)
+    (?P<sep>\s*["']?\s*[=:]\s*["']?)
+    (?P<value>[^&\s"',;}]+)
+    """
+)
+_KNOWN: set[str] = set()
+
+
+def redact(text: str) -> str:
+    """``text`` with every signature, key or secret parameter's value and every loaded key or
+    secret replaced by ``<redacted>``."""
+    for value in sorted(_KNOWN, key=len, reverse=True):
+        text = text.replace(value, "<redacted>")
+    return _SECRET_FIELDS.sub(lambda m: f"{m['name']}{m['sep']}<redacted>", text)
+
+
+def _remember(*values: str) -> None:
+    _KNOWN.update(v for v in values if len(v) >= 8)  # short strings would mask ordinary words
+
+
 def _from_dir(directory: str, key: str) -> str:
     path = Path(directory) / key
     try:
@@ -104,4 +134,5 @@ def load_credentials(
         values[key] = value
         if value and source not in sources:
             sources.append(source)
+    _remember(values["apiKey"], values["secret"])
     return ExchangeCredentials(values["apiKey"], values["secret"], "+".join(sources) or "none")

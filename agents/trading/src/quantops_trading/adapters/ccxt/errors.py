@@ -16,6 +16,7 @@ from typing import Any
 
 import ccxt
 
+from quantops_trading.adapters.ccxt.credentials import redact
 from quantops_trading.execution import errors as qe
 
 __all__ = ["TRANSLATION", "retry_after_from", "translate", "translating"]
@@ -61,8 +62,12 @@ def retry_after_from(headers: Any) -> float | None:
 
 
 def translate(exc: Exception, venue: str, headers: Any = None) -> qe.TradingError:
-    """The library error for a ccxt (or transport) exception; never raises."""
-    message = f"{venue}: {type(exc).__name__}: {exc}"
+    """The library error for a ccxt (or transport) exception; never raises. Its text is redacted
+    (ccxt puts the signed URL in its messages), and so is the chained ccxt exception's, which a
+    logged traceback would print."""
+    message = redact(f"{venue}: {type(exc).__name__}: {exc}")
+    if isinstance(exc, ccxt.BaseError):
+        exc.args = tuple(redact(str(a)) for a in exc.args)
     if isinstance(exc, ccxt.InvalidOrder) and _DUPLICATE_TEXT in str(exc):
         return qe.DuplicateOrder(message, venue=venue)
     for ccxt_cls, ours in TRANSLATION:
