@@ -3,7 +3,8 @@
 kwok marks the chart's operator pod Running/Ready without running it; the operator itself runs here as
 a subprocess authenticated with a token of the chart's operator ServiceAccount, so the test proves that
 the chart's Role/ClusterRole (rendered from quantops_operator.rbac) are enough to run the sample
-platform, and the agent Role is enough to write heartbeat Leases.
+platform, and each agent role's Role (quantops_operator.agent_rbac) is enough to write its heartbeat
+Leases.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pytest
 from controlplane import ControlPlane, kubeconfig_text, operator_process
 
 from cluster.conftest import condition, forbidden_lines, get, heartbeat, wait_for
-from quantops_operator import rbac
+from quantops_operator import agent_rbac, rbac
 
 from .conftest import CHART, REPO, Helm
 
@@ -27,7 +28,7 @@ NS = "qchart"
 RELEASE = "qo"
 FULLNAME = "qo-quantops"
 CRDS = ["agents.quantops.dev", "strategies.quantops.dev", "riskpolicies.quantops.dev"]
-SAMPLE_AGENTS = ["venue-sim", "trader", "pipeline", "supervisor"]
+SAMPLE_AGENTS = ["venue-sim", "trader", "pipeline", "supervisor"]  # each named after its role
 
 
 def _adopt_crds(plane: ControlPlane) -> None:
@@ -127,14 +128,20 @@ def test_operator_runs_the_sample_platform_under_the_charts_rbac(
     monkeypatch.setenv("QUANTOPS_AGENT_IMAGE", chart_env["QUANTOPS_AGENT_IMAGE"])
     resync = float(chart_env["QUANTOPS_RESYNC_SECONDS"])
     as_operator = _token_kubeconfig(plane, FULLNAME)
-    as_agent = _token_kubeconfig(plane, "quantops-agent")
+    as_role = {a: _token_kubeconfig(plane, agent_rbac.service_account(a)) for a in SAMPLE_AGENTS}
     can = lambda who, *a: plane.kubectl(  # noqa: E731
         "auth", "can-i", *a, f"--as=system:serviceaccount:{NS}:{who}", "-n", NS, check=False
     ).stdout.strip()
-    assert can("quantops-agent", "watch", "agents.quantops.dev") == "yes"
-    assert can("quantops-agent", "delete", "leases") == "yes"
-    assert can("quantops-agent", "patch", "agents.quantops.dev") == "no"
-    assert can("quantops-agent", "get", "secrets") == "no"
+    for role in agent_rbac.ROLE_RULES:
+        account = agent_rbac.service_account(role)
+        assert can(account, "watch", "agents.quantops.dev") == "yes"
+        assert can(account, "delete", "leases") == "yes"
+        assert can(account, "patch", "agents.quantops.dev") == "no"
+        assert can(account, "get", "secrets") == "no"
+        promotes = can(account, "patch", "strategies.quantops.dev", "--subresource=status")
+        assert promotes == ("yes" if role == "pipeline" else "no"), role
+        lifts = can(account, "patch", "riskpolicies.quantops.dev")
+        assert lifts == ("yes" if role == "canary" else "no"), role
     assert can(FULLNAME, "get", "secrets") == "no"
     with operator_process(
         plane, NS, kubeconfig=as_operator.kubeconfig, resync_seconds=resync, log_name="operator-chart"
@@ -145,16 +152,15 @@ def test_operator_runs_the_sample_platform_under_the_charts_rbac(
             ready = 0
             for agent in SAMPLE_AGENTS:
                 if get(plane, NS, "deployment", f"{agent}-agent") is not None:
-                    heartbeat(as_agent, NS, agent)  # the Lease a replica renews, as quantops-agent
+                    heartbeat(as_role[agent], NS, agent)  # the Lease a replica renews, as its role
                 ready += condition(get(plane, NS, "agent", agent), "Ready").get("status") == "True"
             return ready == len(SAMPLE_AGENTS)
 
         wait_for(all_ready, 90, "every sample Agent Ready")
         for agent in SAMPLE_AGENTS:
             dep = get(plane, NS, "deployment", f"{agent}-agent")
-            assert (
-                dep is not None and dep["spec"]["template"]["spec"]["serviceAccountName"] == "quantops-agent"
-            )
+            assert dep is not None
+            assert dep["spec"]["template"]["spec"]["serviceAccountName"] == agent_rbac.service_account(agent)
             assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == "quantops/agent:0.1.0"
     log = (plane.workdir / "operator-chart.log").read_text()
     assert not forbidden_lines(log), forbidden_lines(log)[:20]
@@ -193,11 +199,11 @@ def test_uninstall_removes_the_release_and_keeps_the_crds(
     for kind, name in [
         ("deployment", FULLNAME),
         ("serviceaccount", FULLNAME),
-        ("serviceaccount", "quantops-agent"),
+        *(("serviceaccount", agent_rbac.service_account(role)) for role in agent_rbac.ROLE_RULES),
         ("role", FULLNAME),
         ("rolebinding", FULLNAME),
-        ("role", f"{FULLNAME}-agent"),
-        ("rolebinding", f"{FULLNAME}-agent"),
+        *(("role", f"{FULLNAME}-agent-{role}") for role in agent_rbac.ROLE_RULES),
+        *(("rolebinding", f"{FULLNAME}-agent-{role}") for role in agent_rbac.ROLE_RULES),
         ("configmap", f"{FULLNAME}-dashboard"),
         ("networkpolicy", FULLNAME),
         ("networkpolicy", f"{FULLNAME}-agents"),

@@ -7,13 +7,11 @@ from typing import Any
 
 import pytest
 
-from quantops_operator import rbac
+from quantops_operator import agent_rbac, rbac
 
-from .conftest import CHART, REPO, VALUES_FILES, Helm, find, load_generator
+from .conftest import CHART, REPO, VALUES_FILES, Helm, find
 
 pytestmark = pytest.mark.cluster  # needs the helm binary built by hack/build-control-plane.sh
-
-gen = load_generator()
 
 
 @pytest.mark.parametrize("values", VALUES_FILES, ids=lambda v: v or "defaults")
@@ -30,15 +28,40 @@ def test_operator_rbac_is_rendered_from_rbac_py(helm: Helm, values: str) -> None
     assert role["rules"] == rbac.NAMESPACED_RULES
     (cluster_role,) = find(objs, "ClusterRole", "qo-quantops-quantops")
     assert cluster_role["rules"] == rbac.CLUSTER_RULES
-    (agent_role,) = find(objs, "Role", "qo-quantops-agent")
-    # exactly the runtime's verbs: no Secret access even in prod, where the exchange keys reach the
-    # trader pods as secretKeyRef env vars (the kubelet reads the Secret, not the agent)
-    assert agent_role["rules"] == gen.AGENT_RULES
-    assert not [r for r in agent_role["rules"] if "secrets" in r["resources"]]
-    (binding,) = find(objs, "RoleBinding", "qo-quantops-agent")
-    assert binding["subjects"] == [
-        {"kind": "ServiceAccount", "name": "quantops-agent", "namespace": "quantops"}
+    # one ServiceAccount, Role and RoleBinding per Agent role, each Role exactly that role's verbs
+    # (quantops_operator.agent_rbac): no Secret access even in prod, where the exchange keys reach
+    # the trader pods as secretKeyRef env vars (the kubelet reads the Secret, not the agent)
+    agent_roles = [o for o in find(objs, "Role") if o["metadata"]["name"].startswith("qo-quantops-agent")]
+    assert sorted(r["metadata"]["name"] for r in agent_roles) == sorted(
+        f"qo-quantops-agent-{role}" for role in agent_rbac.ROLE_RULES
+    )
+    for role in agent_rbac.ROLE_RULES:
+        (agent_role,) = find(objs, "Role", f"qo-quantops-agent-{role}")
+        assert agent_role["rules"] == agent_rbac.rules(role), role
+        assert not [r for r in agent_role["rules"] if "secrets" in r["resources"]]
+        (binding,) = find(objs, "RoleBinding", f"qo-quantops-agent-{role}")
+        assert binding["roleRef"]["name"] == f"qo-quantops-agent-{role}"
+        account = agent_rbac.service_account(role)
+        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account, "namespace": "quantops"}]
+        (sa,) = find(objs, "ServiceAccount", account)
+        assert sa["metadata"]["labels"]["quantops.dev/role"] == role
+
+
+def test_agent_service_accounts_follow_the_values(helm: Helm) -> None:
+    objs = helm.objects("--set", "agent.serviceAccount.annotations.example\\.com/role=agents")
+    accounts = [
+        o for o in find(objs, "ServiceAccount") if o["metadata"]["name"].startswith("quantops-agent-")
     ]
+    assert len(accounts) == len(agent_rbac.ROLE_RULES)
+    for sa in accounts:
+        assert sa["metadata"]["annotations"] == {"example.com/role": "agents"}
+        assert "automountServiceAccountToken" not in sa  # as before: the agents need their token
+    objs = helm.objects("--set", "agent.serviceAccount.create=false")
+    assert not [o for o in find(objs, "ServiceAccount") if o["metadata"]["name"].startswith("quantops-agent")]
+    bindings = [o for o in find(objs, "RoleBinding") if "-agent-" in o["metadata"]["name"]]
+    assert len(bindings) == len(agent_rbac.ROLE_RULES)  # still bound: to accounts made elsewhere
+    objs = helm.objects("--set", "rbac.create=false")
+    assert not find(objs, "Role") and not find(objs, "RoleBinding")
 
 
 def test_operator_deployment(helm: Helm) -> None:
@@ -182,6 +205,12 @@ def test_samples_toggle(helm: Helm) -> None:
     for obj in agents + find(objs, "Strategy") + find(objs, "RiskPolicy"):
         assert obj["metadata"]["annotations"]["helm.sh/hook"] == "post-install"
         assert obj["metadata"]["namespace"] == "quantops"
+    # the demo accounts' keys: made by the chart (random), named by the samples, never in a spec
+    named = {a["spec"]["config"]["exchangeSecret"] for a in agents if "exchangeSecret" in a["spec"]["config"]}
+    demo = {s["metadata"]["name"]: s for s in find(objs, "Secret") if s["metadata"]["name"] in named}
+    assert set(demo) == named == {"demo-trader-keys", "demo-canary-keys"}
+    assert all(set(s["data"]) == {"apiKey", "secret"} for s in demo.values())
+    assert not [s for s in find(helm.objects(), "Secret") if s["metadata"]["name"] in named]
 
 
 @pytest.mark.parametrize(

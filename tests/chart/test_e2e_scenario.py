@@ -4,8 +4,8 @@ helm install → apply crds/samples/platform.yaml → every sample Agent Ready �
 `kubectl patch` → it took effect: the operator's status.effectiveGate and the running trader's own
 applied gate. kwok marks pods Ready without running them, so the programs run here as processes: the
 operator with a token of the chart's operator ServiceAccount, the trader as the real agent runtime with
-a token of the chart's agent ServiceAccount (its Lease heartbeats are real); the other sample agents'
-heartbeat Leases are written by kubectl as that ServiceAccount.
+a token of the chart's trader ServiceAccount (its Lease heartbeats are real); the other sample agents'
+heartbeat Leases are written by kubectl as their own role's ServiceAccount.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import yaml
 from controlplane import ControlPlane, free_port, kubeconfig_text, operator_process
 
 from cluster.conftest import condition, get, heartbeat, wait_for
+from quantops_operator import agent_rbac
 
 from .conftest import CHART, REPO, Helm
 
@@ -38,9 +39,10 @@ SAMPLES = REPO / "crds" / "samples" / "platform.yaml"
 EXCHANGE_SECRET = "e2e-exchange-keys"  # prod values: keys from an existing Secret, by name
 
 
-def _sample_agents() -> list[str]:
+def _sample_agents() -> dict[str, str]:
+    """Sample Agent name → role."""
     docs = [d for d in yaml.safe_load_all(SAMPLES.read_text()) if d]
-    return [d["metadata"]["name"] for d in docs if d["kind"] == "Agent"]
+    return {d["metadata"]["name"]: d["spec"]["role"] for d in docs if d["kind"] == "Agent"}
 
 
 def _as(plane: ControlPlane, sa: str) -> ControlPlane:
@@ -73,8 +75,8 @@ def installed(crds_installed: ControlPlane, cluster_helm: Helm) -> Iterator[Cont
 
 @pytest.fixture
 def trader_process(installed: ControlPlane, tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
-    """The sample `trader` Agent's runtime, as its pod would run it, under the agent ServiceAccount."""
-    as_agent = _as(installed, "quantops-agent")
+    """The sample `trader` Agent's runtime, as its pod would run it, under the trader ServiceAccount."""
+    as_agent = _as(installed, agent_rbac.service_account("trader"))
     cfg = tmp_path / "config.json"
     cfg.write_text(json.dumps({"heartbeatSeconds": 1, "apiLossGraceSeconds": 5, "strategies": []}))
     port = free_port()
@@ -118,8 +120,9 @@ def test_install_samples_ready_then_a_gate_flip_takes_effect(
     chart_env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
     for key in ("QUANTOPS_AGENT_IMAGE", "QUANTOPS_EXCHANGE_SECRET"):
         monkeypatch.setenv(key, chart_env[key])  # what the chart gives the operator container
-    as_operator, as_agent = _as(plane, FULLNAME), _as(plane, "quantops-agent")
     agents = _sample_agents()
+    as_operator = _as(plane, FULLNAME)
+    as_role = {role: _as(plane, agent_rbac.service_account(role)) for role in set(agents.values())}
     assert "trader" in agents
     with operator_process(plane, NS, kubeconfig=as_operator.kubeconfig, resync_seconds=1, log_name="op-e2e"):
         plane.kubectl("-n", NS, "apply", "-f", str(SAMPLES))
@@ -128,23 +131,32 @@ def test_install_samples_ready_then_a_gate_flip_takes_effect(
             not_ready = []
             for a in agents:
                 if a != "trader" and get(plane, NS, "deployment", f"{a}-agent") is not None:
-                    heartbeat(as_agent, NS, a)
+                    heartbeat(as_role[agents[a]], NS, a)
                 if condition(get(plane, NS, "agent", a), "Ready").get("status") != "True":
                     not_ready.append(a)
             return not_ready
 
-        wait_for(lambda: not ready(), 120, f"every sample Agent Ready ({agents})")
+        wait_for(lambda: not ready(), 120, f"every sample Agent Ready ({sorted(agents)})")
         assert proc.poll() is None
-        # The chart's exchange.existingSecret reaches the trader pods as secretKeyRef env, no others.
+        # Each sample agent's own exchangeSecret (it wins over the chart's exchange.existingSecret)
+        # reaches its pods as secretKeyRef env, and no other agent's pods reference a Secret so.
+        own = {
+            d["metadata"]["name"]: d["spec"]["config"]["exchangeSecret"]
+            for d in yaml.safe_load_all(SAMPLES.read_text())
+            if d and d["kind"] == "Agent" and "exchangeSecret" in (d["spec"].get("config") or {})
+        }
+        assert own == {"trader": "demo-trader-keys", "canary": "demo-canary-keys"}
         for a in agents:
             dep_a = get(plane, NS, "deployment", f"{a}-agent") or {}
-            ctr = dep_a["spec"]["template"]["spec"]["containers"][0]
+            pod_spec = dep_a["spec"]["template"]["spec"]
+            assert pod_spec["serviceAccountName"] == agent_rbac.service_account(agents[a]), a
+            ctr = pod_spec["containers"][0]
             refs = {
                 e["valueFrom"]["secretKeyRef"]["name"]
                 for e in ctr["env"]
                 if "secretKeyRef" in e.get("valueFrom", {})
             }
-            assert refs == ({EXCHANGE_SECRET} if a == "trader" else set()), (a, refs)
+            assert refs == ({own[a]} if a in own else set()), (a, refs)
         lease = get(plane, NS, "lease", "trader-trader-e2e-0")
         assert lease is not None and lease["spec"]["holderIdentity"], "the trader's own heartbeat Lease"
 

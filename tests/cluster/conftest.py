@@ -13,13 +13,15 @@ from typing import Any
 import pytest
 from controlplane import ControlPlane, operator_process
 
+from quantops_operator import agent_rbac
+
 
 @pytest.fixture(scope="session")
 def operator(crds_installed: ControlPlane) -> Iterator[str]:
     """The operator (`python -m quantops_operator`) watching namespace `ops`, for the whole session."""
     k = crds_installed.kubectl
     k("create", "namespace", "ops")
-    k("-n", "ops", "create", "serviceaccount", "quantops-agent")
+    create_agent_service_accounts(crds_installed, "ops")
     try:
         with operator_process(crds_installed, "ops"):
             yield "ops"
@@ -107,3 +109,29 @@ def apply_agent(plane: ControlPlane, ns: str, name: str, **spec: object) -> None
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:6]}"
+
+
+def create_agent_service_accounts(plane: ControlPlane, ns: str) -> None:
+    """The ServiceAccounts the operator puts into Agent pods, one per role (the chart creates them;
+    a pod naming a missing one is refused, so the ReplicaSet never gets its pods)."""
+    for role in agent_rbac.ROLE_RULES:
+        plane.kubectl("-n", ns, "create", "serviceaccount", agent_rbac.service_account(role))
+
+
+def agent_role_token(
+    plane: ControlPlane, ns: str, role: str, rules: list[dict[str, Any]] | None = None
+) -> str:
+    """A token of role ``role``'s ServiceAccount in ``ns``, bound to a Role of exactly
+    ``agent_rbac.rules(role)`` (what the chart renders), or of ``rules`` when given."""
+    account = agent_rbac.service_account(role)
+    k = plane.kubectl
+    k("-n", ns, "create", "serviceaccount", account)
+    body = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": account, "namespace": ns},
+        "rules": agent_rbac.rules(role) if rules is None else rules,
+    }
+    k("apply", "-f", "-", input=json.dumps(body))
+    k("-n", ns, "create", "rolebinding", account, f"--role={account}", f"--serviceaccount={ns}:{account}")
+    return k("-n", ns, "create", "token", account, "--duration=1h").stdout.strip()

@@ -1,9 +1,9 @@
 """The canary's NO_GO on Kubernetes: :class:`KubeGateSetter` as the agent's ServiceAccount against
 the real API server.
 
-A namespace with the agent Role rendered from the chart's ``AGENT_RULES`` (hack/gen-chart.py) plus
-the one verb the canary needs beyond it (``patch`` on ``riskpolicies``; ``CANARY_RULE`` below, to be
-added to ``AGENT_RULES``), a token for ``quantops-agent``, and everything read back from the API:
+A namespace with the canary role's Role (``quantops_operator.agent_rbac.rules("canary")``, what the
+chart renders: the common part plus ``patch`` on ``riskpolicies`` and Events), a token for
+``quantops-agent-canary``, and everything read back from the API:
 ``spec.gate``, the ``gate-changed-by``/``gate-reason`` annotations, the field manager that owns
 ``spec.gate``, the Kubernetes Event; a kubectl patch by a person is never read as the canary's own
 write, and a stale write is refused (resourceVersion precondition). Without ``patch`` the setter
@@ -13,10 +13,7 @@ says which verb is missing.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,42 +31,22 @@ from quantops_trading.runtime.canary_role import (
 )
 from quantops_trading.runtime.control import KubeCredentials
 
-from .conftest import get, unique
+from .conftest import agent_role_token, get, unique
 
 pytestmark = pytest.mark.cluster
 
-REPO = Path(__file__).resolve().parents[2]
 WHO = "canary/canary"
 G = "RiskPolicy/global"
-CANARY_RULE = {"apiGroups": ["quantops.dev"], "resources": ["riskpolicies"], "verbs": ["patch"]}
-
-
-def _agent_rules() -> list[dict[str, Any]]:
-    spec = importlib.util.spec_from_file_location("gen_chart", REPO / "hack" / "gen-chart.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["gen_chart"] = mod
-    spec.loader.exec_module(mod)
-    return list(mod.AGENT_RULES)
 
 
 def _namespace_as_agent(
-    plane: ControlPlane, rules: list[dict[str, Any]], *, server_side: bool = False
+    plane: ControlPlane, rules: list[dict[str, Any]] | None = None, *, server_side: bool = False
 ) -> tuple[str, KubeCredentials]:
+    """A namespace and the canary role's credentials: its Role from agent_rbac, or ``rules``."""
     ns = unique("canary")
     k = plane.kubectl
     k("create", "namespace", ns)
-    k("-n", ns, "create", "serviceaccount", "quantops-agent")
-    role = {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "Role",
-        "metadata": {"name": "quantops-agent", "namespace": ns},
-        "rules": rules,
-    }
-    k("apply", "-f", "-", input=json.dumps(role))
-    k("-n", ns, "create", "rolebinding", "quantops-agent", "--role=quantops-agent",
-      f"--serviceaccount={ns}:quantops-agent")  # fmt: skip
-    token = k("-n", ns, "create", "token", "quantops-agent", "--duration=1h").stdout.strip()
+    token = agent_role_token(plane, ns, "canary", rules)
     policy = {"apiVersion": "quantops.dev/v1alpha1", "kind": "RiskPolicy", "metadata": {"name": "global"},
               "spec": {"gate": "GO"}}  # fmt: skip
     k("-n", ns, "apply", *(["--server-side"] if server_side else []), "-f", "-", input=json.dumps(policy))
@@ -85,7 +62,7 @@ def _person_sets(plane: ControlPlane, ns: str, gate: str, reason: str) -> None:
 def test_the_canary_raises_and_lifts_its_no_go_on_the_riskpolicy(crds_installed: ControlPlane) -> None:
     plane = crds_installed
     # applied server-side (the manager "kubectl" owns spec.gate by Apply): the canary's Update takes it
-    ns, creds = _namespace_as_agent(plane, [*_agent_rules(), CANARY_RULE], server_side=True)
+    ns, creds = _namespace_as_agent(plane, server_side=True)
     clock = [100.0]
     latch = NoGoLatch(G, Gate.PAUSE, WHO, recover_after=2, clock=lambda: clock[0])
 
@@ -137,7 +114,7 @@ def test_the_canary_raises_and_lifts_its_no_go_on_the_riskpolicy(crds_installed:
 
 def test_a_person_changing_the_gate_ends_the_canarys_claim(crds_installed: ControlPlane) -> None:
     plane = crds_installed
-    ns, creds = _namespace_as_agent(plane, [*_agent_rules(), CANARY_RULE])
+    ns, creds = _namespace_as_agent(plane)
     latch = NoGoLatch(G, Gate.PAUSE, WHO, recover_after=1)
 
     async def raise_no_go(setter: KubeGateSetter) -> None:

@@ -16,7 +16,7 @@ from controlplane import ControlPlane, operator_process
 from quantops_operator.resources import deployments
 from quantops_trading.adapters.ccxt.credentials import SECRET_KEYS
 
-from .conftest import apply_agent, get, unique, wait_for
+from .conftest import apply_agent, create_agent_service_accounts, get, unique, wait_for
 
 pytestmark = pytest.mark.cluster
 
@@ -60,7 +60,7 @@ def test_the_charts_existing_secret_goes_to_traders_only(
     plane = crds_installed
     ns = unique("secretns")
     plane.kubectl("create", "namespace", ns)
-    plane.kubectl("-n", ns, "create", "serviceaccount", "quantops-agent")
+    create_agent_service_accounts(plane, ns)
     plane.kubectl(
         "-n", ns, "create", "secret", "generic", "quantops-exchange-keys",
         "--from-literal=apiKey=not-logged-key", "--from-literal=secret=not-logged-secret",
@@ -89,16 +89,15 @@ def test_the_charts_existing_secret_goes_to_traders_only(
 def test_a_bad_secret_name_is_an_error_naming_the_field() -> None:
     from quantops_api import Agent
 
-    agent = Agent.model_validate(
-        {
-            "apiVersion": "quantops.dev/v1alpha1",
-            "kind": "Agent",
-            "metadata": {"name": "t"},
-            "spec": {"role": "trader", "config": {"exchangeSecret": "Not_A_Name"}},
-        }
-    )
-    with pytest.raises(ValueError, match=r"spec\.config\.exchangeSecret: 'Not_A_Name' is not a Secret name"):
-        deployments.deployment(agent, 1)
-    agent.spec.config.pop("exchangeSecret")
+    doc: dict[str, Any] = {
+        "apiVersion": "quantops.dev/v1alpha1",
+        "kind": "Agent",
+        "metadata": {"name": "t"},
+        "spec": {"role": "trader", "config": {"exchangeSecret": "Not_A_Name"}},
+    }
+    with pytest.raises(ValueError, match=r"spec\.config\.exchangeSecret: 'Not_A_Name' is not a valid object"):
+        Agent.model_validate(doc)
+    doc["spec"]["config"] = {}
+    agent = Agent.model_validate(doc)
     assert deployments.exchange_secret_for(agent, "") is None  # no default: no keys
     assert deployments.exchange_secret_for(agent, "chart-keys") == "chart-keys"

@@ -1,7 +1,8 @@
 """Kubernetes Events for automatic decisions, written as the agent's ServiceAccount (93, 60).
 
-Against the real kube-apiserver: a namespace with the agent Role rendered from the chart's
-``AGENT_RULES`` (hack/gen-chart.py), a token for ``quantops-agent``, and
+Against the real kube-apiserver: a namespace with the trader role's Role
+(``quantops_operator.agent_rbac.rules("trader")``, what the chart renders), a token for
+``quantops-agent-trader``, and
 :class:`KubeEventRecorder` using only that token. Every assertion reads the result back from the
 API: the Event (with ``regarding`` pointing at the object's uid and ``series.count`` after a
 repeat), the RiskPolicy's ``status.lastBudgetChange``, and an alert routed to a kube-events channel.
@@ -10,9 +11,7 @@ repeat), the RiskPolicy's ``status.lastBudgetChange``, and an alert routed to a 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
-import sys
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 import pytest
 from controlplane import ControlPlane
 
+from quantops_operator import agent_rbac
 from quantops_trading.model.events import GateChanged
 from quantops_trading.observability.alerts import Alert, router_from_config
 from quantops_trading.observability.kube_events import KubeEventRecorder
@@ -27,37 +27,16 @@ from quantops_trading.risk.allocator import BudgetAllocator, StrategyScore
 from quantops_trading.risk.events import StageDemoted
 from quantops_trading.runtime.control import KubeCredentials
 
-from .conftest import get, unique
+from .conftest import agent_role_token, get, unique
 
 pytestmark = pytest.mark.cluster
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _agent_rules() -> list[dict[str, Any]]:
-    spec = importlib.util.spec_from_file_location("gen_chart", REPO / "hack" / "gen-chart.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["gen_chart"] = mod
-    spec.loader.exec_module(mod)
-    return list(mod.AGENT_RULES)
 
 
 def _namespace_as_agent(plane: ControlPlane) -> tuple[str, KubeCredentials]:
     ns = unique("ev")
     k = plane.kubectl
     k("create", "namespace", ns)
-    k("-n", ns, "create", "serviceaccount", "quantops-agent")
-    role = {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "Role",
-        "metadata": {"name": "quantops-agent", "namespace": ns},
-        "rules": _agent_rules(),
-    }
-    k("apply", "-f", "-", input=json.dumps(role))
-    k("-n", ns, "create", "rolebinding", "quantops-agent", "--role=quantops-agent",
-      f"--serviceaccount={ns}:quantops-agent")  # fmt: skip
-    token = k("-n", ns, "create", "token", "quantops-agent", "--duration=1h").stdout.strip()
+    token = agent_role_token(plane, ns, "trader")
     for obj in (
         {"kind": "RiskPolicy", "metadata": {"name": "global"}, "spec": {"gate": "GO"}},
         {
@@ -82,12 +61,15 @@ def _events(plane: ControlPlane, ns: str) -> list[dict[str, Any]]:
 def test_automatic_decisions_become_deduplicated_events_and_status(crds_installed: ControlPlane) -> None:
     plane = crds_installed
     ns, creds = _namespace_as_agent(plane)
-    sa = f"system:serviceaccount:{ns}:quantops-agent"
+    sa = f"system:serviceaccount:{ns}:{agent_rbac.service_account('trader')}"
     can = lambda *a: plane.kubectl("auth", "can-i", *a, f"--as={sa}", "-n", ns, check=False).stdout.strip()  # noqa: E731
-    assert can("create", "events.events.k8s.io") == "yes" and can("patch", "events") == "yes"
+    assert can("create", "events.events.k8s.io") == "yes" and can("patch", "events.events.k8s.io") == "yes"
     assert can("patch", "riskpolicies.quantops.dev", "--subresource=status") == "yes"
-    assert can("delete", "events") == "no" and can("delete", "riskpolicies.quantops.dev") == "no"
-    assert can("patch", "agents.quantops.dev") == "no"  # riskpolicies: the canary's NO_GO (gateScope)
+    assert can("delete", "events.events.k8s.io") == "no"
+    assert can("delete", "riskpolicies.quantops.dev") == "no"
+    assert can("patch", "agents.quantops.dev") == "no"
+    assert can("patch", "riskpolicies.quantops.dev") == "no"  # a gate is the canary's and people's
+    assert can("patch", "strategies.quantops.dev", "--subresource=status") == "no"  # the pipeline's
 
     async def scenario() -> None:
         rec = KubeEventRecorder(creds, agent="trader", instance="trader-0")
@@ -168,6 +150,7 @@ async def test_trader_on_kubernetes_publishes_its_automatic_decisions(
     """The trader as the agent ServiceAccount: a kubectl STOP on the global RiskPolicy reaches it
     through its own gate watch, the unwind ladder flattens the position on the venue simulator, and
     an injected 5xx storm trips the venue's circuit switch — each an Event read back from the API."""
+    from quantops_trading.adapters.ccxt.credentials import API_KEY_ENV, SECRET_ENV
     from quantops_trading.runtime.agent import AgentRuntime
     from quantops_trading.runtime.control import KubeControl
     from quantops_trading.runtime.trader_role import TraderWork
@@ -210,8 +193,6 @@ async def test_trader_on_kubernetes_publishes_its_automatic_decisions(
             {
                 "venueUrl": server.url,
                 "venue": "sim",
-                "apiKey": API_KEY,
-                "apiSecret": API_SECRET,
                 "pollSeconds": 0.2,
                 "notionalPerStrategy": 2000,
                 "expectedEdgeBps": 5000,
@@ -229,6 +210,7 @@ async def test_trader_on_kubernetes_publishes_its_automatic_decisions(
                     }
                 },
             },
+            environ={API_KEY_ENV: API_KEY, SECRET_ENV: API_SECRET},  # the exchange Secret's env
         )
         rt = AgentRuntime(
             name="trader",

@@ -11,7 +11,15 @@ import time
 import pytest
 from controlplane import ControlPlane, operator_process
 
-from .conftest import apply_agent, condition, get, heartbeat, unique, wait_for
+from .conftest import (
+    apply_agent,
+    condition,
+    create_agent_service_accounts,
+    get,
+    heartbeat,
+    unique,
+    wait_for,
+)
 
 pytestmark = pytest.mark.cluster
 
@@ -316,7 +324,7 @@ def test_an_operator_started_over_more_agents_than_workers_reconciles_them_all(
     plane = crds_installed
     ns = unique("many")
     plane.kubectl("create", "namespace", ns)
-    plane.kubectl("-n", ns, "create", "serviceaccount", "quantops-agent")
+    create_agent_service_accounts(plane, ns)
     names = [f"m{i:03d}" for i in range(60)]
     items = [
         {

@@ -6,7 +6,6 @@ survives the operator's reconciles. Lowering desiredStage demotes on the next cy
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -19,14 +18,14 @@ from typing import Any
 import pytest
 from controlplane import ControlPlane, free_port
 
+from quantops_operator import agent_rbac
 from quantops_trading.pipeline.store import StatusWriteError
 from quantops_trading.runtime.control import KubeCredentials
 from quantops_trading.runtime.strategy_status import KubeStrategyStatus, claim_lease_name
 
-from .conftest import get, unique, wait_for
+from .conftest import agent_role_token, get, unique, wait_for
 
 pytestmark = pytest.mark.cluster
-REPO = Path(__file__).resolve().parents[2]
 
 PARAMS = {"fast": 30, "slow": 120, "threshold": 0.005}
 
@@ -112,32 +111,19 @@ def test_pipeline_agent_patches_strategy_status_on_kubernetes(
         print((tmp_path / "agent.log").read_text()[-4000:])
 
 
-def _agent_rules() -> list[dict[str, Any]]:
-    spec = importlib.util.spec_from_file_location("gen_chart_pipeline", REPO / "hack" / "gen-chart.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["gen_chart_pipeline"] = mod
-    spec.loader.exec_module(mod)
-    return list(mod.AGENT_RULES)
-
-
 def test_status_writes_and_work_claims_as_the_agent_service_account(crds_installed: ControlPlane) -> None:
-    """With only the chart's agent Role: patch Strategy status (not spec), claim work items by Lease."""
+    """With only the pipeline role's Role (agent_rbac, what the chart renders): patch Strategy status
+    (not spec), claim work items by Lease."""
     plane = crds_installed
     k = plane.kubectl
     ns = unique("pipe-rbac")
     k("create", "namespace", ns)
-    k("-n", ns, "create", "serviceaccount", "quantops-agent")
-    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-            "metadata": {"name": "quantops-agent", "namespace": ns}, "rules": _agent_rules()}  # fmt: skip
-    k("apply", "-f", "-", input=json.dumps(role))
-    k("-n", ns, "create", "rolebinding", "quantops-agent", "--role=quantops-agent",
-      f"--serviceaccount={ns}:quantops-agent")  # fmt: skip
-    token = k("-n", ns, "create", "token", "quantops-agent", "--duration=1h").stdout.strip()
-    sa = f"system:serviceaccount:{ns}:quantops-agent"
+    token = agent_role_token(plane, ns, "pipeline")
+    sa = f"system:serviceaccount:{ns}:{agent_rbac.service_account('pipeline')}"
     can = lambda *a: k("auth", "can-i", *a, f"--as={sa}", "-n", ns, check=False).stdout.strip()  # noqa: E731
     assert can("patch", "strategies.quantops.dev", "--subresource=status") == "yes"
     assert can("patch", "strategies.quantops.dev") == "no"  # the pipeline never edits a spec
+    assert can("patch", "riskpolicies.quantops.dev") == "no"  # nor lifts a gate
     momo = {"entrypoint": "quantops_trading.strategies.momentum:Momentum", "params": PARAMS, "pairs": ["A/B"]}
     obj = {"apiVersion": "quantops.dev/v1alpha1", "kind": "Strategy", "metadata": {"name": "momo"}}
     _apply(plane, ns, {**obj, "spec": momo})

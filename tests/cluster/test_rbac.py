@@ -9,7 +9,15 @@ from controlplane import ControlPlane, kubeconfig_text, operator_process
 
 from quantops_operator import rbac
 
-from .conftest import apply_agent, condition, forbidden_lines, get, heartbeat, wait_for
+from .conftest import (
+    apply_agent,
+    condition,
+    create_agent_service_accounts,
+    forbidden_lines,
+    get,
+    heartbeat,
+    wait_for,
+)
 
 pytestmark = pytest.mark.cluster
 
@@ -21,7 +29,7 @@ def _bind(plane: ControlPlane) -> str:
     k = plane.kubectl
     k("create", "namespace", NS)
     k("-n", NS, "create", "serviceaccount", "quantops-operator")
-    k("-n", NS, "create", "serviceaccount", "quantops-agent")
+    create_agent_service_accounts(plane, NS)
     k("apply", "-f", "-", input=json.dumps(rbac.role("quantops-operator", NS)))
     k("apply", "-f", "-", input=json.dumps(rbac.cluster_role("quantops-operator-rbac-test")))
     k(

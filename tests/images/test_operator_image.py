@@ -16,6 +16,8 @@ import httpx
 import pytest
 from controlplane import ControlPlane, free_port
 
+from quantops_operator import agent_rbac
+
 from .conftest import Container, Images, docker, wait_http
 from .test_agent_image import HARDENED
 
@@ -56,7 +58,7 @@ def test_operator_and_agent_images_against_the_real_api_server(
     plane = crds_installed
     ns = f"img-{uuid.uuid4().hex[:6]}"
     plane.kubectl("create", "namespace", ns)
-    plane.kubectl("-n", ns, "create", "serviceaccount", "quantops-agent")
+    plane.kubectl("-n", ns, "create", "serviceaccount", agent_rbac.service_account("trader"))
     # agents fail closed without a global RiskPolicy (a missing gate object reads as PAUSE)
     glob = {
         "apiVersion": "quantops.dev/v1alpha1",

@@ -81,13 +81,6 @@ The operator's ServiceAccount name.
 {{- end }}
 
 {{/*
-The agents' ServiceAccount: fixed, the operator puts this name into every Agent pod.
-*/}}
-{{- define "quantops.agentServiceAccountName" -}}
-quantops-agent
-{{- end }}
-
-{{/*
 An image reference from {repository, tag, digest}: repository@digest, else repository:tag, the tag
 defaulting to the chart's appVersion. Call as (include "quantops.image" (list .Values.image .)).
 */}}

@@ -138,6 +138,15 @@ def test_security_context_non_root_read_only() -> None:
         assert any(m["mountPath"] == "/var/lib/quantops" and not m.get("readOnly") for m in c["volumeMounts"])
 
 
+@pytest.mark.parametrize("role", ["trader", "pipeline", "supervisor", "feed", "venue-sim", "canary"])
+def test_pods_run_as_their_roles_own_service_account(role: str) -> None:
+    """One account per role (quantops_operator.agent_rbac): a venue-sim pod has no trader verbs.
+    The token stays mounted as before (no automountServiceAccountToken): the runtime needs it."""
+    pod = deployments.deployment(make_agent(role=role), 1)["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == f"quantops-agent-{role}"
+    assert "automountServiceAccountToken" not in pod
+
+
 def test_config_map_carries_agent_config() -> None:
     config = {"intervalMinutes": 5, "data": {"NEO/BTC": "candles/neo.csv.gz"}}
     agent = make_agent(config=config, strategies=["s1"], heartbeatSeconds=2)

@@ -11,11 +11,11 @@ import hashlib
 import json
 import math
 import os
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from quantops_api import Agent
+from quantops_operator.agent_rbac import service_account
 from quantops_operator.resources.names import (
     ANN_CONFIG_HASH,
     ANN_RESTARTED_AT,
@@ -42,7 +42,6 @@ __all__ = [
 ]
 
 DEFAULT_IMAGE = "quantops/agent:dev"
-AGENT_SERVICE_ACCOUNT = "quantops-agent"
 VENUE_PORT = 8081
 """Where a venue-sim pod serves the simulated exchange (port ``venue`` of its Service)."""
 VENUE_ENV = {"QUANTOPS_VENUE_HOST": "0.0.0.0", "QUANTOPS_VENUE_PORT": str(VENUE_PORT)}
@@ -86,23 +85,54 @@ def has_state_claim(agent: Agent, state: StateVolume) -> bool:
 # keeps the pod from starting: fail closed). The variable names must match
 # quantops_trading.adapters.ccxt.credentials.SECRET_KEYS (this package may not import it).
 EXCHANGE_SECRET_ENV = "QUANTOPS_EXCHANGE_SECRET"
-EXCHANGE_SECRET_CONFIG_KEY = "exchangeSecret"
 EXCHANGE_KEY_ENV = {"apiKey": "QUANTOPS_EXCHANGE_API_KEY", "secret": "QUANTOPS_EXCHANGE_API_SECRET"}
-_SECRET_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 
 
 def exchange_secret_for(agent: Agent, default: str | None = None) -> str | None:
-    """The Secret whose keys this agent's pods get: its own spec.config, else the default for traders."""
-    own = agent.spec.config.get(EXCHANGE_SECRET_CONFIG_KEY)
+    """The Secret whose keys this agent's pods get: its own spec.config, else the default for traders
+    (the name is checked with the spec: roleconfig.check_object_name)."""
+    own = agent.spec.typed_config().exchange_secret
     if own is not None:
-        if not isinstance(own, str) or not _SECRET_NAME.match(own):
-            raise ValueError(
-                f"spec.config.{EXCHANGE_SECRET_CONFIG_KEY}: {own!r} is not a Secret name (DNS-1123 subdomain)"
-            )
         return own
     if default is None:
         default = os.environ.get(EXCHANGE_SECRET_ENV, "")
     return default if default and agent.spec.role == "trader" else None
+
+
+# A venue-sim's simulated accounts name their Secrets (spec.config.venue.apiKeys[].secretRef): each
+# is mounted read-only at ACCOUNT_SECRETS_DIR/<name>/ (files apiKey, secret; group-readable by the
+# pod's fsGroup) and the agent reads them there ($QUANTOPS_SECRETS_DIR, runtime/roles.py).
+ACCOUNT_SECRETS_DIR = "/var/run/quantops/secrets"
+ACCOUNT_SECRETS_ENV = "QUANTOPS_SECRETS_DIR"
+
+
+def account_secrets(agent: Agent) -> list[str]:
+    """The Secrets a venue-sim's accounts name (none for other roles)."""
+    if agent.spec.role != "venue-sim":
+        return []
+    typed = agent.spec.typed_config()
+    own = {typed.exchange_secret} if typed.exchange_secret else set()
+    return [name for name in typed.secret_refs() if name not in own]
+
+
+def account_secret_volumes(names: list[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(volumes, volume mounts) for :func:`account_secrets`."""
+    volumes = [
+        {
+            "name": f"account-{i}",
+            "secret": {
+                "secretName": name,
+                "defaultMode": 0o440,
+                "items": [{"key": "apiKey", "path": "apiKey"}, {"key": "secret", "path": "secret"}],
+            },
+        }
+        for i, name in enumerate(names)
+    ]
+    mounts = [
+        {"name": f"account-{i}", "mountPath": f"{ACCOUNT_SECRETS_DIR}/{name}", "readOnly": True}
+        for i, name in enumerate(names)
+    ]
+    return volumes, mounts
 
 
 def exchange_env(secret_name: str) -> list[dict[str, Any]]:
@@ -144,9 +174,13 @@ def pod_template(
     probe = {"periodSeconds": s.probes.period_seconds, "failureThreshold": s.probes.failure_threshold}
     ports = [{"name": "http", "containerPort": s.probes.port}]
     role_env: list[dict[str, Any]] = []
+    accounts = account_secrets(agent)
+    account_volumes, account_mounts = account_secret_volumes(accounts)
     if s.role == "venue-sim":
         ports.append({"name": "venue", "containerPort": VENUE_PORT})
         role_env = [{"name": k, "value": v} for k, v in VENUE_ENV.items()]
+    if accounts:
+        role_env.append({"name": ACCOUNT_SECRETS_ENV, "value": ACCOUNT_SECRETS_DIR})
     container = {
         "name": "agent",
         "image": s.image or image,
@@ -179,6 +213,7 @@ def pod_template(
             {"name": "config", "mountPath": "/etc/quantops", "readOnly": True},
             {"name": "state", "mountPath": "/var/lib/quantops"},
             {"name": "tmp", "mountPath": "/tmp"},  # read-only root: HOME and tempfiles live here
+            *account_mounts,
         ],
         "securityContext": {
             "allowPrivilegeEscalation": False,
@@ -189,7 +224,7 @@ def pod_template(
         "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "1Gi"}},
     }
     spec = {
-        "serviceAccountName": AGENT_SERVICE_ACCOUNT,
+        "serviceAccountName": service_account(s.role),  # one account per role (agent_rbac)
         "terminationGracePeriodSeconds": s.shutdown.termination_grace_seconds,
         "securityContext": {
             "runAsNonRoot": True,
@@ -205,6 +240,7 @@ def pod_template(
             if has_state_claim(agent, state)
             else {"name": "state", "emptyDir": {}},
             {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}},
+            *account_volumes,
         ],
     }
     # Agents read their config once at start: a config change must roll the pods, so the rendered
