@@ -337,7 +337,13 @@ def test_the_trader_trades_on_the_venue_sim_pod(platform: Platform) -> None:
     assert res.returncode == 0, res.stderr
     assert int(res.stdout.strip().splitlines()[-1]) > 0
     assert platform.venue_btc() != INITIAL_BTC
-    assert abs(platform.drift()) < Decimal("0.001"), (platform.venue(), platform.work("trader")["positions"])
+    # on failure, also the pods' restarts: in the clean-clone CI at 3c53914 the venue's account held
+    # none of the trader's booked 0.01617 BTC (a venue-sim restart resets its in-memory accounts?)
+    assert abs(platform.drift()) < Decimal("0.001"), (
+        platform.venue(),
+        platform.work("trader")["positions"],
+        platform.explain(),
+    )
 
 
 def _restored(platform: Platform, pod: str) -> dict[str, Any]:
