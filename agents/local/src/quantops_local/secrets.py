@@ -52,13 +52,11 @@ def prepare(state_dir: Path, agents: Iterable[Agent]) -> None:
     root.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(root, 0o700)
     problems = []
-    for agent in agents:
-        cfg = role_config(agent.spec.role, agent.spec.config)
-        demo = set(cfg.secret_refs()) - ({cfg.exchange_secret} if cfg.exchange_secret else set())
-        for name in sorted(demo):
+    configs = [(agent, role_config(agent.spec.role, agent.spec.config)) for agent in agents]
+    for _, cfg in configs:  # first every demo account, so a trader naming one finds it
+        for name in cfg.account_secret_refs():
             _make_demo(root / name)
-    for agent in agents:
-        cfg = role_config(agent.spec.role, agent.spec.config)
+    for agent, cfg in configs:
         for name in cfg.secret_refs():
             missing = [e for e in ENTRIES if not (root / name / e).is_file()]
             if missing:

@@ -138,7 +138,11 @@ class RoleConfig(_Block):
     def secret_refs(self) -> list[str]:
         """The Secrets this agent's pods read (the operator mounts or injects them; quantops up
         keeps them under <state-dir>/secrets)."""
-        return [self.exchange_secret] if self.exchange_secret else []
+        return ([self.exchange_secret] if self.exchange_secret else []) + self.account_secret_refs()
+
+    def account_secret_refs(self) -> list[str]:
+        """The Secrets of simulated venue accounts (a venue-sim's), other than ``exchangeSecret``."""
+        return []
 
 
 # -- alerts (supervisor, pipeline) ----------------------------------------------------------------
@@ -436,11 +440,11 @@ class VenueSimConfig(RoleConfig):
             raise ValueError("; ".join(problems))
         return v
 
-    def secret_refs(self) -> list[str]:
-        refs = super().secret_refs()
+    def account_secret_refs(self) -> list[str]:
+        refs: list[str] = []
         for account in (self.venue or {}).get("apiKeys") or []:
             ref = account.get("secretRef") if isinstance(account, Mapping) else None
-            if ref and ref not in refs:
+            if ref and ref != self.exchange_secret and ref not in refs:
                 refs.append(str(ref))
         return refs
 

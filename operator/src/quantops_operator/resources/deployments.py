@@ -108,11 +108,7 @@ ACCOUNT_SECRETS_ENV = "QUANTOPS_SECRETS_DIR"
 
 def account_secrets(agent: Agent) -> list[str]:
     """The Secrets a venue-sim's accounts name (none for other roles)."""
-    if agent.spec.role != "venue-sim":
-        return []
-    typed = agent.spec.typed_config()
-    own = {typed.exchange_secret} if typed.exchange_secret else set()
-    return [name for name in typed.secret_refs() if name not in own]
+    return agent.spec.typed_config().account_secret_refs()
 
 
 def account_secret_volumes(names: list[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
