@@ -101,3 +101,14 @@ async def test_failing_ticks_are_an_episode_on_record_not_only_stdout(
     recovered = [e for e in risk if e["kind"] == "tick_recovered"]
     assert len(failed) == 1 and failed[0]["error"] == "RateLimited", failed
     assert len(recovered) == 1 and recovered[0]["ticks"] == 4 and recovered[0]["failed"] == "RateLimited"
+
+
+async def test_65_a_working_order_nobody_re_decided_within_the_ttl_is_cancelled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    policy = {"staleOrderTtlSeconds": 0.5}
+    config = {"orderStyle": "passive", "repriceSeconds": 3600}  # the strategy never reprices it
+    async with kernel(tmp_path, monkeypatch, policy=policy, config=config) as k:
+        await _until(k, lambda: k.work.counts["staleCancelled"] > 0, 300, "a stale order cancelled")
+        cancels = [e for e in k.events() if e["kind"] == "order_cancelled"]
+    assert any("stale-order TTL" in str(e["reason"]) for e in cancels)

@@ -116,17 +116,6 @@ async def test_a_trade_nobody_booked_pauses_the_pair_until_the_balances_agree_ag
     assert "off by +0.0099" in events[0]["reason"]  # 0.01 bought, less the fee paid in BTC
 
 
-async def test_65_a_working_order_nobody_re_decided_within_the_ttl_is_cancelled(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    policy = {"staleOrderTtlSeconds": 0.5}
-    config = {"orderStyle": "passive", "repriceSeconds": 3600}  # the strategy never reprices it
-    async with live_trader(tmp_path, monkeypatch, policy=policy, config=config) as live:
-        await until(lambda: live.work.counts["staleCancelled"] > 0, 90, "a stale order cancelled")
-    cancels = [e for e in live.strategy_events() if e["kind"] == "order_cancelled"]
-    assert any("stale-order TTL" in str(e["reason"]) for e in cancels)
-
-
 async def test_a_truncated_event_log_halts_the_trader_alive_not_ready_and_sending_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
