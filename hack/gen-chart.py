@@ -203,6 +203,29 @@ class Exchange(_Values):
     )
 
 
+class Admission(_Values):
+    enabled: bool = Field(
+        True,
+        description="A ValidatingAdmissionPolicy (admissionregistration.k8s.io/v1, Kubernetes >= 1.30) "
+        "on the release namespace's Agents: `spec.image` only from the allowed images, "
+        "`spec.config.exchangeSecret` only an allowed Secret. Anyone who may create an Agent could "
+        "otherwise run any image as an agent or hand any Secret of the namespace to its pods.",
+    )
+    images: list[str] = Field(
+        default_factory=list,
+        description="Image prefixes an Agent's `spec.image` may start with (a repository, `repo:` for any "
+        "tag, `repo@sha256:` to require a digest). Empty: the chart's agent image repository "
+        "(`agent.image.repository`), by digest when `agent.image.digest` is set.",
+        examples=[["registry.example.com/quantops/agent@sha256:"]],
+    )
+    exchangeSecrets: list[str] = Field(
+        default_factory=list,
+        description="Secrets an Agent's `spec.config.exchangeSecret` may name. Always allowed: "
+        "`exchange.existingSecret`, and the samples' demo Secrets when `samples.enabled`.",
+        examples=[["demo-trader-keys", "demo-canary-keys"]],
+    )
+
+
 class ServiceMonitor(_Values):
     enabled: bool = Field(
         False,
@@ -313,6 +336,9 @@ class ChartValues(_Values):
     rbac: Rbac = Field(default_factory=Rbac, description="Role-based access control.")
     crds: Crds = Field(default_factory=Crds, description="The quantops.dev CustomResourceDefinitions.")
     exchange: Exchange = Field(default_factory=Exchange, description="Exchange credentials.")
+    admission: Admission = Field(
+        default_factory=Admission, description="Admission policy for Agents (images, Secrets)."
+    )
     metrics: Metrics = Field(default_factory=Metrics, description="Prometheus scraping of the agents.")
     dashboard: Dashboard = Field(default_factory=Dashboard, description="Grafana dashboard.")
     networkPolicy: NetworkPolicy = Field(

@@ -50,6 +50,8 @@ def release(crds_installed: ControlPlane, cluster_helm: Helm) -> Iterator[str]:
     res = cluster_helm(
         "install", RELEASE, str(CHART), "-n", NS, "--wait", "--timeout", "120s",
         "--set", "crds.keep=true", "--set", "operator.resyncSeconds=1",
+        # the samples are applied with kubectl below: their demo Secrets must pass admission
+        "--set", "admission.exchangeSecrets={demo-trader-keys,demo-canary-keys}",
     )  # fmt: skip
     yield res.stdout
     cluster_helm("uninstall", RELEASE, "-n", NS, "--ignore-not-found", "--wait")

@@ -65,6 +65,8 @@ def installed(crds_installed: ControlPlane, cluster_helm: Helm) -> Iterator[Cont
         "install", RELEASE, str(CHART), "-n", NS, "--wait", "--timeout", "120s",
         "--set", "crds.enabled=false", "--set", "operator.resyncSeconds=1",
         "--set", f"exchange.existingSecret={EXCHANGE_SECRET}",
+        # the samples are applied with kubectl below: their demo Secrets must pass admission
+        "--set", "admission.exchangeSecrets={demo-trader-keys,demo-canary-keys}",
     )  # fmt: skip
     try:
         yield plane

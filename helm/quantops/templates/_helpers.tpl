@@ -147,3 +147,18 @@ public venue is reachable only through venueCIDRs. */ -}}
     - ipBlock: {cidr: {{ . }}}
     {{- end }}
 {{- end }}
+
+{{/*
+The Secrets the samples' venue-sim accounts name (venue.apiKeys[].secretRef), one per line: the
+demo Secrets samples-secrets.yaml makes and admission-policy.yaml allows when samples.enabled.
+*/}}
+{{- define "quantops.sampleSecretNames" -}}
+{{- range $doc := regexSplit "(?m)^---\\s*$" (.Files.Get "samples/platform.yaml") -1 }}
+{{- $obj := fromYaml $doc }}
+{{- if and (eq (toString $obj.kind) "Agent") (eq (toString (($obj.spec).role)) "venue-sim") }}
+{{- range $account := (((($obj.spec).config).venue).apiKeys) }}
+{{ $account.secretRef }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
