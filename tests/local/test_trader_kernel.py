@@ -112,3 +112,16 @@ async def test_65_a_working_order_nobody_re_decided_within_the_ttl_is_cancelled(
         await _until(k, lambda: k.work.counts["staleCancelled"] > 0, 300, "a stale order cancelled")
         cancels = [e for e in k.events() if e["kind"] == "order_cancelled"]
     assert any("stale-order TTL" in str(e["reason"]) for e in cancels)
+
+
+async def test_an_order_over_the_policys_size_cap_is_denied_and_never_sent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """issue 16: maxOrderQuantity per pair (base units) caps one order, whatever its price says."""
+    policy = {"maxOrderQuantity": {SYMBOL: 0.00001}}
+    async with kernel(tmp_path, monkeypatch, policy=policy) as k:
+        await _until(k, lambda: k.work.counts["denied"] >= 3, 300, "three denials")
+        denied = [e for e in k.events() if e["kind"] == "order_denied"]
+        assert k.work.counts["submitted"] == 0 and k.position == 0
+    assert all("[order_size]" in str(d["reason"]) for d in denied), denied
+    assert "exceeds maxOrderQuantity 1e-05" in str(denied[0]["reason"])

@@ -189,3 +189,17 @@ def test_56_heatmap_png_is_a_real_image_whose_cells_carry_the_shares(tmp_path: P
             seen[(s, p)] = px
     assert data["cells"]["alpha"]["BTC/USDT"] == 0.6 and seen[("alpha", "BTC/USDT")] == expected(0.6)
     assert len({seen[("beta", "BTC/USDT")], seen[("beta", "ETH/USDT")], seen[("alpha", "ETH/USDT")]}) == 3
+
+
+async def test_one_orders_quantity_and_notional_are_capped_but_an_exit_never_is() -> None:
+    policy = permissive(max_order_quantity={"BTC/USDT": 2.0}, max_order_notional=500.0)
+    gw, _, _ = gateway(policy)
+    d = await gw.submit(req("buy", "3", price="1"))  # a glitch price: 3 units for 3 USDT
+    assert d.denied
+    assert d.reasons[0] == ("order_size", "BTC/USDT order quantity 3 exceeds maxOrderQuantity 2.0")
+    d = await gw.submit(req("buy", "1", price="600"))
+    assert d.denied and d.reasons[0] == ("order_size", "order notional 600.00 exceeds maxOrderNotional 500.0")
+    assert not (await gw.submit(req("buy", "1", pair="ETH/USDT", price="400"))).denied  # no cap for ETH
+    gw.on_fill("alpha", fill("buy", "2", "100"))
+    gw.on_fill("alpha", fill("buy", "2", "100"))
+    assert not (await gw.submit(req("sell", "4", reduce_only=True))).denied  # the exit is not capped

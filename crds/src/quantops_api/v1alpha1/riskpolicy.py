@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, ClassVar, Literal, Self
+from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import Field, model_validator
 
@@ -70,6 +70,14 @@ class RiskPolicySpec(ApiModel):
     max_pair_exposure: float | None = Field(default=None, gt=0, description="Hard per-pair notional limit.")
     pair_exposure_overrides: dict[str, float] = Field(default_factory=dict)
     max_gross_exposure: float | None = Field(default=None, gt=0)
+    max_order_notional: float | None = Field(
+        default=None, gt=0, description="Largest notional of one order, in its quote currency."
+    )
+    max_order_quantity: dict[str, Annotated[float, Field(gt=0)]] = Field(
+        default_factory=dict,
+        description="Pair → largest quantity of one order, in base units: the cap a price glitch near "
+        "zero cannot pass (its notional, priced at that same price, passes every notional limit).",
+    )
     concentration_cap: float = Field(default=0.5, gt=0, le=1, description="Max share of gross in one pair.")
     risk_budget: float = Field(default=10000.0, ge=0, description="Capital the allocator may hand out.")
     max_consecutive_losses: int = Field(default=5, ge=1)

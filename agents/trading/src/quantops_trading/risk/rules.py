@@ -34,6 +34,7 @@ __all__ = [
     "ConcentrationRule",
     "FeeGuardRule",
     "GrossExposureRule",
+    "OrderSizeRule",
     "OvertradeRule",
     "PairExposureRule",
     "ReduceOnlyRule",
@@ -97,6 +98,23 @@ class PairExposureRule(RiskRule):
             limit = p.pair_exposure_overrides.get(req.pair, p.max_pair_exposure)
             if limit is not None and after > Decimal(str(limit)):
                 return f"{req.pair} exposure {after:.2f} would exceed the hard limit {limit}"
+        return None
+
+
+class OrderSizeRule(RiskRule):
+    """One order's size: at most ``maxOrderQuantity`` of its pair (base units) and
+    ``maxOrderNotional`` (quote). Exits are never blocked (the unwind ladder slices them)."""
+
+    name = "order_size"
+
+    def check(self, req: OrderRequest, ctx: CheckContext) -> str | None:
+        qty = req.intent.quantity
+        for p in ctx.policies:
+            cap = p.max_order_quantity.get(req.pair)
+            if cap is not None and qty > Decimal(str(cap)):
+                return f"{req.pair} order quantity {qty} exceeds maxOrderQuantity {cap}"
+            if p.max_order_notional is not None and req.notional > Decimal(str(p.max_order_notional)):
+                return f"order notional {req.notional:.2f} exceeds maxOrderNotional {p.max_order_notional}"
         return None
 
 
@@ -257,6 +275,7 @@ def default_rules() -> Sequence[RiskRule]:
         OvertradeRule(),
         CancelToFillRule(),
         FeeGuardRule(),
+        OrderSizeRule(),
         PairExposureRule(),
         GrossExposureRule(),
         ConcentrationRule(),
