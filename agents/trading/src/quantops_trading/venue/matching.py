@@ -15,7 +15,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import ROUND_DOWN, ROUND_UP, Decimal
+from decimal import ROUND_DOWN, ROUND_UP, Decimal, InvalidOperation
 
 from quantops_trading.venue.books import BookSnapshot, MarketData, ReplayClock
 from quantops_trading.venue.config import SymbolConfig, VenueConfig
@@ -69,6 +69,15 @@ class SimOrder:
     @property
     def remaining(self) -> Decimal:
         return self.qty - self.executed
+
+
+def _on_grid(value: Decimal, step: Decimal) -> bool:
+    """``value`` is a whole number of ``step``s; a value too many steps away to count at the
+    decimal context's precision (an order for 1e30 units) is off the grid, not a server error."""
+    try:
+        return value % step == 0
+    except InvalidOperation:
+        return False
 
 
 class MatchingEngine:
@@ -140,13 +149,13 @@ class MatchingEngine:
         sc = self.symbol_cfg(symbol)
         if (account, symbol, client_id) in self._by_client:
             raise Reject.duplicate_order()
-        if qty % sc.step_size != 0 or qty < sc.min_qty or qty > sc.max_qty:
+        if qty < sc.min_qty or qty > sc.max_qty or not _on_grid(qty, sc.step_size):
             raise Reject.filter_failure("LOT_SIZE")
         snap = self.book(symbol)
         if type_ == "LIMIT":
             if price is None or price <= 0:
                 raise Reject.missing_param("price")
-            if price % sc.tick_size != 0:
+            if not _on_grid(price, sc.tick_size):
                 raise Reject.filter_failure("PRICE_FILTER")
             ref = price
         else:
