@@ -116,3 +116,48 @@ def test_quantops_up_never_invents_a_real_venue_key(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"Agent/trader: spec.config.exchangeSecret: Secret 'binance-keys'"):
         local_secrets.prepare(tmp_path, [trader])
     assert not (tmp_path / "secrets" / "binance-keys").exists()
+
+
+@pytest.mark.parametrize(
+    ("url", "agent", "hosts", "refused"),
+    [
+        ("http://10.0.0.7:8081", "venue-sim", [], False),  # discovered: the platform's own venue-sim
+        ("http://127.0.0.1:9000", "", [], False),  # a simulator on this machine
+        ("http://localhost:9000", "", [], False),
+        ("https://api.binance.com", "", ["api.binance.com"], False),
+        ("https://api.binance.com", "", [], True),  # nobody allowed it
+        ("http://api.binance.com", "", ["api.binance.com"], True),  # plain http across a network
+        ("https://evil.example.com", "", ["api.binance.com"], True),
+        ("http://192.0.2.1:8081", "", ["192.0.2.1"], True),
+    ],
+)
+def test_keys_go_only_to_a_discovered_loopback_or_allowed_https_venue(
+    url: str, agent: str, hosts: list[str], refused: bool
+) -> None:
+    from quantops_trading.runtime.discovery import Venue
+
+    reason = Venue(url, "v", agent).refuses_keys(hosts)
+    assert (reason is not None) == refused, reason
+
+
+async def test_a_trader_pointed_at_a_foreign_http_venue_stays_idle_and_sends_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from quantops_trading.adapters.ccxt.credentials import API_KEY_ENV, SECRET_ENV
+    from quantops_trading.runtime.agent import AgentRuntime
+    from quantops_trading.runtime.control import LocalControl
+    from quantops_trading.runtime.trader_role import TraderWork
+
+    monkeypatch.setenv("QUANTOPS_STATE_DIR", str(tmp_path))
+    work = TraderWork(
+        {"venueUrl": "http://192.0.2.1:8081", "venue": "x", "venueHosts": ["192.0.2.1"]},
+        {"strategySpecs": {}, "riskPolicies": {}},
+        environ={API_KEY_ENV: "live-key-0123456789", SECRET_ENV: "live-secret-0123456789"},
+    )
+    rt = AgentRuntime(
+        name="trader", role="trader", control=LocalControl("http://127.0.0.1:9", "trader", "0"), work=work
+    )
+    assert not await work.start(rt)
+    assert work.state.startswith("idle: venueUrl http://192.0.2.1") and "venueHosts" in work.state
+    assert work.client is None  # no ccxt client was ever built with the keys
+    await rt.control.close()

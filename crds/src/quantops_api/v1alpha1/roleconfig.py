@@ -87,6 +87,10 @@ KEYS_IN_SPEC = (
     "last-applied annotation and every dump of the object): put apiKey and secret in a Secret and "
     "name it in spec.config.exchangeSecret"
 )  # no quote characters: it is also a CEL string literal (config_rules)
+VENUE_HOSTS = (
+    "Hosts a venueUrl may name to receive this agent's exchange keys (https only); a discovered "
+    "venue-sim or a loopback simulator needs none."
+)
 _DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
@@ -301,6 +305,7 @@ class TraderConfig(RoleConfig):
     venue_agent: str | None = Field(default=None, description="Which venue-sim agent; default the first.")
     venue_url: str | None = Field(default=None, description="A venue URL instead of discovery.")
     venue: str | None = Field(default=None, description="The venue's name (with venueUrl).")
+    venue_hosts: list[str] = Field(default_factory=list, description=VENUE_HOSTS)
     cash_currency: str = Field(default="USDT", min_length=1)
 
     @field_validator("notional_per_strategy", mode="before")
@@ -347,6 +352,7 @@ class CanaryConfig(RoleConfig):
     slippage_bps: Bps = Decimal("100")
     venue_agent: str | None = None
     venue_url: str | None = None
+    venue_hosts: list[str] = Field(default_factory=list, description=VENUE_HOSTS)
 
     @field_validator("gate_scope")
     @classmethod

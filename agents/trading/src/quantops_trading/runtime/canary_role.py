@@ -568,8 +568,9 @@ class CanaryWork(IdleWork):
         )
         if found is not None:
             self.venue_url, self.venue = found.url, found.name
-        if not self.venue_url or not key or not secret:
-            why = "no venue found" if not self.venue_url else "no exchange credentials"
+        refused = found.refuses_keys(self.cfg.venue_hosts) if found is not None else None
+        if not self.venue_url or not key or not secret or refused:
+            why = refused or ("no venue found" if not self.venue_url else "no exchange credentials")
             self.last = {"result": "idle", "reason": why}
             await rt.stopping.wait()
             return

@@ -9,13 +9,20 @@
 ``spec.config.venueAgent`` picks one venue-sim agent; default: the first by name. Discovery waits
 (re-trying every half second) until the venue is known or the agent stops; it never returns a
 URL nobody published.
+
+Keys go only where they belong (:meth:`Venue.refuses_keys`): to a discovered venue-sim agent, to
+a simulator on loopback, or over https to a host ``spec.config.venueHosts`` allows — never over
+plain http across a network, never to a host nobody allowed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import aiohttp
 import httpx
@@ -33,6 +40,31 @@ class Venue:
     url: str
     name: str  # the venue's own name (VenueConfig.name), which instrument ids carry
     agent: str = ""  # the venue-sim agent serving it, when discovered
+
+    def refuses_keys(self, allowed_hosts: Sequence[str]) -> str | None:
+        """Why exchange keys must not be sent to this venue, or None when they may."""
+        if self.agent:
+            return None  # a venue-sim agent of this platform, found through its control plane
+        parts = urlsplit(self.url)
+        host = (parts.hostname or "").lower()
+        if parts.scheme == "http" and _loopback(host):
+            return None  # a simulator on this machine
+        if parts.scheme == "https" and host in {h.lower() for h in allowed_hosts}:
+            return None
+        return (
+            f"venueUrl {parts.scheme}://{host}: exchange keys go only over https to a host in "
+            f"spec.config.venueHosts ({', '.join(allowed_hosts) or 'none allowed'}), or to a "
+            "discovered venue-sim or a loopback simulator"
+        )
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 async def discover_venue(

@@ -424,6 +424,11 @@ class TraderWork(IdleWork):
         )
         if found is not None:
             self.venue_url, self.venue, self.venue_agent = found.url, found.name, found.agent
+            refused = found.refuses_keys(self.cfg.venue_hosts)
+            if refused:
+                self.state = f"idle: {refused}"
+                emit("trader_idle", agent=rt.name, reason=self.state)
+                return False
         try:
             creds = load_credentials(environ=self.environ)
             missing = creds.missing()
