@@ -192,7 +192,7 @@ async def test_trader_on_kubernetes_publishes_its_automatic_decisions(
         work = TraderWork(
             {
                 "venueUrl": server.url,
-                "venue": "sim",
+                "venueName": "sim",
                 "pollSeconds": 0.2,
                 "notionalPerStrategy": 2000,
                 "expectedEdgeBps": 5000,

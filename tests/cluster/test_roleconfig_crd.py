@@ -50,7 +50,7 @@ def test_the_crd_refuses_a_key_the_role_does_not_take(
 def test_the_crd_accepts_every_role_key(crds_installed: ControlPlane) -> None:
     ok = {
         "trader": {"pollSeconds": 0.5, "health": {"p99LimitSeconds": 2}, "notionalPerStrategy": {"a": 1},
-                   "allocator": {"minSamples": 1}, "venue": "sim", "reconcileSeconds": 10},
+                   "allocator": {"minSamples": 1}, "venueName": "sim", "reconcileSeconds": 10},
         "supervisor": {"pollSeconds": 1, "alerts": {"channels": {"f": {"type": "file"}}, "perMinute": 5}},
         "pipeline": {"intervalSeconds": 5, "data": {"NEO/BTC": "x.csv"}, "flags": {"seed": 3}},
         "venue-sim": {"port": 0, "venue": {"symbols": []}},

@@ -143,7 +143,7 @@ async def live_trader(
         work = TraderWork(
             {
                 "venueUrl": server.url,
-                "venue": "sim",
+                "venueName": "sim",
                 "pollSeconds": 0.2,
                 "notionalPerStrategy": 2000,
                 "expectedEdgeBps": 5000,

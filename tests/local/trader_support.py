@@ -122,7 +122,7 @@ def trader_runtime(
     work = TraderWork(
         {
             "venueUrl": venue_url,
-            "venue": "sim",
+            "venueName": "sim",
             "notionalPerStrategy": 2000,
             "expectedEdgeBps": 5000,
             **config,

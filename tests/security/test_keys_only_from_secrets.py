@@ -150,7 +150,7 @@ async def test_a_trader_pointed_at_a_foreign_http_venue_stays_idle_and_sends_not
 
     monkeypatch.setenv("QUANTOPS_STATE_DIR", str(tmp_path))
     work = TraderWork(
-        {"venueUrl": "http://192.0.2.1:8081", "venue": "x", "venueHosts": ["192.0.2.1"]},
+        {"venueUrl": "http://192.0.2.1:8081", "venueName": "x", "venueHosts": ["192.0.2.1"]},
         {"strategySpecs": {}, "riskPolicies": {}},
         environ={API_KEY_ENV: "live-key-0123456789", SECRET_ENV: "live-secret-0123456789"},
     )

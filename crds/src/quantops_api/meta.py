@@ -7,10 +7,11 @@ computation in the project goes through ``Gate.most_restrictive`` so the order l
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from enum import StrEnum
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, ClassVar, Literal, Self, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 GROUP = "quantops.dev"
@@ -57,12 +58,51 @@ class Stage(StrEnum):
     HOT = "HOT"
 
 
+def _numeric(annotation: Any) -> bool:
+    """``int``, ``float`` or ``Decimal``, possibly ``Annotated`` or ``| None``."""
+    if annotation in (int, float, Decimal):
+        return True
+    return any(_numeric(a) for a in get_args(annotation) if a is not type(None))
+
+
+def _is_map(annotation: Any) -> bool:
+    """``dict[...]``, possibly ``| None``."""
+    return get_origin(annotation) is dict or any(_is_map(a) for a in get_args(annotation))
+
+
+def as_the_api_server_reads(model: type[BaseModel], data: Any) -> Any:
+    """The wire rules where pydantic's defaults differ from the API server's structural schema:
+    a ``null`` field is pruned (then defaulted), not refused, and a boolean is not a number
+    (pydantic would read ``true`` as 1). One place, so `quantops validate` and the API server
+    give one verdict (tests/security/test_one_verdict.py)."""
+    if not isinstance(data, dict):
+        return data
+    by_wire = {f.alias or n: f for n, f in model.model_fields.items()} | dict(model.model_fields)
+    out = {}
+    for key, value in data.items():
+        if value is None:
+            continue
+        field = by_wire.get(key)
+        if isinstance(value, bool) and field is not None and _numeric(field.annotation):
+            raise ValueError(f"{key}: must be a number, not a boolean")
+        if isinstance(value, dict) and field is not None and _is_map(field.annotation):
+            value = {k: v for k, v in value.items() if v is not None}  # a map's nulls are pruned too
+        out[key] = value
+    return out
+
+
 class ApiModel(BaseModel):
-    """camelCase on the wire, snake_case in Python, unknown fields rejected."""
+    """camelCase on the wire, snake_case in Python, unknown fields rejected; read as the API server
+    reads (:func:`as_the_api_server_reads`)."""
 
     model_config = ConfigDict(
         extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True, use_enum_values=False
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _wire(cls, data: Any) -> Any:
+        return as_the_api_server_reads(cls, data)
 
     def to_wire(self) -> dict[str, Any]:
         """The JSON-ready dict Kubernetes stores (aliases, no nulls)."""

@@ -164,7 +164,7 @@ def test_defaults_are_what_the_roles_used_before() -> None:
     assert (t.unresolved_grace_seconds, t.reconcile_seconds) == (20.0, 30.0)
     assert (t.max_book_age_seconds, t.min_depth_ratio) == (60.0, 1)
     assert (t.paper.maker_fee_bps, t.paper.taker_fee_bps, t.notional_per_strategy) == (10, 10, 500)
-    assert (t.venue_agent, t.venue_url, t.venue, t.api_key, t.api_secret, t.cash_currency) == (
+    assert (t.venue_agent, t.venue_url, t.venue_name, t.api_key, t.api_secret, t.cash_currency) == (
         None, None, None, None, None, "USDT",
     )  # fmt: skip
     c2 = CanaryConfig()

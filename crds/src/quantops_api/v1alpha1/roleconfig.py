@@ -50,7 +50,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic.fields import FieldInfo
 
-from quantops_api.meta import Gate
+from quantops_api.meta import Gate, as_the_api_server_reads
 
 __all__ = [
     "KEYS_IN_SPEC",
@@ -105,9 +105,15 @@ def check_object_name(v: str) -> str:
 
 
 class _Block(BaseModel):
-    """camelCase on the wire only (a snake_case key would pass pydantic but not the CRD's rules)."""
+    """camelCase on the wire only (a snake_case key would pass pydantic but not the CRD's rules);
+    nulls and booleans read as the API server reads them."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _wire(cls, data: Any) -> Any:
+        return as_the_api_server_reads(cls, data)
 
 
 class RoleConfig(_Block):
@@ -117,6 +123,7 @@ class RoleConfig(_Block):
 
     exchange_secret: str | None = Field(
         default=None,
+        json_schema_extra={"pattern": _DNS1123.pattern, "objectName": True},
         description="Secret (apiKey/secret entries) holding this agent's exchange keys: on Kubernetes "
         "the operator injects them into its pods as env (the kubelet resolves them); under quantops up "
         "they are <state-dir>/secrets/<name>/{apiKey,secret} (made for the simulator if absent).",
@@ -304,7 +311,7 @@ class TraderConfig(RoleConfig):
     )
     venue_agent: str | None = Field(default=None, description="Which venue-sim agent; default the first.")
     venue_url: str | None = Field(default=None, description="A venue URL instead of discovery.")
-    venue: str | None = Field(default=None, description="The venue's name (with venueUrl).")
+    venue_name: str | None = Field(default=None, description="The venue's name (with venueUrl).")
     venue_hosts: list[str] = Field(default_factory=list, description=VENUE_HOSTS)
     cash_currency: str = Field(default="USDT", min_length=1)
 
@@ -343,7 +350,9 @@ class CanaryConfig(RoleConfig):
     hop_timeout_seconds: float = Field(default=5.0, gt=0)
     notional_margin: Annotated[Decimal, Field(gt=0)] = Decimal("1.2")
     gate_scope: str = Field(
-        default="global", description="global, riskpolicy/NAME, agent/NAME or strategy/NAME."
+        default="global",
+        description="global, riskpolicy/NAME, agent/NAME or strategy/NAME.",
+        json_schema_extra={"pattern": r"^(?i)(global|(global|riskpolicy|agent|strategy)/.+)$"},
     )
     fail_gate: Gate = Gate.PAUSE
     recover_after_passes: int = Field(default=3, ge=1)
@@ -631,6 +640,11 @@ def _node(ann: Any, meta: list[Any]) -> dict[str, Any]:
 
 def _field_node(field: FieldInfo) -> dict[str, Any]:
     node = _node(field.annotation, list(field.metadata))
+    extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+    if "pattern" in extra and node.get("type") == "string":  # what a field validator checks, for CEL
+        node = {**node, "pattern": extra["pattern"]}
+        if extra.get("objectName"):
+            node["maxLength"] = 253
     return {**node, "description": field.description} if field.description and "type" in node else node
 
 
@@ -642,7 +656,7 @@ def _object(model: type[BaseModel]) -> dict[str, Any]:
 
 def _union_keys() -> dict[str, dict[str, Any]]:
     """Every key of every role → its schema (the common type when roles disagree on bounds,
-    untyped when they disagree on the type: the trader's ``venue`` name vs the venue-sim's block)."""
+    untyped when they disagree on the type)."""
     seen: dict[str, list[dict[str, Any]]] = {}
     for model in ROLE_CONFIGS.values():
         for name, field in model.model_fields.items():
@@ -692,6 +706,24 @@ def config_rules() -> list[dict[str, str]]:
                 "reason": "FieldValueInvalid",
             }
         )
+    rules.append(
+        {
+            "rule": "self.role != 'pipeline' || !has(self.config) || !has(self.config.jitterSeconds) || "
+            "self.config.jitterSeconds < (has(self.config.intervalSeconds) ? self.config.intervalSeconds : "
+            "(has(self.config.intervalMinutes) ? self.config.intervalMinutes : 15.0) * 60.0)",
+            "message": "spec.config.jitterSeconds must be below the interval (intervalSeconds, else "
+            "intervalMinutes x 60, default 15 min)",
+            "fieldPath": ".config.jitterSeconds",
+            "reason": "FieldValueInvalid",
+        }
+    )
+    rules.append(
+        {
+            "rule": "self.role != 'venue-sim' || (has(self.config) && has(self.config.venue))",
+            "message": "spec.config.venue: required for role venue-sim (the simulated venue)",
+            "reason": "FieldValueRequired",
+        }
+    )
     rules.append(
         {
             "rule": "!has(self.config) || !(has(self.config.apiKey) || has(self.config.apiSecret))",

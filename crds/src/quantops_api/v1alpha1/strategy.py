@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, ClassVar, Literal, Self
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from quantops_api.meta import ApiModel, Condition, CustomResource, Gate, Stage
 
@@ -43,7 +43,9 @@ class StrategySpec(ApiModel):
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
         description="Validated by the strategy's own params model.",
     )
-    pairs: list[str] = Field(min_length=1, max_length=200, description="Instruments, e.g. BTC/USDT.")
+    pairs: list[Annotated[str, Field(pattern=r"^[^/\s]+/[^/\s]+$")]] = Field(
+        min_length=1, max_length=200, description="Instruments as BASE/QUOTE, e.g. BTC/USDT."
+    )
     venues: list[str] = Field(default_factory=lambda: ["venue-sim"], min_length=1)
     timeframes: list[Timeframe] = Field(default_factory=lambda: list[Timeframe](["1m"]))
     desired_stage: Stage = Field(
@@ -54,13 +56,6 @@ class StrategySpec(ApiModel):
     risk_policy_ref: str | None = Field(
         default=None, description="RiskPolicy name; the global one always applies."
     )
-
-    @model_validator(mode="after")
-    def _pairs(self) -> Self:
-        for p in self.pairs:
-            if "/" not in p:
-                raise ValueError(f"pairs: {p!r} is not BASE/QUOTE")
-        return self
 
 
 class StageTransition(ApiModel):

@@ -417,7 +417,7 @@ class TraderWork(IdleWork):
         found = await discover_venue(
             rt.control,
             url=self.cfg.venue_url or "",
-            name=self.cfg.venue or "",
+            name=self.cfg.venue_name or "",
             want=want,
             control_url=os.environ.get("QUANTOPS_CONTROL_URL", ""),
             stopping=rt.stopping,
