@@ -100,7 +100,7 @@ def agent_ns(crds_installed: ControlPlane) -> Namespace:
          "spec": {"entrypoint": "quantops_trading.strategies.momentum:Momentum",
                   "params": {"fast": 2, "slow": 3}, "pairs": ["BTC/USDT"]}},
         {"apiVersion": "quantops.dev/v1alpha1", "kind": "Agent", "metadata": {"name": "venue"},
-         "spec": {"role": "venue-sim"}},
+         "spec": {"role": "venue-sim", "config": {"venue": {"name": "sim"}}}},  # a venue-sim needs one
         # what the operator creates for the venue-sim Agent: the Service agents discover it by
         {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "venue-agent"},
          "spec": {"type": "ClusterIP", "selector": {"quantops.dev/agent": "venue"},
