@@ -250,7 +250,10 @@ async def test_trader_on_kubernetes_publishes_its_automatic_decisions(
     started = by_reason["UnwindStarted"]
     assert started["regarding"]["uid"] == strategy_uid and "gate STOP on global" in started["note"]
     assert by_reason["UnwindDone"]["regarding"]["name"] == "momo"
-    circuit = [e for e in events if e["reason"] == "AutomaticGateChanged" and "venue/sim" in e["note"]]
-    assert circuit and circuit[0]["regarding"]["kind"] == "Agent" and circuit[0]["type"] == "Warning"
-    assert "execution-health/connector_circuit" in circuit[0]["note"]
+    # the circuit's own event, whatever other automatic venue decision (an adverse cluster of
+    # fills, say) the run happened to make first
+    venue = [e for e in events if e["reason"] == "AutomaticGateChanged" and "venue/sim" in e["note"]]
+    circuit = [e for e in venue if "execution-health/connector_circuit" in e["note"]]
+    assert circuit, [e["note"] for e in venue]
+    assert circuit[0]["regarding"]["kind"] == "Agent" and circuit[0]["type"] == "Warning"
     assert all(e["reportingInstance"] == "trader-0" for e in events)
