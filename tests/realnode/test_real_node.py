@@ -95,6 +95,13 @@ def agent_objects(ns: str, image: str) -> list[dict[str, Any]]:
                                     "periodSeconds": 1,
                                     "failureThreshold": 3,
                                 },
+                                # as the operator makes them: liveness starts once the startup
+                                # probe passed, so a slow start after a kill is not killed again
+                                "startupProbe": {
+                                    "httpGet": {"path": "/healthz", "port": "http"},
+                                    "periodSeconds": 1,
+                                    "failureThreshold": 60,
+                                },
                                 "livenessProbe": {
                                     "httpGet": {"path": "/healthz", "port": "http"},
                                     "periodSeconds": 2,
@@ -202,7 +209,8 @@ def test_apiserver_restart_keeps_the_node_and_its_pods(real_node: Any, agent_pod
     real_node.start_apiserver()
     wait_for(lambda: pod_ready(get_json(real_node, "node", NODE_NAME)), 30, "node Ready after the restart")
     wait_for(lambda: pod_ready(get_json(real_node, "pod", pod, "-n", ns)), 30, "agent pod Ready")
-    assert real_node.container_status(ns, pod, "agent")["restartCount"] == restarts
+    cs = real_node.container_status(ns, pod, "agent")
+    assert cs["restartCount"] == restarts, f"{cs}\n{describe(real_node, ns)}"
 
 
 def test_an_image_not_on_the_node_is_never_pulled(real_node: Any, namespace: str) -> None:
