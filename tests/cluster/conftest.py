@@ -15,6 +15,13 @@ from controlplane import ControlPlane, operator_process
 
 from quantops_operator import agent_rbac
 
+GLOBAL_GO = {
+    "apiVersion": "quantops.dev/v1alpha1",
+    "kind": "RiskPolicy",
+    "metadata": {"name": "global"},
+    "spec": {"gate": "GO"},
+}
+
 
 @pytest.fixture(scope="session")
 def operator(crds_installed: ControlPlane) -> Iterator[str]:
@@ -22,6 +29,8 @@ def operator(crds_installed: ControlPlane) -> Iterator[str]:
     k = crds_installed.kubectl
     k("create", "namespace", "ops")
     create_agent_service_accounts(crds_installed, "ops")
+    # as on every platform, a global RiskPolicy at GO: without one agents (and their status) PAUSE
+    k("-n", "ops", "apply", "-f", "-", input=json.dumps(GLOBAL_GO))
     try:
         with operator_process(crds_installed, "ops"):
             yield "ops"

@@ -246,9 +246,11 @@ def test_the_control_api_refuses_forgeries_and_its_token_never_leaks(up: Up) -> 
 
 def test_runbook_explains_degraded_agent(up: Up) -> None:
     up.cli("gate", "global", "STOP", "--reason", "runbook test")
-    text = wait_for(lambda: (t := up.cli("runbook").stdout) and "Gate STOP on trader" in t and t, 10)
-    assert "quantops gate global GO" in text
-    assert "from RiskPolicy/global" in text
+    heading = "## Gate STOP from RiskPolicy/global: "
+    text = wait_for(lambda: (t := up.cli("runbook").stdout) and heading in t and "trader" in t and t, 10)
+    assert text.count(heading) == 1  # one section per cause, naming every agent it holds
+    section = text.split(heading)[1].split("\n## ")[0]
+    assert "trader" in section.splitlines()[0] and "quantops gate global GO" in section
 
 
 def test_invalid_manifests_fail_fast_naming_the_field(tmp_path: Path) -> None:

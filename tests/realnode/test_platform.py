@@ -25,6 +25,7 @@ import os
 import secrets
 import statistics
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -273,6 +274,18 @@ class Platform:
             f"reconciliation={w.get('reconciliation')} restarts={restarts}"
         )
 
+    def runbook(self) -> str:
+        """`quantops runbook --kube` as a user runs it (kubectl and KUBECONFIG of this cluster)."""
+        kubectl = os.environ.get("KUBECTL", "kubectl") if isinstance(self.k, Kind) else None
+        res = subprocess.run(
+            [sys.executable, "-m", "quantops_local.cli", "--kubectl",
+             kubectl or str(build_binaries() / "kubectl"), "runbook", "--kube", "-n", NS],
+            env={**os.environ, "KUBECONFIG": str(self.k.kubeconfig)}, capture_output=True, text=True,
+            timeout=60,
+        )  # fmt: skip
+        assert res.returncode == 0, res.stderr
+        return res.stdout
+
     def explain(self) -> str:
         return describe(self.k, NS)  # type: ignore[arg-type]
 
@@ -464,6 +477,21 @@ def test_deleting_the_global_policy_pauses_every_agent(platform: Platform) -> No
         for agent in ("trader", "canary", "pipeline"):
             wait_for(lambda a=agent: (platform.status(a) or {}).get("gate") == "PAUSE", 15, f"{agent} PAUSE")
             assert (platform.status(agent) or {})["gateSource"] == "RiskPolicy/global"
+        # the operator's status says what the agents do (it showed GO while nothing traded), and
+        # `quantops runbook --kube` gives one section for the cause: re-create the policy
+        missing = "RiskPolicy/global (missing)"
+
+        def gated(agent: str) -> str:
+            obj = get_json(platform.k, "-n", NS, "agent", agent) or {}
+            st = obj.get("status") or {}
+            msg = next((c["message"] for c in st.get("conditions", []) if c["type"] == "Gated"), "")
+            return f"{st.get('effectiveGate')} {msg}"
+
+        for agent in AGENTS:
+            wait_for(lambda a=agent: gated(a) == f"PAUSE effective gate PAUSE from {missing}", 30, f"{agent}")
+        text = platform.runbook()
+        assert text.count(f"## Gate PAUSE from {missing}: 5 agents") == 1, text
+        assert "re-create RiskPolicy 'global' (kubectl apply" in text and "patch riskpolicy" not in text, text
     finally:
         platform.kubectl("apply", "-f", "-", input=json.dumps(clean))
     wait_for(lambda: (platform.status("trader") or {}).get("gate") == "GO", 15, "trader GO again")

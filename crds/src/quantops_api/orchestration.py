@@ -144,6 +144,23 @@ def recycle_decision(
     )
 
 
+MISSING_GATE = Gate.PAUSE
+"""The gate of an object a gate depends on that does not exist (deleted, or never applied): fail
+closed — deleting a STOPped policy must not lift the stop. The agents and the operator's status
+read it alike, so ``kubectl get agents`` shows what the agents do."""
+
+
+MISSING = " (missing)"
+"""The suffix of a gate source that names an object that does not exist."""
+
+
+def policy_scope(name: str, gate: Gate | str | None) -> tuple[str, Gate | str]:
+    """The (scope, gate) a RiskPolicy contributes: a missing one PAUSEs, its scope saying so."""
+    if gate is None:
+        return f"RiskPolicy/{name}{MISSING}", MISSING_GATE
+    return f"RiskPolicy/{name}", gate
+
+
 @dataclass(frozen=True)
 class GateView:
     gate: Gate

@@ -50,7 +50,7 @@ def lease(renew: dt.datetime | None, **kw: Any) -> LeaseInfo:
 def observe(agent: Agent, **kw: Any) -> Observed:
     kw.setdefault("graph", {agent.name: list(agent.spec.depends_on)})
     kw.setdefault("ready", {})
-    kw.setdefault("global_gate", None)
+    kw.setdefault("global_gate", Gate.GO)  # a platform has its global policy (missing: below)
     kw.setdefault("deployment", None)
     kw.setdefault("api_contact_since", T0 - dt.timedelta(days=1))  # the API answering all along
     return Observed(agent=agent, **kw)
@@ -515,7 +515,7 @@ def test_recycle_with_status_started_at_in_the_past() -> None:
 
 def test_effective_gate_from_global_policy_and_change_event() -> None:
     agent = make_agent(gate="CHECK")
-    obs = observe(agent, deployment=running_deployment(), leases=(lease(at(-1)),), global_gate=None)
+    obs = observe(agent, deployment=running_deployment(), leases=(lease(at(-1)),), global_gate=Gate.GO)
     p0 = plan(obs, T0)
     assert p0.status.effective_gate is Gate.CHECK
     assert cond(p0, "Gated") == ("True", "GateCheck")
@@ -534,10 +534,23 @@ def test_effective_gate_from_global_policy_and_change_event() -> None:
     p2 = again(p1, obs, at(2), global_gate=Gate.STOP)
     assert "EffectiveGateChanged" not in reasons(p2)
 
-    p3 = again(p2, obs, at(3), global_gate=None)
+    p3 = again(p2, obs, at(3), global_gate=Gate.GO)
     (ev3,) = [e for e in p3.events if e.reason == "EffectiveGateChanged"]
     assert ev3.type == "Normal"
     assert "Agent/a" in ev3.message
+
+
+def test_a_missing_global_policy_reads_pause_as_the_agents_read_it() -> None:
+    """The agents PAUSE when the global RiskPolicy is gone (fail closed); the status says the same,
+    naming the missing policy, so `kubectl get agents` never shows GO while nothing trades."""
+    obs = observe(make_agent(), deployment=running_deployment(), leases=(lease(at(-1)),), global_gate=None)
+    p = plan(obs, T0)
+    assert p.status.effective_gate is Gate.PAUSE
+    gated = next(c for c in p.status.conditions if c.type == "Gated")
+    assert gated.status == "True" and gated.message.endswith("from RiskPolicy/global (missing)")
+    assert cond(p, "Ready") == ("True", "Healthy")  # a PAUSE is no health problem
+    back = again(p, obs, at(1), global_gate=Gate.GO)
+    assert back.status.effective_gate is Gate.GO
 
 
 def test_gate_go_is_not_gated() -> None:

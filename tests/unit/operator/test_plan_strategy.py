@@ -112,6 +112,18 @@ def test_strategy_status_risk_policy_not_found() -> None:
     assert ready is not None
     assert (ready.status, ready.reason) == ("False", "RiskPolicyNotFound")
     assert "'nope'" in ready.message
+    # and its gate is PAUSE, as the trader reads a missing policy (fail closed), naming it
+    assert status.effective_gate is Gate.PAUSE
+    gated = get_condition(status.conditions, "Gated")
+    assert gated is not None and gated.message.endswith("from RiskPolicy/nope (missing)")
+
+
+def test_a_missing_global_policy_pauses_every_strategy() -> None:
+    s = make_strategy(labels={"asset": "equity"})
+    status, _ = strategy_status(s, [p for p in POLICIES if p.name != "global"], T0)
+    assert status.effective_gate is Gate.PAUSE
+    gated = get_condition(status.conditions, "Gated")
+    assert gated is not None and gated.message.endswith("from RiskPolicy/global (missing)")
 
 
 def test_strategy_status_gate_change_event_text() -> None:

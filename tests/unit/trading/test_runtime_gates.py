@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from quantops_api import Gate
+from quantops_api.orchestration import MISSING_GATE
 from quantops_trading.runtime.agent import AgentRuntime, IdleWork
 from quantops_trading.runtime.control import (
-    MISSING_GATE,
     Beat,
     ControlUnavailable,
     GateSnapshot,

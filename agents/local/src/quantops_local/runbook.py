@@ -8,6 +8,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from quantops_api.orchestration import MISSING
+
 FIXES: dict[str, list[str]] = {
     "WaitingForDependencies": ["Check the agents it waits for (below); they must become Ready first."],
     "DependencyCycle": ["Break the cycle: edit spec.dependsOn of one agent in the cycle and re-apply."],
@@ -57,15 +59,34 @@ def render(rows: list[dict[str, Any]], *, kube: bool, now: dt.datetime | None = 
         out += [f"  - {step}" for step in FIXES.get(reason, ["Inspect the agent's conditions and log."])]
         logs = f"kubectl logs deploy/{r['name']}-agent" if kube else f"less .quantops/logs/{r['name']}.log"
         out += [f"  - Logs: `{logs}`", ""]
+    causes: dict[tuple[str, str], list[str]] = {}  # (gate, source) -> the agents it holds
     for r in gated:
+        key = (str(r["effectiveGate"]), str(r.get("gateSource") or f"Agent/{r['name']}"))
+        causes.setdefault(key, []).append(str(r["name"]))
+    for (gate, source), names in causes.items():
         out += [
-            f"## Gate {r['effectiveGate']} on {r['name']} (from {r.get('gateSource', '?')})",
+            f"## Gate {gate} from {source}: {len(names)} agent{'s' if len(names) > 1 else ''} "
+            f"({', '.join(names)})",
             "",
             "- New entries are blocked while the gate is not GO.",
-            f"- To reopen after review: `{gate_command(r.get('gateSource', 'Agent/' + r['name']), kube)}`",
+            *_reopen(source, kube),
             "",
         ]
     return "\n".join(out)
+
+
+def _reopen(source: str, kube: bool) -> list[str]:
+    """How to lift one gate source: patch it, or — a policy that does not exist reads PAUSE (fail
+    closed) — re-create it; patching an object that is gone cannot help."""
+    scope, missing = source.removesuffix(MISSING), source.endswith(MISSING)
+    if not missing:
+        return [f"- To reopen after review: `{gate_command(scope, kube)}`"]
+    kind, _, name = scope.partition("/")
+    apply = "kubectl apply -f <its manifest>" if kube else "re-apply its manifest with `quantops up -f`"
+    return [
+        f"- {scope} does not exist: every agent it applies to stays PAUSEd until it does.",
+        f"- To reopen after review: re-create {kind} {name!r} ({apply}).",
+    ]
 
 
 def rows_from_kube(items: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -25,6 +25,7 @@ from quantops_api.orchestration import (
     find_cycle,
     health_decision,
     heartbeat_stale,
+    policy_scope,
     recycle_decision,
     unmet_dependencies,
 )
@@ -107,7 +108,7 @@ def plan(obs: Observed, now: dt.datetime, rng: random.Random | None = None) -> P
         nonlocal conds
         conds = set_condition(conds, _cond(type_, ok, reason, message, now, gen))
 
-    gate = effective_gate({f"Agent/{agent.name}": spec.gate, "RiskPolicy/global": obs.global_gate})
+    gate = effective_gate(dict([(f"Agent/{agent.name}", spec.gate), policy_scope("global", obs.global_gate)]))
     if old.effective_gate is not None and gate.gate != old.effective_gate:
         events.append(
             Event(

@@ -10,7 +10,7 @@ from typing import Any
 
 from quantops_api import Condition, Gate, RiskPolicyStatus, Stage, Strategy, StrategyStatus
 from quantops_api.meta import set_condition
-from quantops_api.orchestration import effective_gate
+from quantops_api.orchestration import effective_gate, policy_scope
 from quantops_api.v1alpha1.conditions import ConditionType, Reason
 
 
@@ -47,12 +47,16 @@ def strategy_status(
     old = strategy.status or StrategyStatus()
     gen = strategy.metadata.generation
     mine = applicable_policies(strategy, policies)
-    scopes: dict[str, Gate | None] = {
+    scopes: dict[str, Gate | str | None] = {
         f"RiskPolicy/{p.name}": p.gate for p in sorted(mine, key=lambda p: p.name)
     }
+    ref = strategy.spec.risk_policy_ref
+    known = {p.name for p in policies}
+    for name in sorted({"global", ref or "global"} - known):  # as the agents read them: PAUSE
+        scope, g = policy_scope(name, None)
+        scopes[scope] = g
     scopes[f"Strategy/{strategy.name}"] = strategy.spec.gate
     gate = effective_gate(scopes)
-    ref = strategy.spec.risk_policy_ref
     if ref is not None and ref not in {p.name for p in policies}:
         ready = Condition(
             type=ConditionType.READY,

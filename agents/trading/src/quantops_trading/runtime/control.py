@@ -20,6 +20,8 @@ from typing import Any, Protocol
 import httpx
 import yaml
 
+from quantops_api.orchestration import MISSING_GATE
+
 
 class ControlUnavailable(RuntimeError):
     """The control plane (API server or local supervisor) cannot be reached."""
@@ -327,8 +329,6 @@ class KubeControl:
 
 
 _WATCHED = (("agents", "Agent"), ("strategies", "Strategy"), ("riskpolicies", "RiskPolicy"))
-MISSING_GATE = "PAUSE"
-"""The gate of an object an agent depends on that does not exist (or was deleted): fail closed."""
 
 
 _View = tuple[dict[str, str], dict[str, dict[str, str | None]], dict[str, list[str]], dict[str, Any]]
@@ -374,7 +374,7 @@ class _KubeGateView:
 
     def _gate(self, kind: str, name: str) -> str:
         obj = self.objs.get((kind, name))
-        return MISSING_GATE if obj is None else str((obj.get("spec") or {}).get("gate", "GO"))
+        return MISSING_GATE.value if obj is None else str((obj.get("spec") or {}).get("gate", "GO"))
 
     def _view(self) -> _View:
         gates = {f"Agent/{self.agent}": self._gate("Agent", self.agent)}
