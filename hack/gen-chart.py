@@ -209,7 +209,9 @@ class Admission(_Values):
         description="A ValidatingAdmissionPolicy (admissionregistration.k8s.io/v1, Kubernetes >= 1.30) "
         "on the release namespace's Agents: `spec.image` only from the allowed images, "
         "`spec.config.exchangeSecret` only an allowed Secret. Anyone who may create an Agent could "
-        "otherwise run any image as an agent or hand any Secret of the namespace to its pods.",
+        "otherwise run any image as an agent or hand any Secret of the namespace to its pods. "
+        "A second policy lets an agent pod write only its own agent's Leases (heartbeats, writer "
+        "Lease; the pipeline's claims): RBAC cannot restrict `create` by name.",
     )
     images: list[str] = Field(
         default_factory=list,

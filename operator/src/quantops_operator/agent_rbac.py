@@ -15,7 +15,8 @@ as each role's account and checks the refusals):
   is missing) and deleted on SIGTERM. The trader's single-writer Lease (``runtime/singleton.py``:
   get, create, patch) and the pipeline's work-item claims (``runtime/strategy_status.py``: get,
   create, patch) use the same verbs. Lease names are per agent, and RBAC cannot restrict
-  ``create`` by name, so the Lease verbs are on every Lease of the namespace.
+  ``create`` by name, so the Lease verbs are on every Lease of the namespace; the chart's Lease
+  admission policy narrows them to the asking pod's own agent (templates/lease-admission-policy.yaml).
 - trader: the venue-sim's Service (``runtime/discovery.py``: get ``<venue>-agent``); Events for
   its automatic decisions (``observability/kube_events.py`` ``KubeEventRecorder``:
   events.k8s.io create, patch of a repeat's series); ``status.lastBudgetChange`` of the global
