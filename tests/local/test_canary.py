@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -219,9 +220,15 @@ def test_canary_passes_on_a_healthy_venue_then_raises_no_go_when_the_venue_fault
     passed = wait_for(lambda: p.audit("CanaryPassed"), 60, "a CanaryPassed record")[0]
     assert {"signal", "risk+venue", "fill", "unwind.risk+venue", "unwind.fill"} <= set(passed["hops"])
     assert passed["symbol"] == "BTC/USDT" and passed["agent"] == "canary"
-    orders = httpx.get(f"{p.venue_url()}/_sim/state", headers=p.sim(), timeout=3).json()["orders"]
+    state = httpx.get(f"{p.venue_url()}/_sim/state", headers=p.sim(), timeout=3).json()
+    orders = state["orders"]
     assert orders and all(o["clientOrderId"].startswith("canary") for o in orders)
     assert {o["status"] for o in orders} == {"FILLED"}  # marketable round trip: nothing left working
+    # the venue keeps a buy's fee in BTC; the canary sells what it was credited, so its round trips
+    # pay fees in USDT and never drain the account's BTC (0.01: selling what it bought would empty
+    # it after about a thousand runs)
+    (account,) = [b for b in state["balances"].values() if "BTC" in b]
+    assert Decimal(account["BTC"]) == Decimal("0.01"), state["balances"]
     assert p.status()["gates"]["RiskPolicy/global"] == "GO"
     assert not (p.state / "eventlogs").exists()  # canary events stay out of the strategies' PnL logs
     # the venue's order endpoint breaks: the next run fails at the venue hop and raises NO_GO

@@ -13,6 +13,7 @@ from kernel_support import Kernel, kernel
 from trader_support import SYMBOL
 
 from quantops_trading.venue.config import FaultRule
+from quantops_trading.venue.testing import API_KEY
 
 
 async def _until(k: Kernel, pred: object, most: int, what: str) -> int:
@@ -125,3 +126,25 @@ async def test_an_order_over_the_policys_size_cap_is_denied_and_never_sent(
         assert k.work.counts["submitted"] == 0 and k.position == 0
     assert all("[order_size]" in str(d["reason"]) for d in denied), denied
     assert "exceeds maxOrderQuantity 1e-05" in str(denied[0]["reason"])
+
+
+async def test_the_booked_position_is_what_the_venue_holds_after_fees_in_the_asset_bought(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The venue takes a buy's fee in the base asset (as Binance does): the trader books the fill
+    less that fee, so its position is the venue's balance move and its P&L the venue's equity move.
+    Booking the gross quantity drifted by the fee on every buy, a strategy closing its position
+    sold base the account no longer held, and the fee counted as that many units of quote."""
+    fee = Decimal("0.001")  # 10 bps: one fee is many steps of BTC/USDT
+    async with kernel(tmp_path, monkeypatch, venue={"taker_fee": fee, "maker_fee": fee}) as k:
+        account = k.venue.engine.accounts[API_KEY]
+        held = lambda asset: account[asset].free + account[asset].locked  # noqa: E731
+        btc, usdt = held("BTC"), held("USDT")
+        await _until(k, lambda: k.work.counts["filled"] >= 4, 600, "four fills")
+        fills = [e["fill"] for e in k.events() if e["kind"] == "order_filled"]
+        assert any(f["fee_currency"] == "BTC" and Decimal(f["fee"]) > 0 for f in fills), fills
+        assert k.position == held("BTC") - btc, fills
+        book = k.work.gateway.book  # type: ignore[union-attr]
+        mark = book.mark(SYMBOL)
+        venue_pnl = held("USDT") - usdt + (held("BTC") - btc) * mark
+        assert abs(book.pnl("momo") - venue_pnl) < Decimal("0.000001"), (book.pnl("momo"), venue_pnl, fills)

@@ -40,10 +40,13 @@ async def _settled(live: Live) -> tuple[dict[str, dict[str, Any]], list[str], De
 
 
 def _signed(venue: dict[str, dict[str, Any]]) -> Decimal:
-    """What the venue executed for us, signed (buys positive)."""
-    return sum(
+    """What the venue executed for us, signed (buys positive), less the fees it took in BTC: what
+    the account's BTC moved by, and so what the book holds."""
+    moved = sum(
         (Decimal(o["executedQty"]) * (1 if o["side"] == "BUY" else -1) for o in venue.values()), Decimal(0)
     )
+    fills = [f for o in venue.values() for f in o["fills"]]
+    return moved - sum((Decimal(f["commission"]) for f in fills if f["commissionAsset"] == "BTC"), Decimal(0))
 
 
 async def test_a_placed_order_whose_answer_was_dropped_is_adopted_and_its_fills_booked(

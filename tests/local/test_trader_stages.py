@@ -353,8 +353,9 @@ async def test_a_restarted_trader_resumes_from_the_positions_in_its_event_log(
         assert gw is not None
         await until(lambda: gw.book.position("momo", SYMBOL) != 0, 60, "a live position")
     logged = live.events()
-    net = sum(
+    net = sum(  # a buy's fee is taken in BTC: the position is net of it
         (1 if e["fill"]["side"] == "buy" else -1) * float(e["fill"]["quantity"])
+        - (float(e["fill"]["fee"]) if e["fill"]["fee_currency"] == "BTC" else 0.0)
         for e in logged
         if e["kind"] == "order_filled"
     )

@@ -58,6 +58,14 @@ class Live:
         assert self.work.gateway is not None
         return self.work.gateway.book.position("momo", SYMBOL)
 
+    @property
+    def flat(self) -> bool:
+        """No position the venue would take an order for: covering a short with a buy leaves the
+        buy's fee (the venue takes it in BTC) short — dust below the minimum order, as on Binance."""
+        assert self.work.gateway is not None
+        rules, pos = self.work.markets[SYMBOL], abs(self.position)
+        return pos < rules.min_qty or pos * self.work.gateway.book.mark(SYMBOL) < rules.min_notional
+
     async def gate(self, gate: str) -> None:
         """What the gate watch does on a new snapshot."""
         self.rt.gates.update({"Agent/trader": gate})

@@ -234,8 +234,8 @@ class Platform:
         return Decimal(self.venue()["balances"][DEMO_KEY]["BTC"])
 
     def drift(self) -> Decimal:
-        """Venue BTC moved by the trader minus the BTC the trader booked: ~0 (the venue's fee in the
-        asset bought is the only difference); a re-bought position shows up as a whole target."""
+        """Venue BTC moved by the trader minus the BTC the trader booked (net of the fees the venue
+        takes in BTC): 0 once the trader has synced; a re-bought position shows as a whole target."""
         return (self.venue_btc() - INITIAL_BTC) - self.booked_btc()
 
     def no_drift(self, what: str) -> None:

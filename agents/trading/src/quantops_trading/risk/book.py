@@ -30,8 +30,17 @@ class Holding:
     avg: Decimal = _ZERO
     realised: Decimal = _ZERO
 
-    def apply(self, side: Side, qty: Decimal, price: Decimal, fee: Decimal) -> tuple[Decimal, bool]:
-        """Apply a fill; return its realised P&L (net of its fee) and whether it closed anything."""
+    def apply(
+        self, side: Side, qty: Decimal, price: Decimal, fee: Decimal, fee_in_base: bool = False
+    ) -> tuple[Decimal, bool]:
+        """Apply a fill; return its realised P&L (net of its fee) and whether it closed anything.
+
+        ``fee_in_base``: the venue took the fee in the base asset (Binance's rule on a buy: the
+        fee is paid in the asset received), so the position moves by the fill less that fee — what
+        the venue's balance moves by — and the fee counts at the fill's price in quote P&L.
+        """
+        if fee_in_base:
+            qty, fee = (qty - fee if side is Side.BUY else qty + fee), fee * price
         signed = qty if side is Side.BUY else -qty
         realised = -fee
         closing = self.qty != 0 and (self.qty > 0) != (signed > 0)
@@ -151,18 +160,32 @@ class RiskBook:
             self.open_orders.pop(client_order_id, None)
 
     def note_fill(
-        self, strategy: str, pair: str, side: Side, qty: Decimal, price: Decimal, fee: Decimal, now: float
+        self,
+        strategy: str,
+        pair: str,
+        side: Side,
+        qty: Decimal,
+        price: Decimal,
+        fee: Decimal,
+        now: float,
+        fee_currency: str = "",
     ) -> tuple[Decimal, bool]:
-        """Book a fill; return its realised P&L and whether it closed (part of) a position."""
+        """Book a fill; return its realised P&L and whether it closed (part of) a position.
+
+        ``fee_currency``: the asset the fee was paid in; a fee in the pair's base asset moves the
+        position (see :meth:`Holding.apply`), any other is counted in quote.
+        """
+        in_base = bool(fee_currency) and fee_currency == pair.split("/")[0]
         h = self.holdings.setdefault((strategy, pair), Holding())
-        result = h.apply(side, qty, price, fee)
-        self.net_qty[pair] = self.net_qty.get(pair, _ZERO) + (qty if side is Side.BUY else -qty)
+        result = h.apply(side, qty, price, fee, fee_in_base=in_base)
+        moved = qty if side is Side.BUY else -qty
+        self.net_qty[pair] = self.net_qty.get(pair, _ZERO) + (moved - fee if in_base else moved)
         self.marks.setdefault(pair, price)
         self.trades[strategy].append(now)
         self.trades["*"].append(now)
         self.fills[strategy].append(now)
         if self.cash is not None:
-            self.cash += (-qty * price if side is Side.BUY else qty * price) - fee
+            self.cash += (-qty * price if side is Side.BUY else qty * price) - (_ZERO if in_base else fee)
         return result
 
     def stale_orders(self, now: float, ttl: float) -> list[OpenOrder]:

@@ -339,7 +339,7 @@ class RiskGateway:
         """Book a fill, then run the post-trade kill switches; returns the fill's realised P&L."""
         now = self.clock()
         realised, closed = self.book.note_fill(
-            strategy, fill.symbol, fill.side, fill.quantity, fill.price, fill.fee, now
+            strategy, fill.symbol, fill.side, fill.quantity, fill.price, fill.fee, now, fill.fee_currency
         )
         policy = self.policies(strategy)[0]
         if closed:

@@ -791,12 +791,13 @@ class TraderWork(IdleWork):
                 book = self.gateway.book if kind == "order_filled" else self.paper.positions
                 qty, px, fee = (Decimal(str(f[k])) for k in ("quantity", "price", "fee"))
                 side = Side(f["side"])
-                realised, closed = book.note_fill(name, symbol, side, qty, px, fee, int(f["ts_ns"]) / 1e9)
+                fee_ccy = str(f.get("fee_currency") or "")
+                ts = int(f["ts_ns"]) / 1e9
+                realised, closed = book.note_fill(name, symbol, side, qty, px, fee, ts, fee_ccy)
                 if kind == "order_filled":
                     assert self.desk is not None
                     self.desk.seen.add(str(f["trade_id"]))
                     if self.venue_check is not None:
-                        fee_ccy = str(f.get("fee_currency") or "")
                         self.venue_check.holdings.note_fill(symbol, side, qty, px, fee, fee_ccy)
                     if closed:  # the same rule as _on_booked: any fill against the position
                         self._closes.setdefault(name, []).append(realised > 0)
@@ -977,7 +978,12 @@ class TraderWork(IdleWork):
     async def _unwind(self, reason: str) -> None:
         """Start ladders for stopped positions, abort those no longer stopped, step the due ones."""
         assert self.gateway is not None and self.desk is not None
-        stopped = {(s, p): why for s, p, why in stopped_positions(self.gateway)}
+        book = self.gateway.book
+        stopped = {  # dust (below what the venue trades, e.g. a buy's fee in base) is left alone
+            (s, p): why
+            for s, p, why in stopped_positions(self.gateway)
+            if (r := self.markets.get(p)) is None or abs(book.position(s, p)) >= max(r.min_qty, r.step_size)
+        }
         for key, ladder in list(self.ladders.items()):
             if ladder.done or ladder.interrupted:
                 del self.ladders[key]

@@ -72,7 +72,6 @@ class ApiKey(_Model):
         return self
 
 
-
 class SymbolConfig(_Model):
     """One tradable market and where its book comes from.
 
