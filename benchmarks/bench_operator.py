@@ -46,6 +46,8 @@ sys.path.insert(0, str(REPO / "hack"))
 
 from controlplane import ControlPlane, build_binaries, free_port, operator_process  # noqa: E402
 
+from quantops_operator.agent_rbac import service_account  # noqa: E402
+
 
 def agent_doc(name: str) -> dict[str, Any]:
     return {
@@ -129,7 +131,9 @@ def pct(values: list[float], q: float) -> float:
 def bench_apply(plane: ControlPlane, n: int, timeout: float) -> dict[str, Any]:
     ns = f"bench-{n}"
     plane.kubectl("create", "namespace", ns)
-    plane.kubectl("-n", ns, "create", "serviceaccount", "quantops-agent")
+    # the account the operator puts into a trader's pods (one per role): without it the Deployment
+    # makes no pod and nothing ever becomes Ready
+    plane.kubectl("-n", ns, "create", "serviceaccount", service_account("trader"))
     names = [f"a{i:04d}" for i in range(n)]
     apply_docs(plane, ns, [lease_doc(ns, a) for a in names])
     with operator_process(plane, ns, resync_seconds=10, log_name=f"operator-{n}"):
