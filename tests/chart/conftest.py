@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -12,7 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
-from controlplane import ControlPlane, build_binaries
+from controlplane import ControlPlane, build_binaries, kubeconfig_text
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "helm" / "quantops"
@@ -83,3 +85,26 @@ def cluster_helm(
 
 def find(objs: list[dict[str, Any]], kind: str, name: str | None = None) -> list[dict[str, Any]]:
     return [o for o in objs if o["kind"] == kind and (name is None or o["metadata"]["name"] == name)]
+
+
+def as_pod(plane: ControlPlane, ns: str, pod: str, account: str) -> ControlPlane:
+    """The plane authenticated as pod ``pod`` of ``ns``: its ServiceAccount's token bound to that pod,
+    what the kubelet mounts into it. The chart's Lease admission policy reads the asking pod from
+    such a token (an agent pod writes only its own agent's Leases); an unbound token writes none."""
+    uid = json.loads(plane.kubectl("-n", ns, "get", "pod", pod, "-o", "json").stdout)["metadata"]["uid"]
+    token = plane.kubectl(
+        "-n", ns, "create", "token", account, "--duration=1h",
+        "--bound-object-kind=Pod", f"--bound-object-name={pod}", f"--bound-object-uid={uid}",
+    ).stdout.strip()  # fmt: skip
+    workdir = plane.workdir / f"as-pod-{ns}-{pod}"
+    workdir.mkdir(exist_ok=True)
+    bound = dataclasses.replace(plane, workdir=workdir, procs={})
+    bound.kubeconfig.write_text(kubeconfig_text(plane.server, plane.ca_file, token, user=account))
+    return bound
+
+
+def agent_pod(plane: ControlPlane, ns: str, agent: str) -> str | None:
+    """The name of a pod of ``agent``'s Deployment (the operator's), once there is one."""
+    out = plane.kubectl("-n", ns, "get", "pods", "-l", f"quantops.dev/agent={agent}", "-o", "json").stdout
+    live = [p["metadata"] for p in json.loads(out)["items"] if not p["metadata"].get("deletionTimestamp")]
+    return str(live[0]["name"]) if live else None

@@ -20,7 +20,7 @@ from controlplane import ControlPlane, kubeconfig_text, operator_process
 from cluster.conftest import condition, forbidden_lines, get, heartbeat, wait_for
 from quantops_operator import agent_rbac, rbac
 
-from .conftest import CHART, REPO, Helm
+from .conftest import CHART, REPO, Helm, agent_pod, as_pod
 
 pytestmark = pytest.mark.cluster
 
@@ -130,7 +130,7 @@ def test_operator_runs_the_sample_platform_under_the_charts_rbac(
     monkeypatch.setenv("QUANTOPS_AGENT_IMAGE", chart_env["QUANTOPS_AGENT_IMAGE"])
     resync = float(chart_env["QUANTOPS_RESYNC_SECONDS"])
     as_operator = _token_kubeconfig(plane, FULLNAME)
-    as_role = {a: _token_kubeconfig(plane, agent_rbac.service_account(a)) for a in SAMPLE_AGENTS}
+    as_role: dict[str, ControlPlane] = {}  # each agent's pod, by its pod-bound token (once it exists)
     can = lambda who, *a: plane.kubectl(  # noqa: E731
         "auth", "can-i", *a, f"--as=system:serviceaccount:{NS}:{who}", "-n", NS, check=False
     ).stdout.strip()
@@ -153,8 +153,10 @@ def test_operator_runs_the_sample_platform_under_the_charts_rbac(
         def all_ready() -> bool:
             ready = 0
             for agent in SAMPLE_AGENTS:
-                if get(plane, NS, "deployment", f"{agent}-agent") is not None:
-                    heartbeat(as_role[agent], NS, agent)  # the Lease a replica renews, as its role
+                if agent not in as_role and (pod := agent_pod(plane, NS, agent)) is not None:
+                    as_role[agent] = as_pod(plane, NS, pod, agent_rbac.service_account(agent))
+                if agent in as_role:
+                    heartbeat(as_role[agent], NS, agent)  # the Lease a replica renews, as its pod
                 ready += condition(get(plane, NS, "agent", agent), "Ready").get("status") == "True"
             return ready == len(SAMPLE_AGENTS)
 

@@ -28,7 +28,7 @@ from controlplane import ControlPlane, free_port, kubeconfig_text, operator_proc
 from cluster.conftest import condition, get, heartbeat, wait_for
 from quantops_operator import agent_rbac
 
-from .conftest import CHART, REPO, Helm
+from .conftest import CHART, REPO, Helm, agent_pod, as_pod
 
 pytestmark = pytest.mark.cluster
 
@@ -77,8 +77,17 @@ def installed(crds_installed: ControlPlane, cluster_helm: Helm) -> Iterator[Cont
 
 @pytest.fixture
 def trader_process(installed: ControlPlane, tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
-    """The sample `trader` Agent's runtime, as its pod would run it, under the trader ServiceAccount."""
-    as_agent = _as(installed, agent_rbac.service_account("trader"))
+    """The sample `trader` Agent's runtime, as its pod would run it, under the trader ServiceAccount
+    with a token bound to a pod of its own (kwok runs no process; the token is what it would mount)."""
+    account, pod = agent_rbac.service_account("trader"), "trader-agent-e2e-0"
+    spec = {"serviceAccountName": account, "securityContext": {"runAsNonRoot": True, "runAsUser": 10001,
+            "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [{"name": "agent", "image": "quantops/agent:0.1.0",
+                            "securityContext": {"allowPrivilegeEscalation": False,
+                                                "capabilities": {"drop": ["ALL"]}}}]}  # fmt: skip
+    body = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": pod, "namespace": NS}, "spec": spec}
+    installed.kubectl("apply", "-f", "-", input=json.dumps(body))
+    as_agent = as_pod(installed, NS, pod, account)
     cfg = tmp_path / "config.json"
     cfg.write_text(json.dumps({"heartbeatSeconds": 1, "apiLossGraceSeconds": 5, "strategies": []}))
     port = free_port()
@@ -86,7 +95,7 @@ def trader_process(installed: ControlPlane, tmp_path: Path) -> Iterator[tuple[in
         **os.environ,
         "KUBECONFIG": str(as_agent.kubeconfig),
         "POD_NAMESPACE": NS,
-        "POD_NAME": "trader-e2e-0",
+        "POD_NAME": pod,
     }
     env.pop("QUANTOPS_CONTROL_URL", None)
     log = (tmp_path / "trader.log").open("wb")
@@ -124,7 +133,7 @@ def test_install_samples_ready_then_a_gate_flip_takes_effect(
         monkeypatch.setenv(key, chart_env[key])  # what the chart gives the operator container
     agents = _sample_agents()
     as_operator = _as(plane, FULLNAME)
-    as_role = {role: _as(plane, agent_rbac.service_account(role)) for role in set(agents.values())}
+    as_role: dict[str, ControlPlane] = {}  # each agent's pod, by its pod-bound token (once it exists)
     assert "trader" in agents
     with operator_process(plane, NS, kubeconfig=as_operator.kubeconfig, resync_seconds=1, log_name="op-e2e"):
         plane.kubectl("-n", NS, "apply", "-f", str(SAMPLES))
@@ -132,8 +141,10 @@ def test_install_samples_ready_then_a_gate_flip_takes_effect(
         def ready() -> list[str]:
             not_ready = []
             for a in agents:
-                if a != "trader" and get(plane, NS, "deployment", f"{a}-agent") is not None:
-                    heartbeat(as_role[agents[a]], NS, a)
+                if a != "trader" and a not in as_role and (pod := agent_pod(plane, NS, a)) is not None:
+                    as_role[a] = as_pod(plane, NS, pod, agent_rbac.service_account(agents[a]))
+                if a in as_role:
+                    heartbeat(as_role[a], NS, a)
                 if condition(get(plane, NS, "agent", a), "Ready").get("status") != "True":
                     not_ready.append(a)
             return not_ready
@@ -159,7 +170,7 @@ def test_install_samples_ready_then_a_gate_flip_takes_effect(
                 if "secretKeyRef" in e.get("valueFrom", {})
             }
             assert refs == ({own[a]} if a in own else set()), (a, refs)
-        lease = get(plane, NS, "lease", "trader-trader-e2e-0")
+        lease = get(plane, NS, "lease", "trader-trader-agent-e2e-0")
         assert lease is not None and lease["spec"]["holderIdentity"], "the trader's own heartbeat Lease"
 
         def status(name: str) -> dict[str, Any]:
