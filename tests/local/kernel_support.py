@@ -81,6 +81,7 @@ async def kernel(
     venue: dict[str, Any] | None = None,
     params: dict[str, Any] | None = None,
     gate: str = "GO",
+    others: dict[str, dict[str, Any]] | None = None,
 ) -> AsyncIterator[Kernel]:
     state = tmp_path / "state"
     state.mkdir()
@@ -89,7 +90,7 @@ async def kernel(
     async with running_venue(sample_config(speed=0.0, **(venue or {}))) as server:
         assert server.url is not None
         work, rt = trader_runtime(
-            server.url, config or {}, policy=policy, params=params, gate=gate, clock=clock
+            server.url, config or {}, policy=policy, params=params, gate=gate, clock=clock, others=others
         )
         try:
             assert await work.start(rt), work.state

@@ -148,3 +148,68 @@ async def test_the_booked_position_is_what_the_venue_holds_after_fees_in_the_ass
         mark = book.mark(SYMBOL)
         venue_pnl = held("USDT") - usdt + (held("BTC") - btc) * mark
         assert abs(book.pnl("momo") - venue_pnl) < Decimal("0.000001"), (book.pnl("momo"), venue_pnl, fills)
+
+
+FADE = {  # mean reversion on the same pair: against momo whenever the last bars trend
+    "entrypoint": "quantops_trading.strategies.mean_reversion:MeanReversion",
+    "params": {"window": 3, "entryZ": 0.5, "exitZ": 0.1},
+    "pairs": [SYMBOL],
+}
+
+
+def _orders_by_trace(events: list[dict[str, object]]) -> dict[object, list[str]]:
+    out: dict[object, list[str]] = {}
+    for e in events:
+        if e["kind"] == "order_submitted":
+            out.setdefault(e["trace_id"], []).append(str(e["order"]["side"]))  # type: ignore[index]
+    return out
+
+
+async def test_38_opposing_entries_on_one_pair_only_the_most_confident_acts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Momentum and a fast mean reversion on one pair want opposite things whenever the last bars
+    trend: the less confident entry is recorded as lost (with the winner and both confidences) and
+    sends nothing, so the account never buys and sells the same pair in one tick for two owners."""
+    async with kernel(tmp_path, monkeypatch, others={"fade": FADE}) as k:
+        lost = lambda: [  # noqa: E731
+            e for log in ("momo", "fade") for e in k.events(log)
+            if e["kind"] == "decision" and e["action"] == "lost_arbitration"
+        ]  # fmt: skip
+        await _until(k, lambda: len(lost()) >= 3 and k.work.counts["submitted"] >= 3, 600, "3 lost, 3 sent")
+        decisions, momo, fade = lost(), k.events("momo"), k.events("fade")
+    assert k.work.counts["lostArbitration"] >= 3
+    sent = _orders_by_trace(momo) | _orders_by_trace(fade)
+    for d in decisions:  # the loser's signal span produced no order
+        assert d["stage"] == "arbitration" and "opposed by" in str(d["reason"]), d
+        assert d["trace_id"] is not None and d["trace_id"] not in sent, (d, sent.get(d["trace_id"]))
+    per_tick: dict[int, set[str]] = {}  # signal ts → sides sent for entries, both strategies
+    for log in (momo, fade):
+        traces = {e["trace_id"]: e["ts_ns"] for e in log if e["kind"] == "signal"}
+        for e in log:
+            if e["kind"] == "order_submitted" and not e["order"]["reduce_only"]:
+                per_tick.setdefault(traces[e["trace_id"]], set()).add(e["order"]["side"])
+    assert per_tick and all(len(sides) == 1 for sides in per_tick.values()), per_tick
+
+
+async def test_45_a_strategy_whose_entries_keep_losing_is_throttled_to_its_strongest_signals(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every entry is judged 3 s later against a cost no move beats (a false positive by
+    construction): after 5 outcomes the throttle holds every entry below confidence 1, recorded
+    with the false-positive rate, and the strategy sends no new entry from then on."""
+    throttle = {"horizonSeconds": 3, "costBps": 100_000, "window": 5, "minSamples": 5,
+                "throttledMinConfidence": 1.0}  # fmt: skip
+    async with kernel(tmp_path, monkeypatch, config={"signals": {"throttle": throttle}}) as k:
+        throttled = lambda: [e for e in k.events() if e["kind"] == "decision" and e["action"] == "throttled"]  # noqa: E731
+        await _until(k, lambda: len(throttled()) >= 5, 900, "five throttled entries")
+        first = throttled()[0]
+        events = k.events()
+    assert k.work.counts["throttled"] >= 5
+    assert first["stage"] == "throttle" and "fp rate 100%" in str(first["reason"]), first
+    signals = {e["trace_id"]: e["ts_ns"] for e in events if e["kind"] == "signal"}
+    orders = [e for e in events if e["kind"] == "order_submitted" and not e["order"]["reduce_only"]]
+    at = first["ts_ns"]
+    before = [e["order"]["side"] for e in orders if signals[e["trace_id"]] < at]
+    after = [e for e in orders if signals[e["trace_id"]] > at]  # top-ups only: the side held before
+    assert before and all(e["order"]["side"] == before[-1] for e in after), (before, after)

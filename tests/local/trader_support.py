@@ -124,9 +124,12 @@ def trader_runtime(
     params: dict[str, Any] | None = None,
     gate: str = "GO",
     clock: Callable[[], float] = time.time,
+    others: dict[str, dict[str, Any]] | None = None,
 ) -> tuple[TraderWork, AgentRuntime]:
-    """A trader of ``momo`` (HOT) on ``venue_url`` with the permissive global policy, and the agent
-    runtime around it; its gates are driven as the gate watch drives them (control never called)."""
+    """A trader of ``momo`` (and ``others``: name → Strategy spec), all HOT, on ``venue_url`` with the
+    permissive global policy, and the agent runtime around it; its gates are driven as the gate
+    watch drives them (control never called)."""
+    specs = {"momo": {**MOMO, "params": {**MOMO["params"], **(params or {})}}, **(others or {})}
     work = TraderWork(
         {
             "venueUrl": venue_url,
@@ -136,7 +139,7 @@ def trader_runtime(
             **config,
         },
         {
-            "strategySpecs": {"momo": {**MOMO, "params": {**MOMO["params"], **(params or {})}}},
+            "strategySpecs": specs,
             "riskPolicies": {"global": {**PERMISSIVE, **(policy or {})}},
         },
         clock=clock,
@@ -150,7 +153,7 @@ def trader_runtime(
         api_loss_grace_seconds=1e9,
     )
     # A HOT strategy trades live; the gate watch would carry this with the gates (stages).
-    rt.gates.update({"Agent/trader": gate}, {"momo": {"stage": "HOT", "desiredStage": "HOT"}})
+    rt.gates.update({"Agent/trader": gate}, {n: {"stage": "HOT", "desiredStage": "HOT"} for n in specs})
     return work, rt
 
 

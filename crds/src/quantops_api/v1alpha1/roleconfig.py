@@ -71,6 +71,8 @@ __all__ = [
     "TraderHealth",
     "TraderPaper",
     "TraderRegime",
+    "TraderSignals",
+    "TraderThrottle",
     "VenueSimConfig",
     "check_object_name",
     "config_rules",
@@ -252,6 +254,37 @@ class TraderRegime(_Block):
     rv_window: int = Field(default=20, ge=2)
 
 
+class TraderThrottle(_Block):
+    """``signals.throttle.ThrottleConfig`` (same bounds) plus how an entry's outcome is judged:
+    at ``horizonSeconds`` after it, a move in its favour of ``costBps`` or less is a false positive."""
+
+    enabled: bool = True
+    horizon_seconds: float = Field(default=300.0, gt=0)
+    cost_bps: float = Field(default=20.0, ge=0, description="Round-trip cost an entry must beat.")
+    window: int = Field(default=40, ge=5)
+    min_samples: int = Field(default=20, ge=1)
+    max_fp_rate: float = Field(default=0.65, gt=0.0, le=1.0)
+    release_fp_rate: float = Field(default=0.5, ge=0.0, le=1.0)
+    throttled_min_confidence: float = Field(default=0.8, ge=0.0, le=1.0)
+    throttled_every: int = Field(default=5, ge=1)
+
+    @model_validator(mode="after")
+    def _hysteresis(self) -> Self:
+        if self.release_fp_rate > self.max_fp_rate:
+            raise ValueError("releaseFpRate must not exceed maxFpRate")
+        return self
+
+
+class TraderSignals(_Block):
+    """The strategies' outputs judged together before sizing (``runtime/signal_chain.py``)."""
+
+    arbitration: bool = Field(
+        default=True, description="Opposing entries on one pair: only the most confident acts (38)."
+    )
+    min_confidence: float = Field(default=0.0, ge=0, le=1, description="An entry below this is refused.")
+    throttle: TraderThrottle = Field(default_factory=TraderThrottle)
+
+
 class TraderAllocator(_Block):
     """``BudgetAllocator``; the block's presence turns budgets on."""
 
@@ -303,6 +336,7 @@ class TraderConfig(RoleConfig):
     unresolved_grace_seconds: float = Field(default=20.0, gt=0)
     reconcile_seconds: float = Field(default=30.0, gt=0, description="Books vs the venue's balances.")
     paper: TraderPaper = Field(default_factory=TraderPaper)
+    signals: TraderSignals = Field(default_factory=TraderSignals)
     notional_per_strategy: Annotated[Decimal, Field(ge=0)] | dict[str, Annotated[Decimal, Field(ge=0)]] = (
         Field(
             default=Decimal("500"),

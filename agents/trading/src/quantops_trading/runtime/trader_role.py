@@ -131,11 +131,13 @@ from quantops_trading.runtime.inflight import (
 )
 from quantops_trading.runtime.order_desk import OrderDesk, Working, emit
 from quantops_trading.runtime.paper_desk import PaperDesk, PaperFilled
+from quantops_trading.runtime.signal_chain import SignalChain
 from quantops_trading.runtime.singleton import WriterLease
 from quantops_trading.runtime.venue_check import VenueCheck
+from quantops_trading.signals.attribution import decision_of
 from quantops_trading.signals.regime import RegimeConfig
 from quantops_trading.storage.eventlog import EventLog, EventLogError, LogEntry
-from quantops_trading.strategy import Bar, BookSnapshot, Intent, Signal
+from quantops_trading.strategy import Bar, BookSnapshot, Intent, Output, Signal
 from quantops_trading.strategy.loader import LoadedStrategy, load_from_spec
 
 EVIDENCE = 500
@@ -287,8 +289,10 @@ class TraderWork(IdleWork):
         self.counts = {
             "submitted": 0, "denied": 0, "filled": 0, "cancelled": 0, "rejected": 0, "paper": 0,
             "paperFilled": 0, "unresolved": 0, "booksRejected": 0, "fillsQuarantined": 0,
-            "orphansCancelled": 0, "staleCancelled": 0, "thinSkipped": 0,
+            "orphansCancelled": 0, "staleCancelled": 0, "thinSkipped": 0, "lostArbitration": 0,
+            "throttled": 0,
         }  # fmt: skip
+        self.chain = SignalChain(cfg.signals, clock)  # 38, 45
         self.paper_fees = (cfg.paper.maker_fee_bps / 10_000, cfg.paper.taker_fee_bps / 10_000)
         self.paper: PaperDesk | None = None
         self.stages: dict[str, Stage] = {}  # the stage each loaded strategy currently runs at
@@ -644,6 +648,7 @@ class TraderWork(IdleWork):
             snap = BookSnapshot(
                 inst, ts, *(tuple((float(p), float(q)) for p, q in s) for s in (book.bids, book.asks))
             )
+            outputs: list[tuple[str, Output]] = []
             for name, loaded in list(self.loaded.items()):
                 if symbol not in self.specs[name].pairs or self.stages.get(name) is Stage.COLD:
                     continue  # COLD is backtest only: not run live at all
@@ -653,16 +658,25 @@ class TraderWork(IdleWork):
                     del self.loaded[name]
                     emit("strategy_failed", strategy=name, reason=loaded.failure.message)
                     continue
-                self._pending = len(outs)
-                for out in outs:
-                    with span("signal"):  # 95: one trace from the signal to its orders and fills
-                        if isinstance(out, Signal):
-                            self.logs[name].append(stamp(out.to_event(name)))
-                            self._confidences.setdefault(name, []).append(float(out.confidence))
-                            del self._confidences[name][:-EVIDENCE]
-                        if rt.accepting and not unagreed:
-                            await self._act(name, symbol, out, book, mid)
-                    self._pending -= 1
+                outputs += [(name, out) for out in outs]
+            self.chain.observe(symbol, m)
+            judged_outs = self.chain.judge(symbol, m, outputs)  # 38, 45: the outputs judged together
+            self._pending = len(judged_outs)
+            for j in judged_outs:
+                name, out = j.strategy, j.output
+                with span("signal"):  # 95: one trace from the signal to its orders and fills
+                    if isinstance(out, Signal):
+                        self.logs[name].append(stamp(out.to_event(name)))
+                        self._confidences.setdefault(name, []).append(float(out.confidence))
+                        del self._confidences[name][:-EVIDENCE]
+                    if j.refused is not None:
+                        self.counts[
+                            "lostArbitration" if j.refused == "lost_arbitration" else "throttled"
+                        ] += 1
+                        self.logs[name].append(stamp(decision_of(name, out, j.refused, j.stage, j.reason)))
+                    elif rt.accepting and not unagreed:
+                        await self._act(name, symbol, out, book, mid)
+                self._pending -= 1
         if self.clock() - self._last_snap >= self.snapshot_s:
             self._snapshot()
         self.ticks += 1

@@ -19,7 +19,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from quantops_trading.model.ids import EventId
+from quantops_trading.model.ids import EventId, TraceId
 from quantops_trading.storage.eventlog import EventLog
 from quantops_trading.strategy.base import Intent, Output, Signal
 
@@ -45,6 +45,7 @@ class DecisionLogged(BaseModel):
     confidence: float = Field(ge=0.0, le=1.0)
     attribution: dict[str, float]
     reason: str = ""
+    trace_id: TraceId | None = Field(default=None, description="The signal's trace (95).")
 
 
 def top_contributors(decision: DecisionLogged, k: int = 3) -> list[tuple[str, float]]:
