@@ -213,3 +213,26 @@ async def test_45_a_strategy_whose_entries_keep_losing_is_throttled_to_its_stron
     before = [e["order"]["side"] for e in orders if signals[e["trace_id"]] < at]
     after = [e for e in orders if signals[e["trace_id"]] > at]  # top-ups only: the side held before
     assert before and all(e["order"]["side"] == before[-1] for e in after), (before, after)
+
+
+async def test_40_entries_are_sized_to_the_volatility_target(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same market, the same signals, two volatility targets: each entry is sized to
+    target / realised volatility, so 4× the target is 4× the quantity (leverage cap out of reach),
+    and no entry is sent before the pair has a volatility estimate (recorded as sized out)."""
+    first: dict[float, dict[str, object]] = {}
+    for target in (0.05, 0.2):
+        vol = {"targetVol": target, "maxLeverage": 20}
+        run = tmp_path / str(target)
+        run.mkdir()
+        async with kernel(run, monkeypatch, config={"signals": {"volTarget": vol}}) as k:
+            await _until(k, lambda: k.work.counts["submitted"] >= 1, 300, "a first entry")
+            events = k.events()
+        no_vol = [i for i, e in enumerate(events) if "no volatility estimate" in str(e.get("reason"))]
+        sent = [i for i, e in enumerate(events) if e["kind"] == "order_submitted"]
+        assert no_vol and sent[0] > no_vol[-1], (no_vol, sent)
+        first[target] = events[sent[0]]["order"]  # type: ignore[assignment]
+    small, large = (Decimal(str(first[t]["quantity"])) for t in (0.05, 0.2))
+    assert first[0.05]["side"] == first[0.2]["side"]
+    assert abs(large / small - 4) < Decimal("0.01"), (small, large)

@@ -73,6 +73,7 @@ __all__ = [
     "TraderRegime",
     "TraderSignals",
     "TraderThrottle",
+    "TraderVolTarget",
     "VenueSimConfig",
     "check_object_name",
     "config_rules",
@@ -275,6 +276,15 @@ class TraderThrottle(_Block):
         return self
 
 
+class TraderVolTarget(_Block):
+    """``signals.sizing.VolTargetConfig``: a signal sized to an annualised volatility target, the
+    strategy's notional as its equity; the block's presence turns it on (else a fixed notional)."""
+
+    target_vol: float = Field(default=0.20, gt=0.0, le=5.0, description="Annualised volatility target.")
+    max_leverage: float = Field(default=1.0, gt=0.0, le=20.0, description="× the strategy's notional.")
+    min_confidence: float = Field(default=0.0, ge=0.0, le=1.0)
+
+
 class TraderSignals(_Block):
     """The strategies' outputs judged together before sizing (``runtime/signal_chain.py``)."""
 
@@ -283,6 +293,7 @@ class TraderSignals(_Block):
     )
     min_confidence: float = Field(default=0.0, ge=0, le=1, description="An entry below this is refused.")
     throttle: TraderThrottle = Field(default_factory=TraderThrottle)
+    vol_target: TraderVolTarget | None = Field(default=None, description="Unset: a fixed notional (40).")
 
 
 class TraderAllocator(_Block):

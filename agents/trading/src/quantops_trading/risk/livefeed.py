@@ -17,7 +17,10 @@ What it must not do: retry, hide an error, or decide a gate (the gateway applies
 from __future__ import annotations
 
 import asyncio
+import itertools
+import math
 import socket
+import statistics
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -297,3 +300,15 @@ class RegimeTracker:
             regime = None if last is None else str(last)
         self.current[pair] = regime
         return regime
+
+    def rv_per_poll(self, pair: str) -> float | None:
+        """Standard deviation of the last ``rv_window`` log returns between polls (None until
+        there are that many)."""
+        h = self.history.get(pair)
+        if h is None or len(h) <= self.rv_window:
+            return None
+        closes = [p for _, p in list(h)[-self.rv_window - 1 :]]
+        if min(closes) <= 0:
+            return None
+        rets = [math.log(b / a) for a, b in itertools.pairwise(closes)]
+        return statistics.stdev(rets)

@@ -136,6 +136,7 @@ from quantops_trading.runtime.singleton import WriterLease
 from quantops_trading.runtime.venue_check import VenueCheck
 from quantops_trading.signals.attribution import decision_of
 from quantops_trading.signals.regime import RegimeConfig
+from quantops_trading.signals.sizing import VolTargetConfig, vol_target_size
 from quantops_trading.storage.eventlog import EventLog, EventLogError, LogEntry
 from quantops_trading.strategy import Bar, BookSnapshot, Intent, Output, Signal
 from quantops_trading.strategy.loader import LoadedStrategy, load_from_spec
@@ -290,7 +291,7 @@ class TraderWork(IdleWork):
             "submitted": 0, "denied": 0, "filled": 0, "cancelled": 0, "rejected": 0, "paper": 0,
             "paperFilled": 0, "unresolved": 0, "booksRejected": 0, "fillsQuarantined": 0,
             "orphansCancelled": 0, "staleCancelled": 0, "thinSkipped": 0, "lostArbitration": 0,
-            "throttled": 0,
+            "throttled": 0, "sizedOut": 0,
         }  # fmt: skip
         self.chain = SignalChain(cfg.signals, clock)  # 38, 45
         self.paper_fees = (cfg.paper.maker_fee_bps / 10_000, cfg.paper.taker_fee_bps / 10_000)
@@ -725,12 +726,41 @@ class TraderWork(IdleWork):
         self.logs[name].append(stamp(OrderSubmitted(order=order, lineage={**lineage, **extra})))
 
     def _size(self, name: str, symbol: str, sig: Signal, book: OrderBook, mid: Decimal) -> Intent | None:
+        """The order taking ``name`` from its position to the signal's target: ``value`` × its
+        notional, or with ``signals.volTarget`` sized to the pair's realised volatility (40)."""
         assert self.gateway is not None
         rules = self.markets[symbol]
         pos = (self._paper_for(name) or self.gateway.book).position(name, symbol)
         cap, _ = self.budget_cap(name)
         notional = self.notional[name] if cap is None else min(self.notional[name], cap)
-        delta = Decimal(str(sig.value)) * notional / mid - pos
+        target = Decimal(str(sig.value)) * notional / mid
+        if (vt := self.cfg.signals.vol_target) is not None and sig.value != 0:  # 40
+            sized = vol_target_size(
+                sig.value,
+                sig.confidence,
+                self.regimes.rv_per_poll(symbol),
+                mid,
+                notional,
+                VolTargetConfig(
+                    target_vol=vt.target_vol,
+                    bars_per_year=365 * 86_400 / self.poll_s,
+                    max_leverage=vt.max_leverage,
+                    max_notional=max(
+                        notional * Decimal(repr(vt.max_leverage)), rules.min_notional, Decimal(1)
+                    ),
+                    min_notional=rules.min_notional,
+                    min_confidence=vt.min_confidence,
+                    step_size=rules.step_size,
+                ),
+            )
+            if not sized.passed:
+                self.counts["sizedOut"] += 1
+                self.logs[name].append(stamp(decision_of(name, sig, "sized_out", "sizing", sized.reason)))
+                return None
+            target = sized.quantity if sig.value > 0 else -sized.quantity
+            if pos * target > 0 and abs(target - pos) <= abs(target) / 2:
+                return None  # held near its size: no churn on every new volatility reading
+        delta = target - pos
         qty = abs(delta).quantize(rules.step_size, rounding=ROUND_DOWN)
         if qty < rules.min_qty or qty * mid < rules.min_notional:
             return None
