@@ -255,7 +255,8 @@ class Dashboard(_Values):
     enabled: bool = Field(
         True,
         description="Render a ConfigMap with a Grafana dashboard of the agents' metrics (heartbeats, "
-        "effective gate, control errors, uptime).",
+        "effective gate, control errors, uptime; the trader's submit→ack latency, risk scope gates, kill "
+        "switches, P&L and exposure per strategy, book age per pair, orders by outcome).",
     )
     labels: StrMap = Field(
         default_factory=lambda: {"grafana_dashboard": "1"},

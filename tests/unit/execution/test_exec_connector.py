@@ -179,7 +179,9 @@ async def test_p99_over_bound_degrades_the_connector_and_histogram_is_exported()
         assert tracker.p99 is not None and tracker.p99 >= 0.025
         assert r.conn.breaker.state is BreakerState.OPEN
         assert "p99" in r.conn.breaker.transitions[-1][2]
-        count = registry.get_sample_value("quantops_submit_ack_seconds_count", {"venue": "sim"})
+        count = registry.get_sample_value(
+            "quantops_venue_request_seconds_count", {"venue": "sim", "op": "submit"}
+        )
         assert count == 3
 
 

@@ -1,9 +1,11 @@
-"""Submit→ack latency histograms and p99 gating (roadmap 73).
+"""Venue request latency histograms and p99 gating (roadmap 73).
 
-Why it exists: a venue can be "up" yet too slow to trade on. Every submit→ack round trip is
-observed into a Prometheus histogram (label ``venue``; registry injectable so tests can read it)
-and into a bounded window from which p99 is computed; when p99 exceeds the bound (with at least
-``min_samples``), :attr:`LatencyTracker.degraded` is True and the connector degrades itself.
+Why it exists: a venue can be "up" yet too slow to trade on. Every round trip is observed into a
+Prometheus histogram ``quantops_venue_request_seconds`` (labels ``venue`` and ``op``: ``submit``
+— the submit→ack latency —, ``cancel``, ``read``; registry injectable so an agent serves it and
+tests read it) and into a bounded window from which p99 is computed; when p99 exceeds the bound
+(with at least ``min_samples``), :attr:`LatencyTracker.degraded` is True and the connector
+degrades itself.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5
 
 
 class LatencyTracker:
-    """Histogram + rolling p99 of one venue's submit→ack latency."""
+    """Histogram + rolling p99 of one venue's request latency."""
 
     def __init__(
         self,
@@ -35,16 +37,16 @@ class LatencyTracker:
         self.min_samples = min_samples
         self._samples: deque[float] = deque(maxlen=window)
         self.histogram = Histogram(
-            "quantops_submit_ack_seconds",
-            "Order submit to venue acknowledgement latency",
-            ["venue"],
+            "quantops_venue_request_seconds",
+            "Venue request round trip (op=submit: order submit to acknowledgement)",
+            ["venue", "op"],
             registry=registry if registry is not None else CollectorRegistry(),
             buckets=_BUCKETS,
         )
 
-    def observe(self, seconds: float) -> None:
+    def observe(self, seconds: float, op: str = "submit") -> None:
         self._samples.append(seconds)
-        self.histogram.labels(venue=self.venue).observe(seconds)
+        self.histogram.labels(venue=self.venue, op=op).observe(seconds)
 
     @property
     def p99(self) -> float | None:

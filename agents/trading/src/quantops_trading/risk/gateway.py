@@ -191,6 +191,9 @@ class RiskGateway:
     def switches(self, scope: str) -> dict[str, Gate]:
         return dict(self._switches.get(scope, {}))
 
+    def switch_scopes(self) -> list[str]:  # every scope with a kill switch set now
+        return sorted(s for s, sw in self._switches.items() if sw)
+
     def _set_switch(self, scope: str, switch: str, gate: Gate | None, *, actor: str, reason: str) -> None:
         current = self._switches.get(scope, {})
         if current.get(switch) == gate:

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
+from prometheus_client import CollectorRegistry
+
 from quantops_trading.execution.breaker import BreakerConfig, BreakerState, CircuitBreaker
 from quantops_trading.execution.errors import ExchangeUnavailable, OrderRejected, TradingError
 from quantops_trading.execution.latency import LatencyTracker
@@ -73,6 +75,7 @@ class VenueHealth:
     latency_window: int = 200
     latency_min_samples: int = 20
     clock: Callable[[], float] = time.monotonic
+    registry: CollectorRegistry | None = None  # the agent's /metrics (None: a private one)
     dns_failures: int = 0
     calls: int = 0
     failures: int = 0
@@ -82,6 +85,7 @@ class VenueHealth:
         self.breaker = CircuitBreaker(self.breaker_config, clock=self.clock)
         self.latency = LatencyTracker(
             self.venue,
+            self.registry,
             p99_bound_s=self.thresholds.p99_limit_s,
             window=self.latency_window,
             min_samples=self.latency_min_samples,
@@ -91,11 +95,11 @@ class VenueHealth:
         self._last_book: dict[str, tuple[Any, ...]] = {}
         self._changed_at: dict[str, float] = {}  # symbol → when its book last moved
 
-    def success(self, seconds: float) -> None:
+    def success(self, seconds: float, op: str = "read") -> None:
         self.calls += 1
         self.dns_failures = 0
         self.breaker.record_success(seconds)
-        self.latency.observe(seconds)
+        self.latency.observe(seconds, op)
         self._samples = min(self._samples + 1, self.latency_window)
 
     def failure(self, exc: BaseException) -> None:
@@ -188,7 +192,7 @@ class MonitoredClient:
         self.sleep = sleep
         self.retries = 0  # attempts repeated after a retryable failure (each one also observed)
 
-    async def _read(self, call: Callable[[], Awaitable[T]]) -> T:
+    async def _read(self, call: Callable[[], Awaitable[T]], op: str = "read") -> T:
         """An idempotent call (a read, or a cancel by id): retried on a retryable error with
         jittered exponential backoff (74). Never a submit — a lost answer there is settled by
         asking the venue about the client id, not by sending again."""
@@ -196,9 +200,11 @@ class MonitoredClient:
         async def counted(_attempt: int, _error: TradingError, _wait: float) -> None:
             self.retries += 1
 
-        return await retry_call(lambda: self._observe(call), self.retry, sleep=self.sleep, on_retry=counted)
+        return await retry_call(
+            lambda: self._observe(call, op), self.retry, sleep=self.sleep, on_retry=counted
+        )
 
-    async def _observe(self, call: Callable[[], Awaitable[T]]) -> T:
+    async def _observe(self, call: Callable[[], Awaitable[T]], op: str) -> T:
         t0 = self.health.clock()
         try:
             out = await call()
@@ -209,9 +215,9 @@ class MonitoredClient:
             self.health.breaker.record_reject()
             raise
         except Exception:
-            self.health.success(self.health.clock() - t0)
+            self.health.success(self.health.clock() - t0, op)
             raise
-        self.health.success(self.health.clock() - t0)
+        self.health.success(self.health.clock() - t0, op)
         return out
 
     async def load_markets(self) -> dict[str, MarketRules]:
@@ -235,7 +241,7 @@ class MonitoredClient:
         return await self._read(lambda: self.inner.fetch_trade_history(symbol, page))
 
     async def create_order(self, intent: OrderIntent, client_order_id: str) -> VenueOrder:
-        return await self._observe(lambda: self.inner.create_order(intent, client_order_id))
+        return await self._observe(lambda: self.inner.create_order(intent, client_order_id), "submit")
 
     async def cancel_order(
         self, symbol: str, *, venue_order_id: str | None = None, client_order_id: str | None = None
@@ -243,7 +249,8 @@ class MonitoredClient:
         return await self._read(
             lambda: self.inner.cancel_order(
                 symbol, venue_order_id=venue_order_id, client_order_id=client_order_id
-            )
+            ),
+            "cancel",
         )
 
     async def fetch_order(

@@ -133,6 +133,7 @@ from quantops_trading.runtime.order_desk import OrderDesk, Working, emit
 from quantops_trading.runtime.paper_desk import PaperDesk, PaperFilled
 from quantops_trading.runtime.signal_chain import SignalChain
 from quantops_trading.runtime.singleton import WriterLease
+from quantops_trading.runtime.trader_metrics import TraderCollector
 from quantops_trading.runtime.venue_check import VenueCheck
 from quantops_trading.signals.attribution import decision_of
 from quantops_trading.signals.regime import RegimeConfig
@@ -303,6 +304,7 @@ class TraderWork(IdleWork):
         self.gateway: RiskGateway | None = None
         self.lock = asyncio.Lock()
         self._seq, self._last_snap, self._pending = 0, -float("inf"), 0
+        self._collecting = False
         self.ticks = 0  # completed ticks (status; lets a test wait for "N ticks and nothing sent")
         self._failing: tuple[str | None, int] = (None, 0)  # the error kind ticks fail with, how often
 
@@ -416,6 +418,9 @@ class TraderWork(IdleWork):
         restore, the gateway and the desk, the stages, the first reconciliation. False when the
         trader cannot trade (``state`` says why: idle without a venue or keys, or halted)."""
         self.agent = rt.name
+        if not self._collecting:  # the SLO metrics on the agent's /metrics (dashboards, alerts)
+            rt.registry.register(TraderCollector(self))
+            self._collecting = True
         if self.specs_from_control:
             await self._load_specs_from_control(rt)
         want = self.cfg.venue_agent or (self.venue_agents or [None])[0]
@@ -459,6 +464,7 @@ class TraderWork(IdleWork):
             latency_window=self.latency_window,
             latency_min_samples=self.latency_min,
             clock=self.clock,
+            registry=rt.registry,
         )
         self.client = MonitoredClient(self.client, self.health, self.retry)
         if isinstance(rt.control, KubeControl):
