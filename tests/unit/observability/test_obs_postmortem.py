@@ -183,3 +183,25 @@ def test_canary_orders_are_not_strategy_pnl_and_state_dir_is_read(tmp_path: Path
     assert "decisions: 6 successful, 1 failed" in md
     assert "1 passed, 1 failed" in md and "failed at venue: 502 (gate: G)" in md
     assert paths["html"].parent == state / "postmortems"
+
+
+def test_a_fee_in_the_asset_bought_is_pnl_at_the_fill_price_and_leaves_the_position_net() -> None:
+    """A buy of 1 BTC at 100 paying 0.001 BTC, then a sell of the 0.999 credited at 110 paying
+    0.1 USDT: the account gained 0.999 × 110 − 0.1 − 100 = 9.79 USDT; the postmortem says so (it
+    used to count the BTC fee as 0.001 USDT and sell a full 1 BTC it did not hold)."""
+    buy = Fill(
+        client_order_id=ClientOrderId("b1"), instrument_id=BTC, side=OrderSide.BUY, price=Decimal(100),
+        quantity=Decimal(1), fee=Decimal("0.001"), fee_currency="BTC", ts_ns=T0,
+    )  # fmt: skip
+    sell = Fill(
+        client_order_id=ClientOrderId("s1"), instrument_id=BTC, side=OrderSide.SELL, price=Decimal(110),
+        quantity=Decimal("0.999"), fee=Decimal("0.1"), fee_currency="USDT", ts_ns=T0 + H,
+    )  # fmt: skip
+    events = [
+        OrderSubmitted(order=_order("b1", "momo", OrderSide.BUY), ts_ns=T0).model_dump(mode="json"),
+        OrderFilled(fill=buy, ts_ns=T0).model_dump(mode="json"),
+        OrderSubmitted(order=_order("s1", "momo", OrderSide.SELL), ts_ns=T0 + H).model_dump(mode="json"),
+        OrderFilled(fill=sell, ts_ns=T0 + H).model_dump(mode="json"),
+    ]
+    d = postmortem.collect([], events, DAY)
+    assert d.pnl_by_strategy == {"momo": 9.79}

@@ -4,8 +4,9 @@ Why it exists (roadmap 100): after each trading day someone has to answer "what 
 decide, what went wrong, what changed, and where did the money come from" without grepping logs.
 :func:`collect` filters one UTC day out of the supervisor's ``audit.jsonl`` records and the
 strategies' event-log payloads (hash-chained, read-only here) into decisions (submitted/filled vs
-denied), incidents, gate changes, stage transitions and PnL attribution per strategy (fills marked
-to the last fill price of each instrument — realised and open PnL alike); :func:`write` renders it
+denied), incidents, gate changes, stage transitions and PnL attribution per strategy (the fills
+booked as the trader books them, ``risk.book.RiskBook`` — a fee in the base asset moves the
+position — marked to the last fill price of each instrument); :func:`write` renders it
 with matplotlib charts from :mod:`plots` (cumulative PnL per strategy, drawdown, decisions per
 hour, gate changes, attribution). Canary orders (strategy ``canary``, client ids ``canary…``;
 roadmap 98) are synthetic: they never count as decisions or PnL; the canary's own audit records
@@ -23,6 +24,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from quantops_trading.execution.types import Side
 from quantops_trading.observability.records import (
     drawdown,
     gate_changes,
@@ -31,6 +33,7 @@ from quantops_trading.observability.records import (
     timestamp,
 )
 from quantops_trading.observability.snapshots import read_jsonl
+from quantops_trading.risk.book import RiskBook
 from quantops_trading.storage.eventlog import EventLog
 
 __all__ = ["Day", "collect", "read_event_logs", "write", "write_for_state"]
@@ -77,9 +80,7 @@ def collect(audit: list[dict[str, Any]], events: list[dict[str, Any]], day: dt.d
     recs = sorted((r for r in [*audit, *events] if _in_day(r, day)), key=timestamp)
     d = Day(day)
     owner: dict[str, str] = {}
-    cash: dict[str, Decimal] = {}
-    pos: dict[tuple[str, str], Decimal] = {}
-    last_px: dict[str, Decimal] = {}
+    book = RiskBook()  # the trader's own accounting: a fee in the base asset moves the position
     for r in recs:
         k = kind_of(r)
         if k in CANARY_EVENTS:
@@ -99,11 +100,21 @@ def collect(audit: list[dict[str, Any]], events: list[dict[str, Any]], day: dt.d
             f = r.get("fill") or {}
             s = owner.get(str(f.get("client_order_id")), "unattributed")
             inst, qty, px = str(f.get("instrument_id")), Decimal(str(f["quantity"])), Decimal(str(f["price"]))
-            sign = Decimal(1) if f.get("side") == "buy" else Decimal(-1)
-            cash[s] = cash.get(s, Decimal(0)) - sign * qty * px - Decimal(str(f.get("fee", "0")))
-            pos[(s, inst)] = pos.get((s, inst), Decimal(0)) + sign * qty
-            last_px[inst] = px
-            d.pnl_by_strategy = _mark(cash, pos, last_px)
+            fee = Decimal(str(f.get("fee", "0")))
+            book.note_fill(
+                s,
+                inst,
+                Side(str(f.get("side"))),
+                qty,
+                px,
+                fee,
+                timestamp(r),
+                str(f.get("fee_currency") or ""),
+            )
+            book.marks[inst] = px
+            d.pnl_by_strategy = {
+                name: round(float(book.pnl(name)), 6) for name in sorted({n for n, _ in book.holdings})
+            }
             d.pnl_curve.append((timestamp(r), sum(d.pnl_by_strategy.values())))
             for name, v in d.pnl_by_strategy.items():
                 d.pnl_curves.setdefault(name, []).append((timestamp(r), v))
@@ -118,15 +129,6 @@ def _is_canary(r: dict[str, Any]) -> bool:
     sid = order.get("strategy_id") or r.get("strategy_id")
     coid = str(order.get("client_order_id") or fill.get("client_order_id") or "")
     return sid == "canary" or coid.startswith("canary")
-
-
-def _mark(
-    cash: dict[str, Decimal], pos: dict[tuple[str, str], Decimal], px: dict[str, Decimal]
-) -> dict[str, float]:
-    out = dict(cash)
-    for (s, inst), q in pos.items():
-        out[s] = out.get(s, Decimal(0)) + q * px[inst]
-    return {s: round(float(v), 6) for s, v in sorted(out.items())}
 
 
 def _per_hour(recs: list[dict[str, Any]]) -> list[float]:
