@@ -8,6 +8,7 @@ import datetime as dt
 import getpass
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -330,7 +331,7 @@ def _png_with_content(path: Path) -> None:
 
 
 def test_demo_runs_at_speed_stops_by_itself_and_leaves_a_verified_record(tmp_path: Path) -> None:
-    up = _demo(tmp_path, "--speed", "300", "--duration", "50")
+    up = _demo(tmp_path, "--speed", "300", "--duration", "50", "--json")
     try:
         # the supervisor records itself before it starts the agents: wait for the venue's config
         wait_for(lambda: (up.state / "venue.config.json").exists(), 20)
@@ -386,6 +387,10 @@ def test_demo_runs_at_speed_stops_by_itself_and_leaves_a_verified_record(tmp_pat
         _png_with_content(png)
     log = (tmp_path / "up.log").read_text()
     assert "Dashboard: http://127.0.0.1:" in log and "postmortem: " in log
+    # --json: the supervisor's records, as JSON lines (the machine format)
+    lines = [json.loads(x) for x in log.splitlines() if x.startswith("{")]
+    assert [r["event"] for r in lines][:2] == ["SupervisorStarted", "AgentStarted"]
+    assert any(r["event"] == "GateChanged" and r["scope"] == "Strategy/fast-momo" for r in lines)
 
 
 def test_the_readme_demo_on_the_sample_manifests_trades_live_and_on_paper(tmp_path: Path) -> None:
@@ -411,6 +416,19 @@ def test_the_readme_demo_on_the_sample_manifests_trades_live_and_on_paper(tmp_pa
     assert rc == 0
     verified = next(e for e in up.audit() if e["event"] == "EventLogsVerified")
     assert verified["broken"] == {}
+    # the terminal reads without jq: no JSON, the start-up in waves, each agent's start on a line
+    log = (tmp_path / "up.log").read_text().splitlines()
+    assert not [x for x in log if x.lstrip().startswith("{")], log[:20]
+    assert any(
+        re.fullmatch(r"\d\d:\d\d:\d\d supervisor on http://127\.0\.0\.1:\d+; agents start in waves: .+", x)
+        for x in log
+    )
+    for agent in ("venue-sim", "trader", "canary"):
+        assert any(re.match(rf"\d\d:\d\d:\d\d {agent} started \(pid \d+\)", x) for x in log), (
+            agent,
+            log[:30],
+        )
+    assert any(x.endswith("supervisor stopped") for x in log), log[-20:]
     live = _events(state / "eventlogs" / "btc-momentum.sqlite")
     assert any(e.get("kind") == "order_filled" for e in live)
     assert all(e["lineage"]["stage"] == "HOT" for e in live if e.get("kind") == "order_submitted")

@@ -25,6 +25,7 @@ from quantops_api import ManifestError
 from quantops_api.orchestration import DependencyError
 from quantops_local import auth, manifests, progress, rollback, runbook, soak, wrapup
 from quantops_local.supervisor import Supervisor
+from quantops_local.terminal import AuditFollower
 
 DEFAULT_STATE = Path(".quantops")
 
@@ -108,7 +109,7 @@ def cmd_up(ns: argparse.Namespace) -> int:
     try:
         objects = rollback.apply_history(ns.state_dir, loaded)
         rollback.record(ns.state_dir, objects)
-        sup = Supervisor(objects, ns.state_dir, port=ns.port, speed=ns.speed)
+        sup = Supervisor(objects, ns.state_dir, port=ns.port, speed=ns.speed, echo_json=ns.json)
     except (ManifestError, DependencyError) as e:
         print(f"quantops up: invalid manifests:\n{e}", file=sys.stderr)
         return 2
@@ -117,11 +118,13 @@ def cmd_up(ns: argparse.Namespace) -> int:
         day = 86400 / ns.speed
         console.print(f"replay speed ×{ns.speed:g}: one day of market data in {day / 60:.1f} min")
 
+    follow = None if ns.json else AuditFollower(sup.audit_path)
+
     async def main() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):  # graceful: agents get SIGTERM in reverse order
             loop.add_signal_handler(sig, sup.stopping.set)
-        watcher = asyncio.create_task(progress.watch(sup, ns.duration, console, not ns.no_progress))
+        watcher = asyncio.create_task(progress.watch(sup, ns.duration, console, not ns.no_progress, follow))
         try:
             await sup.run(duration=ns.duration)
         finally:
@@ -129,6 +132,8 @@ def cmd_up(ns: argparse.Namespace) -> int:
             await watcher
 
     asyncio.run(main())
+    for line in follow.lines() if follow is not None else ():  # the shutdown's own records
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
     return wrap_up(sup, ns, console)
 
 
@@ -280,6 +285,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="start clean: move the previous run's state dir aside (<state-dir>.<UTC time>) first",
     )
     up.add_argument("--no-progress", action="store_true", help="no progress bars")
+    up.add_argument(
+        "--json",
+        action="store_true",
+        help="print the supervisor's audit records as JSON lines instead of readable lines",
+    )
     up.add_argument("--no-postmortem", action="store_true", help="skip the postmortem at the end")
     up.set_defaults(fn=cmd_up)
     st = sub.add_parser("status", help="agents, gates and conditions")

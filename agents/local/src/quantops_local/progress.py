@@ -13,8 +13,9 @@ local supervisor's in-memory state (no extra HTTP for the supervisor) and each a
   or ``backtests: {done, total}`` when its /status reports that;
 - ``run`` — elapsed of ``--duration``.
 
-It prints the dashboard URL once the supervisor agent reports it. Output goes to stderr so stdout
-stays the JSON audit stream.
+It prints the dashboard URL once the supervisor agent reports it, and each new audit record as a
+readable line (``terminal.human_line``; not with ``--json``). Output goes to stderr, so with
+``--json`` stdout stays the JSON audit stream.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from quantops_local.supervisor import Supervisor
+from quantops_local.terminal import AuditFollower
 
 __all__ = ["watch"]
 
@@ -42,8 +44,20 @@ async def _agent_status(http: aiohttp.ClientSession, port: int) -> dict[str, Any
     return {}
 
 
-async def watch(sup: Supervisor, duration: float | None, console: Console, enabled: bool = True) -> None:
-    """Run until ``sup.stopping`` is set (the caller cancels it when the supervisor returns)."""
+async def watch(
+    sup: Supervisor,
+    duration: float | None,
+    console: Console,
+    enabled: bool = True,
+    follow: AuditFollower | None = None,
+) -> None:
+    """Run until ``sup.stopping`` is set (the caller cancels it when the supervisor returns);
+    with ``follow``, print each new audit record as a readable line above the bars."""
+
+    def echo() -> None:
+        for line in follow.lines() if follow is not None else ():
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
+
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -112,5 +126,6 @@ async def watch(sup: Supervisor, duration: float | None, console: Console, enabl
                             progress.update(backtests, completed=min(cycles, 1), note=str(work.get("state")))
                             if cycles:
                                 piped.add(name)
+                echo()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(sup.stopping.wait(), 0.5)

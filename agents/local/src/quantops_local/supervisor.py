@@ -96,6 +96,7 @@ class Supervisor:
     version: int = 0
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     speed: float | None = None  # `quantops up --speed`: replay factor for every venue-sim agent
+    echo_json: bool = True  # print each of its audit records as a JSON line (`quantops up --json`)
     # Until its first heartbeat an agent may take this long (imports, loading market data on a busy
     # laptop) — the local twin of a startupProbe; after it, staleAfterSeconds applies as before.
     startup_grace_seconds: float = 30.0
@@ -128,7 +129,8 @@ class Supervisor:
             f.write(json.dumps(rec, default=str) + "\n")
             f.flush()
             os.fsync(f.fileno())
-        print(json.dumps(rec, default=str), flush=True)
+        if self.echo_json:
+            print(json.dumps(rec, default=str), flush=True)
 
     # -- gates --------------------------------------------------------------------------------------
     async def _bump(self) -> None:
