@@ -205,3 +205,44 @@ def test_a_fee_in_the_asset_bought_is_pnl_at_the_fill_price_and_leaves_the_posit
     ]
     d = postmortem.collect([], events, DAY)
     assert d.pnl_by_strategy == {"momo": 9.79}
+
+
+def test_an_event_written_to_several_logs_counts_once() -> None:
+    """The trader writes a global gate change to audit.jsonl, risk.sqlite and every strategy's
+    log: one event, one line."""
+    g = GateChanged(
+        ts_ns=T0, scope="global", old="GO", new="PAUSE", actor="risk-engine/drawdown", reason="dd"
+    )
+    rec = g.model_dump(mode="json")
+    audit = [
+        {
+            "at": T0 / 1e9,
+            "event": "GateChanged",
+            "agent": "trader",
+            **{k: v for k, v in rec.items() if k != "kind"},
+        }
+    ]
+    day = postmortem.collect(audit, [rec, dict(rec), dict(rec)], DAY)
+    assert [(x["scope"], x["new"]) for x in day.gates] == [("global", "PAUSE")]
+
+
+def test_denials_group_by_cause_and_episode() -> None:
+    """A STOP at 09:00 and another at 11:00 are two episodes; the exposure figure in a reason
+    changes every tick, its cause does not."""
+
+    def denied(ts: int, rule: str, reason: str) -> dict[str, object]:
+        return OrderDenied(
+            order=_order(f"d{ts}", "mom", OrderSide.BUY), ts_ns=ts, rule=rule, reason=reason
+        ).model_dump(mode="json")
+
+    s = 1_000_000_000
+    events = [denied(T0 + i * s, "gate", "effective gate STOP") for i in range(5)]
+    events += [denied(T0 + i * s, "exposure", f"pair exposure {1000 + i}.5 > cap 900") for i in range(3)]
+    events += [denied(T0 + 2 * H + i * s, "gate", "effective gate STOP") for i in range(2)]
+    day = postmortem.collect([], events, DAY)
+    lines = dict(postmortem._sections(day))["Failed decisions"]
+    assert lines == [
+        "09:00:00 mom denied by gate: effective gate STOP (×5 until 09:00:04)",
+        "09:00:00 mom denied by exposure: pair exposure 1000.5 > cap 900 (×3 until 09:00:02)",
+        "11:00:00 mom denied by gate: effective gate STOP (×2 until 11:00:01)",
+    ]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -48,6 +49,7 @@ INCIDENT_EVENTS = (
     "CanaryFailed",
 )
 CANARY_EVENTS = ("CanaryPassed", "CanaryFailed")
+DENIAL_GAP_S = 60.0  # denials of one cause further apart than this are separate episodes
 
 
 @dataclass
@@ -76,8 +78,23 @@ def _in_day(rec: dict[str, Any], day: dt.date) -> bool:
     return dt.datetime.fromtimestamp(timestamp(rec), dt.UTC).date() == day
 
 
+def _once(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each event once: the trader writes a decision to audit.jsonl, risk.sqlite and the event
+    log of every strategy it concerns, all with the same ``event_id``."""
+    seen: set[str] = set()
+    out = []
+    for r in records:
+        eid = r.get("event_id")
+        if eid is not None:
+            if eid in seen:
+                continue
+            seen.add(str(eid))
+        out.append(r)
+    return out
+
+
 def collect(audit: list[dict[str, Any]], events: list[dict[str, Any]], day: dt.date) -> Day:
-    recs = sorted((r for r in [*audit, *events] if _in_day(r, day)), key=timestamp)
+    recs = sorted(_once(r for r in [*audit, *events] if _in_day(r, day)), key=timestamp)
     d = Day(day)
     owner: dict[str, str] = {}
     book = RiskBook()  # the trader's own accounting: a fee in the base asset moves the position
@@ -209,14 +226,10 @@ def _sections(d: Day) -> list[tuple[str, list[str]]]:
         f"incidents: {len(d.incidents)}; gate changes: {len(d.gates)}; stage transitions: {len(d.stages)}",
         f"PnL: {total:+.2f}; max drawdown: {min(drawdown([v for _, v in d.pnl_curve]) or [0.0]):.2f}",
     ]
-    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
-    for r in d.decisions_failed:  # the same denial repeated every tick is one line with a count
-        key = (str((r.get("order") or {}).get("strategy_id", "?")), str(r.get("rule")), str(r.get("reason")))
-        groups.setdefault(key, []).append(r)
     failed = [
-        f"{_t(rs[0])} {sid} denied by {rule}: {reason}"
-        + (f" (×{len(rs)}, last {_t(rs[-1])})" if len(rs) > 1 else "")
-        for (sid, rule, reason), rs in groups.items()
+        f"{_t(rs[0])} {sid} denied by {rule}: {rs[0].get('reason')}"
+        + (f" (×{len(rs)} until {_t(rs[-1])})" if len(rs) > 1 else "")
+        for sid, rule, rs in _denial_runs(d.decisions_failed)
     ]
     ok = [f"{_t(r)} {kind_of(r)} {_decision(r)}" for r in d.decisions_ok]
     incidents = [
@@ -244,6 +257,23 @@ def _sections(d: Day) -> list[tuple[str, list[str]]]:
         ("PnL attribution", attribution),
         ("Canary (synthetic trades, not in PnL)", canary),
     ]
+
+
+def _denial_runs(denials: list[dict[str, Any]]) -> list[tuple[str, str, list[dict[str, Any]]]]:
+    """Denials grouped by cause — strategy, rule and reason with its numbers blanked (an exposure
+    figure changes every tick, the cause does not) — and by time: a gap over ``DENIAL_GAP_S``
+    starts a new run, so two separate STOPs are two lines, each with its count and span."""
+    runs: list[tuple[str, str, list[dict[str, Any]]]] = []
+    open_: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for r in denials:
+        sid, rule = str((r.get("order") or {}).get("strategy_id", "?")), str(r.get("rule"))
+        key = (sid, rule, re.sub(r"[-+]?\d[\d.,:eE+-]*", "#", str(r.get("reason"))))
+        run = open_.get(key)
+        if run is None or timestamp(r) - timestamp(run[-1]) > DENIAL_GAP_S:
+            run = open_[key] = []
+            runs.append((sid, rule, run))
+        run.append(r)
+    return runs
 
 
 def _decision(r: dict[str, Any]) -> str:
