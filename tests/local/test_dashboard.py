@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -77,13 +79,11 @@ def _wait(pred: Any, timeout: float, what: str) -> Any:
     raise AssertionError(f"timed out waiting for {what}; last={last!r}")
 
 
-@pytest.fixture
-def dashboard(tmp_path: Path) -> Iterator[tuple[Path, str]]:
-    state, manifest = tmp_path / "state", tmp_path / "platform.yaml"
-    manifest.write_text(MANIFEST)
+def _up(tmp_path: Path, manifest: Path, *extra: str) -> Iterator[tuple[Path, str]]:
+    state = tmp_path / "state"
     log = (tmp_path / "up.log").open("wb")
     proc = subprocess.Popen(
-        [*QUANTOPS, "--state-dir", str(state), "up", "-f", str(manifest), "--duration", "90"],
+        [*QUANTOPS, "--state-dir", str(state), "up", "-f", str(manifest), *extra],
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -105,6 +105,21 @@ def dashboard(tmp_path: Path) -> Iterator[tuple[Path, str]]:
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+@pytest.fixture
+def dashboard(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    manifest = tmp_path / "platform.yaml"
+    manifest.write_text(MANIFEST)
+    yield from _up(tmp_path, manifest, "--duration", "90")
+
+
+@pytest.fixture
+def trading_dashboard(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """The demo platform (venue simulator, a fast momentum trader, the canary, the supervisor)."""
+    yield from _up(
+        tmp_path, Path(__file__).with_name("platform-demo.yaml"), "--speed", "300", "--duration", "150"
+    )
 
 
 class Page:
@@ -214,4 +229,82 @@ async def test_dashboard_shows_agents_and_a_gate_flip_without_reload(
     png = tmp_path / "dashboard.png"
     png.write_bytes(base64.b64decode(shot["data"]))
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    print(f"dashboard screenshot: {png}")
+
+
+def _trader_work(state: Path) -> dict[str, Any]:
+    trader = next(
+        a for a in json.loads(_cli(state, "status", "--json").stdout)["agents"] if a["name"] == "trader"
+    )
+    return dict(httpx.get(f"http://127.0.0.1:{trader['port']}/status", timeout=2).json()["work"])
+
+
+async def test_the_trading_panels_show_the_traders_positions_fills_and_charts_with_axes(
+    trading_dashboard: tuple[Path, str], browser: Page, tmp_path: Path
+) -> None:
+    """On a trading platform: the P&L and drawdown charts are uPlot charts with a UTC time axis and
+    a labelled value axis and print their latest values; the positions, last fills, statistics and
+    venue-latency panels show the trader's own figures, and the fills are the ones in its event
+    log. The screenshot is checked not to be blank (and kept with QUANTOPS_SCREENSHOT_DIR)."""
+    state, url = trading_dashboard
+    await browser.call("Page.enable")
+    await browser.call("Page.navigate", url=url)
+    rows = lambda el: f'document.getElementById("{el}").querySelectorAll("tr").length'  # noqa: E731
+    await browser.wait_js(f"{rows('fills')} > 2", 90, "two fills in the page")
+    await browser.wait_js(
+        "window.qpCharts.pnl && window.qpCharts.pnl.data[0].length > 3", 60, "a P&L chart with points"
+    )
+    axes = await browser.js(
+        "(() => { const u = window.qpCharts.pnl; return {labels: u.axes.map(a => a.label), "
+        "series: u.series.map(s => s.label), xs: u.data[0].length, "
+        "min: u.scales.x.min, max: u.scales.x.max}; })()"
+    )
+    assert axes["labels"] == ["time (UTC)", "quote"], axes
+    assert "total" in axes["series"] and "fast-momo" in axes["series"], axes
+    assert axes["xs"] > 3 and axes["max"] > axes["min"] > 1e9, axes  # epoch seconds on the time axis
+    latest = await browser.js('document.getElementById("pnl-latest").innerText')
+    assert re.search(r"total [+-][\d,]+\.\d\d quote", latest), latest
+    assert await browser.js("!!window.qpCharts.dd && window.qpCharts.dd.axes[1].label === 'quote'")
+
+    # the trader's own figures, as its /status has them, appear in the panels
+    work = _trader_work(state)
+    fill = work["recentFills"][0]
+    fills = 'document.getElementById("fills").innerText'
+    await browser.wait_js(f"{fills}.includes({json.dumps(fill['price'])})", 10, "the trader's last fill")
+    stats = await browser.js('document.getElementById("stats").innerText')
+    assert re.search(r"fast-momo\t\d+\t[1-9]\d*\t", stats), stats
+    venue = await browser.wait_js(
+        'document.getElementById("venue").innerText.match(/venue\\t\\w+\\t[\\d.,]+\\t[\\d.,]+/)',
+        20,
+        "submit→ack p50 and p99 in ms",
+    )
+    assert venue, venue
+    positions = await browser.js('document.getElementById("positions").innerText')
+    assert "fast-momo\tBTC/USDT" in positions or not work["positions"], (positions, work["positions"])
+
+    # every fill the page shows is a fill of the trader's event log (price and quantity)
+    from quantops_trading.storage.eventlog import EventLog
+
+    with EventLog(state / "eventlogs" / "fast-momo.sqlite") as log:
+        booked = {
+            (str(e.data()["fill"]["price"]), str(e.data()["fill"]["quantity"]))
+            for e in log.entries()
+            if e.kind == "order_filled"
+        }
+    shown = await browser.js(
+        "[...document.querySelectorAll('#fills tr')].slice(1).map(r => [...r.cells].map(c => c.innerText))"
+    )
+    assert shown and all((r[5], r[4]) in booked for r in shown), (shown[:3], sorted(booked)[:3])
+
+    shot = await browser.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
+    png = tmp_path / "dashboard-trading.png"
+    png.write_bytes(base64.b64decode(shot["data"]))
+    from PIL import Image
+
+    img = Image.open(png).convert("RGB")
+    colours = img.getcolors(maxcolors=1 << 20) or []
+    assert img.size[0] >= 1200 and len(colours) > 200, (img.size, len(colours))  # drawn, not blank
+    keep = os.environ.get("QUANTOPS_SCREENSHOT_DIR")
+    if keep:
+        shutil.copy(png, Path(keep) / "dashboard.png")
     print(f"dashboard screenshot: {png}")

@@ -36,6 +36,7 @@ class LatencyTracker:
         self.p99_bound_s = p99_bound_s
         self.min_samples = min_samples
         self._samples: deque[float] = deque(maxlen=window)
+        self._by_op: dict[str, deque[float]] = {}
         self.histogram = Histogram(
             "quantops_venue_request_seconds",
             "Venue request round trip (op=submit: order submit to acknowledgement)",
@@ -46,7 +47,20 @@ class LatencyTracker:
 
     def observe(self, seconds: float, op: str = "submit") -> None:
         self._samples.append(seconds)
+        self._by_op.setdefault(op, deque(maxlen=self._samples.maxlen)).append(seconds)
         self.histogram.labels(venue=self.venue, op=op).observe(seconds)
+
+    def percentiles(self, op: str) -> dict[str, float] | None:
+        """``n``, ``p50`` and ``p99`` (nearest rank, seconds) of the recent window of one ``op``."""
+        ordered = sorted(self._by_op.get(op, ()))
+        if not ordered:
+            return None
+        n = len(ordered)
+        return {
+            "n": n,
+            "p50": ordered[max(0, math.ceil(0.5 * n) - 1)],
+            "p99": ordered[max(0, math.ceil(0.99 * n) - 1)],
+        }
 
     @property
     def p99(self) -> float | None:

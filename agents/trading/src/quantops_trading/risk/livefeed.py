@@ -141,6 +141,7 @@ class VenueHealth:
             "dnsFailures": s.dns_failures,
             "telemetryAgeSeconds": s.telemetry_age_s,
             "p99LatencySeconds": s.p99_latency_s,
+            "submitLatencySeconds": self.latency.percentiles("submit"),
             "calls": self.calls,
             "failures": self.failures,
             "lastError": self.last_error,

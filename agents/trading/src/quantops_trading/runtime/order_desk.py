@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -32,6 +33,7 @@ from quantops_trading.execution.types import (
     OrderIntent,
     OrderRequest,
     OrderStatus,
+    Side,
     VenueOrder,
 )
 from quantops_trading.execution.validator import FillGate
@@ -117,6 +119,8 @@ class OrderDesk:
         self.unowned: set[str] = set()  # venue trade ids of orders no book of ours knows
         self.fill_gate = FillGate()
         self.traces: dict[str, TraceContext] = {}  # client id → the span its order was sent in (95)
+        self.reference: dict[str, Decimal] = {}  # venue order id → the mid it was decided on
+        self.recent: deque[dict[str, Any]] = deque(maxlen=50)  # the last fills booked (dashboard)
         self.started = False  # after the first reconciliation: unowned fills are recorded one by one
 
     # -- sending ---------------------------------------------------------------------------------
@@ -152,6 +156,8 @@ class OrderDesk:
         if d.action == "sent" and d.venue_order is not None and d.client_order_id is not None:
             self.log_submitted(name, to_model_order(req, self.venue), d.client_order_id)
             self.track(name, d.venue_order, d.client_order_id, req.intent.reduce_only, req.intent)
+            self.reference[d.venue_order.venue_order_id] = req.reference_price
+            del_oldest(self.reference, 20_000)
         return d
 
     def track(
@@ -316,6 +322,14 @@ class OrderDesk:
         mf = f.to_model(cid, self.venue)
         if name in self.logs:
             self.logs[name].append(stamp(OrderFilled(fill=mf)))
+        ref = self.reference.get(f.venue_order_id)
+        slip = (f.price - ref) / ref * 10_000 * (1 if f.side is Side.BUY else -1) if ref else None
+        self.recent.append(
+            {"at": self.gateway.clock(), "strategy": name, "pair": f.symbol, "side": f.side.value}
+            | {"quantity": str(f.quantity), "price": str(f.price), "fee": str(f.fee)}
+            | {"feeCurrency": f.fee_currency, "realised": str(realised), "clientOrderId": cid}
+            | {"slippageBps": None if slip is None else round(float(slip), 2)}  # vs the mid decided on
+        )
         self.on_booked(name, f, mf, before, realised)
 
     # -- reconciliation --------------------------------------------------------------------------

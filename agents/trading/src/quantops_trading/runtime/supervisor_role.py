@@ -64,6 +64,7 @@ class SupervisorWork(IdleWork):
         self.audit = AuditTail(self.state_dir / "audit.jsonl")
         self.reporter = auditdiff.AuditReporter(self.state_dir / "audit-reports")
         self.status: dict[str, Any] | None = None
+        self.traders: dict[str, dict[str, Any]] = {}  # trader agent → its last /status work view
         self.status_error: str | None = "not polled yet"
         self.url = ""
         self.name = "supervisor"
@@ -80,6 +81,7 @@ class SupervisorWork(IdleWork):
             alerts=list(self.router.recent),
             tickets=self.tickets.tickets(),
             starvation=self.detector.scores(time.time()),
+            traders=self.traders,
         )
 
     def describe(self) -> dict[str, Any]:
@@ -133,6 +135,7 @@ class SupervisorWork(IdleWork):
                 self.status_error = f"{type(e).__name__}: {e}"
         else:
             self.status_error = "no control URL ($QUANTOPS_CONTROL_URL)"
+        await self._poll_traders(session)
         if self.status is not None and self.status is not prev:
             for alert in gate_alerts(prev, self.status):
                 await self.router.dispatch(alert)
@@ -158,6 +161,18 @@ class SupervisorWork(IdleWork):
                         detail=ticket.title,
                     )
                 )
+
+    async def _poll_traders(self, session: aiohttp.ClientSession) -> None:
+        """Each trader's own ``/status`` (positions, open orders, fills, statistics, venue health):
+        the dashboard's trading panels. A trader that does not answer keeps its last view."""
+        for a in (self.status or {}).get("agents", []):
+            if a.get("role") != "trader" or not a.get("port"):
+                continue
+            with contextlib.suppress(aiohttp.ClientError, TimeoutError, ValueError):
+                async with session.get(f"http://127.0.0.1:{a['port']}/status") as r:
+                    r.raise_for_status()
+                    body = await r.json()
+                    self.traders[str(a["name"])] = dict(body.get("work") or {}) | {"polledAt": time.time()}
 
     def _observe_heartbeats(self, status: dict[str, Any]) -> None:
         for a in status.get("agents", []):

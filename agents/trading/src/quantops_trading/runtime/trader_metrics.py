@@ -1,4 +1,5 @@
-"""The trader's service-level metrics on its agent's ``/metrics``, read from its state at scrape.
+"""The trader's service-level metrics on its agent's ``/metrics``, read from its state at scrape,
+and its per-strategy trading statistics (``/status``, the dashboard).
 
 Why it exists: an operator running many strategies watches them in Prometheus and Grafana, not in
 each pod's ``/status``; the chart's dashboard (``helm/quantops/dashboards``) plots exactly these
@@ -13,7 +14,9 @@ What it must not do: change state, or expose anything secret (names and numbers 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -23,7 +26,41 @@ from quantops_api import Gate
 if TYPE_CHECKING:
     from quantops_trading.runtime.trader_role import TraderWork
 
-__all__ = ["TraderCollector"]
+__all__ = ["StrategyStats", "TraderCollector"]
+
+
+@dataclass(slots=True)
+class StrategyStats:
+    """One strategy's trading since the trader started: orders sent, fills, volume and fees in
+    the quote currency (a fee in the base asset at its fill price), closing fills and winners."""
+
+    orders: int = 0
+    fills: int = 0
+    volume: Decimal = Decimal(0)
+    fees: Decimal = Decimal(0)
+    closes: int = 0
+    wins: int = 0
+
+    def filled(self, qty: Decimal, price: Decimal, fee: Decimal, *, in_base: bool) -> None:
+        self.fills += 1
+        self.volume += qty * price
+        self.fees += fee * price if in_base else fee
+
+    def closed(self, *, won: bool) -> None:
+        self.closes += 1
+        self.wins += won
+
+    def describe(self) -> dict[str, Any]:
+        rate = None if not self.closes else round(self.wins / self.closes, 4)
+        return {
+            "orders": self.orders,
+            "fills": self.fills,
+            "volume": str(self.volume),
+            "fees": str(self.fees),
+        } | {
+            "closes": self.closes,
+            "hitRate": rate,
+        }
 
 
 class TraderCollector(Collector):

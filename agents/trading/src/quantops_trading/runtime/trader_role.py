@@ -133,7 +133,7 @@ from quantops_trading.runtime.order_desk import OrderDesk, Working, emit
 from quantops_trading.runtime.paper_desk import PaperDesk, PaperFilled
 from quantops_trading.runtime.signal_chain import SignalChain
 from quantops_trading.runtime.singleton import WriterLease
-from quantops_trading.runtime.trader_metrics import TraderCollector
+from quantops_trading.runtime.trader_metrics import StrategyStats, TraderCollector
 from quantops_trading.runtime.venue_check import VenueCheck
 from quantops_trading.signals.attribution import decision_of
 from quantops_trading.signals.regime import RegimeConfig
@@ -295,6 +295,7 @@ class TraderWork(IdleWork):
             "throttled": 0, "sizedOut": 0,
         }  # fmt: skip
         self.chain = SignalChain(cfg.signals, clock)  # 38, 45
+        self.stats: collections.defaultdict[str, StrategyStats] = collections.defaultdict(StrategyStats)
         self.paper_fees = (cfg.paper.maker_fee_bps / 10_000, cfg.paper.taker_fee_bps / 10_000)
         self.paper: PaperDesk | None = None
         self.stages: dict[str, Stage] = {}  # the stage each loaded strategy currently runs at
@@ -727,6 +728,7 @@ class TraderWork(IdleWork):
 
     def _log_submitted(self, name: str, order: Order, cid: str, **extra: str) -> None:
         self.counts["submitted"] += 1
+        self.stats[name].orders += 1
         stage = self.stages.get(name)
         lineage = {**self.lineage.get(name, {}), "stage": stage.value if stage else "", "clientOrderId": cid}
         self.logs[name].append(stamp(OrderSubmitted(order=order, lineage={**lineage, **extra})))
@@ -805,9 +807,14 @@ class TraderWork(IdleWork):
 
     def _on_booked(self, name: str, f: Fill, mf: ModelFill, before: Decimal, realised: Decimal) -> None:
         """A live fill booked by the desk: the allocator's evidence and the strategy's own state."""
+        base = self.markets[f.symbol].base if f.symbol in self.markets else ""
+        self.stats[name].filled(
+            f.quantity, f.price, f.fee, in_base=bool(f.fee_currency) and f.fee_currency == base
+        )
         if before != 0 and (f.side is Side.SELL) == (before > 0):  # reduced or reversed: a close
             self._closes.setdefault(name, []).append(realised > 0)
             del self._closes[name][:-EVIDENCE]
+            self.stats[name].closed(won=realised > 0)
         if name in self.loaded:
             self.loaded[name].fill(mf)
 
@@ -1139,6 +1146,10 @@ class TraderWork(IdleWork):
     def open_orders(self) -> int:
         return len(self.working)
 
+    def _stats_of(self, name: str) -> dict[str, Any]:
+        pnl = self.gateway.book.pnl(name) if self.gateway is not None else Decimal(0)
+        return self.stats[name].describe() | {"pnl": str(pnl)}
+
     def describe(self) -> dict[str, Any]:
         return {
             "state": self.state,
@@ -1158,6 +1169,13 @@ class TraderWork(IdleWork):
             if self.gateway is not None
             else {},
             "working": len(self.working),
+            "openOrders": [
+                {"clientOrderId": c, "strategy": w.strategy, "pair": w.symbol, "reduceOnly": w.reduce_only}
+                | {"ageSeconds": round(self.clock() - w.sent_at, 1)}
+                for c, w in sorted(self.working.items(), key=lambda cw: cw[1].sent_at)
+            ],
+            "recentFills": list(self.desk.recent)[::-1] if self.desk is not None else [],
+            "stats": {n: self._stats_of(n) for n in sorted(self.specs)},
             "unresolved": sorted(self.inflight.items),
             "budgets": {
                 n: {"cap": None if c is None else str(c), "why": why}
