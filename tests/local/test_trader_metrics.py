@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from kernel_support import kernel
+from controlplane import build_binaries
+from kernel_support import Kernel, kernel
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from trader_support import SYMBOL
@@ -30,14 +32,19 @@ def plotted_metrics() -> set[str]:
     return {re.sub(r"_(bucket|count|sum|total)$", "", n) for n in names}
 
 
+async def _trade(k: Kernel, fills: int) -> None:
+    for _ in range(400):
+        if k.work.counts["filled"] >= fills:
+            return
+        await k.tick()
+    raise AssertionError(f"{fills} fills not within 400 ticks")
+
+
 async def test_every_metric_the_dashboard_plots_is_served_with_the_traders_own_values(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with kernel(tmp_path, monkeypatch) as k:
-        for _ in range(400):
-            if k.work.counts["filled"] >= 2:
-                break
-            await k.tick()
+        await _trade(k, fills=2)
         text = generate_latest(k.rt.registry).decode()
         gw = k.work.gateway
         assert gw is not None
@@ -98,3 +105,22 @@ async def test_a_kill_switch_shows_on_metrics_with_the_gate_it_holds(
         f'quantops_trader_kill_switch{{gate="PAUSE",scope="pair/{SYMBOL}",switch="manual"}} 1.0'
     ], lines
     assert f'quantops_trader_scope_gate{{gate="PAUSE",scope="pair/{SYMBOL}"}} 1.0' in text
+
+
+def promtool_check_metrics(text: str) -> subprocess.CompletedProcess[str]:
+    promtool = build_binaries() / "promtool"
+    return subprocess.run([str(promtool), "check", "metrics"], input=text, capture_output=True, text=True)
+
+
+async def test_promtool_check_metrics_passes_on_the_traders_metrics(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Prometheus's own linter (`promtool check metrics`, built from its Go module with the
+    control plane) accepts every metric a trader agent serves — its runtime's and the trader's,
+    after it traded, so every family has samples."""
+    async with kernel(tmp_path, monkeypatch) as k:
+        await _trade(k, fills=1)
+        text = generate_latest(k.rt.registry).decode()
+    assert "quantops_venue_request_seconds_bucket" in text and "quantops_agent_heartbeats_total" in text
+    res = promtool_check_metrics(text)
+    assert res.returncode == 0, res.stdout + res.stderr

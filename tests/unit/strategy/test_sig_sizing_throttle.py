@@ -76,6 +76,6 @@ def test_sig_throttle_engages_on_real_false_positives_and_releases() -> None:
 
 
 def test_sig_throttle_hysteresis_config() -> None:
-    with pytest.raises(ValueError, match="release_fp_rate"):
-        ThrottleConfig(max_fp_rate=0.5, release_fp_rate=0.6)
+    with pytest.raises(ValueError, match="releaseFpRate"):
+        ThrottleConfig(maxFpRate=0.5, releaseFpRate=0.6)
     assert is_false_positive(1, 100, 100.05, cost_bps=10) and not is_false_positive(-1, 100, 99, cost_bps=10)

@@ -30,12 +30,10 @@ from dataclasses import dataclass
 from quantops_api.v1alpha1.roleconfig import TraderSignals
 from quantops_trading.signals.arbitration import Candidate, resolve
 from quantops_trading.signals.attribution import Action
-from quantops_trading.signals.throttle import SignalThrottle, ThrottleConfig, is_false_positive
+from quantops_trading.signals.throttle import SignalThrottle, is_false_positive
 from quantops_trading.strategy.base import Output, Signal
 
 __all__ = ["Judged", "SignalChain"]
-
-_THROTTLE_KEYS = set(ThrottleConfig.model_fields)
 
 
 def _direction(value: float) -> int:
@@ -67,9 +65,7 @@ class SignalChain:
         self.cfg = cfg
         self.clock = clock
         t = cfg.throttle
-        self.throttle = (
-            SignalThrottle(ThrottleConfig(**t.model_dump(include=_THROTTLE_KEYS))) if t.enabled else None
-        )
+        self.throttle = SignalThrottle(t) if t.enabled else None
         self._acted: dict[tuple[str, str], int] = {}  # (strategy, pair) → direction last let act
         self._open: dict[tuple[str, str], deque[_Entry]] = {}  # entries awaiting their outcome
 

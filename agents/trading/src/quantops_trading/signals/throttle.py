@@ -11,6 +11,10 @@ A *false positive* is judged by :func:`is_false_positive`: the position the sign
 more than the round-trip cost over the evaluation horizon (a winner that only covered fees counts
 as a false positive too — it did not pay).
 
+Its configuration is the trader's ``spec.config.signals.throttle`` block
+(``quantops_api.v1alpha1.roleconfig.TraderThrottle``, wire names in camelCase), one model for
+the CRD, ``quantops validate`` and this module.
+
 What it must not do: judge outcomes before they are known; the caller records an outcome only once
 its horizon has elapsed (no look-ahead), and a source with fewer than ``min_samples`` outcomes is
 never throttled.
@@ -21,26 +25,9 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from quantops_api.v1alpha1.roleconfig import TraderThrottle as ThrottleConfig
 
 __all__ = ["SignalThrottle", "ThrottleConfig", "ThrottleDecision", "is_false_positive"]
-
-
-class ThrottleConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    window: int = Field(default=40, ge=5)
-    min_samples: int = Field(default=20, ge=1)
-    max_fp_rate: float = Field(default=0.65, gt=0.0, le=1.0)
-    release_fp_rate: float = Field(default=0.5, ge=0.0, le=1.0)
-    throttled_min_confidence: float = Field(default=0.8, ge=0.0, le=1.0)
-    throttled_every: int = Field(default=5, ge=1)
-
-    @model_validator(mode="after")
-    def _hysteresis(self) -> ThrottleConfig:
-        if self.release_fp_rate > self.max_fp_rate:
-            raise ValueError("release_fp_rate must not exceed max_fp_rate")
-        return self
 
 
 def is_false_positive(value: float, entry_price: float, exit_price: float, cost_bps: float = 0.0) -> bool:
