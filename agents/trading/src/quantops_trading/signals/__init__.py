@@ -55,7 +55,7 @@ from quantops_trading.signals.sessions import (
     hour_of_week,
     hourly_profile,
 )
-from quantops_trading.signals.sizing import SizeDecision, VolTargetConfig, size_signal, vol_target_size
+from quantops_trading.signals.sizing import SizeDecision, VolTargetConfig, vol_target_size
 from quantops_trading.signals.slippage import (
     DriftMonitor,
     ObservedFill,
@@ -123,7 +123,6 @@ __all__ = [
     "reliability_curve",
     "resolve",
     "select_horizon",
-    "size_signal",
     "spread_bucket",
     "top_contributors",
     "vol_target_size",

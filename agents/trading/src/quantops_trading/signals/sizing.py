@@ -29,9 +29,7 @@ from decimal import ROUND_FLOOR, Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from quantops_trading.strategy.base import Signal
-
-__all__ = ["SizeDecision", "VolTargetConfig", "size_signal", "vol_target_size"]
+__all__ = ["SizeDecision", "VolTargetConfig", "vol_target_size"]
 
 
 class VolTargetConfig(BaseModel):
@@ -91,14 +89,3 @@ def vol_target_size(
         return SizeDecision(False, Decimal(0), Decimal(0), capped, f"notional {notional:.2f} below minimum")
     reason = "capped" if capped else f"vol target {cfg.target_vol:.0%} at vol {vol_annual:.1%}"
     return SizeDecision(True, qty, notional, capped, reason)
-
-
-def size_signal(
-    signal: Signal,
-    rv_per_bar: float | None,
-    price: Decimal,
-    equity: Decimal,
-    config: VolTargetConfig | None = None,
-) -> SizeDecision:
-    """:func:`vol_target_size` for a :class:`Signal` (direction stays with the signal's sign)."""
-    return vol_target_size(signal.value, signal.confidence, rv_per_bar, price, equity, config)
