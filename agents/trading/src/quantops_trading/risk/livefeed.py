@@ -17,10 +17,7 @@ What it must not do: retry, hide an error, or decide a gate (the gateway applies
 from __future__ import annotations
 
 import asyncio
-import itertools
-import math
 import socket
-import statistics
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -37,6 +34,7 @@ from quantops_trading.execution.retry import RetryPolicy, retry_call
 from quantops_trading.execution.types import Fill, MarketRules, OrderBook, OrderIntent, VenueOrder
 from quantops_trading.risk.health import HealthSnapshot, HealthThresholds
 from quantops_trading.signals.regime import RegimeConfig
+from quantops_trading.signals.sizing import realised_vol
 
 __all__ = ["MonitoredClient", "RegimeTracker", "VenueClient", "VenueHealth", "is_dns_failure"]
 
@@ -310,13 +308,8 @@ class RegimeTracker:
         return regime
 
     def rv_per_poll(self, pair: str) -> float | None:
-        """Standard deviation of the last ``rv_window`` log returns between polls (None until
-        there are that many)."""
+        """Realised volatility of the last ``rv_window`` returns between polls (None until then)."""
         h = self.history.get(pair)
         if h is None or len(h) <= self.rv_window:
             return None
-        closes = [p for _, p in list(h)[-self.rv_window - 1 :]]
-        if min(closes) <= 0:
-            return None
-        rets = [math.log(b / a) for a, b in itertools.pairwise(closes)]
-        return statistics.stdev(rets)
+        return realised_vol([p for _, p in list(h)[-self.rv_window - 1 :]])

@@ -55,7 +55,7 @@ from quantops_trading.signals.sessions import (
     hour_of_week,
     hourly_profile,
 )
-from quantops_trading.signals.sizing import SizeDecision, VolTargetConfig, vol_target_size
+from quantops_trading.signals.sizing import SizeDecision, VolTargetConfig, realised_vol, vol_target_size
 from quantops_trading.signals.slippage import (
     DriftMonitor,
     ObservedFill,
@@ -120,6 +120,7 @@ __all__ = [
     "hourly_profile",
     "is_false_positive",
     "realised_ic",
+    "realised_vol",
     "reliability_curve",
     "resolve",
     "select_horizon",

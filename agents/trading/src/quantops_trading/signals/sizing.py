@@ -23,13 +23,16 @@ concentration and budgets on the resulting request.
 
 from __future__ import annotations
 
+import itertools
 import math
+import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["SizeDecision", "VolTargetConfig", "vol_target_size"]
+__all__ = ["SizeDecision", "VolTargetConfig", "realised_vol", "vol_target_size"]
 
 
 class VolTargetConfig(BaseModel):
@@ -89,3 +92,12 @@ def vol_target_size(
         return SizeDecision(False, Decimal(0), Decimal(0), capped, f"notional {notional:.2f} below minimum")
     reason = "capped" if capped else f"vol target {cfg.target_vol:.0%} at vol {vol_annual:.1%}"
     return SizeDecision(True, qty, notional, capped, reason)
+
+
+def realised_vol(closes: Sequence[float]) -> float | None:
+    """Sample standard deviation of the log returns between consecutive ``closes`` — the
+    ``rv_per_bar`` of :func:`vol_target_size` at the spacing of ``closes`` (the trader's: its
+    polls). None with fewer than three prices or a price that is not positive and finite."""
+    if len(closes) < 3 or not all(math.isfinite(c) and c > 0 for c in closes):
+        return None
+    return statistics.stdev(math.log(b / a) for a, b in itertools.pairwise(closes))

@@ -55,7 +55,8 @@ class _Source:
 
 @dataclass(slots=True)
 class SignalThrottle:
-    """Per-source throttle state; ``record`` outcomes as they become known, ask ``allow`` per signal."""
+    """Per-source throttle state; ``record`` outcomes as they become known, ask ``allow`` per signal.
+    The trader keeps one for all its strategies (``runtime.signal_chain``), in memory only."""
 
     config: ThrottleConfig = field(default_factory=ThrottleConfig)
     _sources: dict[str, _Source] = field(default_factory=dict)
