@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # usage: hack/build-control-plane.sh
-# Builds etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok and helm
-# from their Go modules with the machine's go and module proxy. Output is cached outside the
+# Builds etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok, helm and
+# promtool from their Go modules with the machine's go and module proxy. Output is cached outside the
 # repo, keyed by component version and Go version, so a second run only checks the cache.
 # Prints the bin directory on the last line of stdout.
 set -euo pipefail
@@ -10,6 +10,7 @@ K8S_VERSION="${K8S_VERSION:-v1.36.3}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
 KWOK_VERSION="${KWOK_VERSION:-v0.8.0}"
 HELM_VERSION="${HELM_VERSION:-v3.22.0}"
+PROMTOOL_VERSION="${PROMTOOL_VERSION:-v0.316.0}"  # github.com/prometheus/prometheus (Prometheus 3.x)
 CACHE="${QUANTOPS_CACHE:-$HOME/.cache/quantops}"
 GOVER="$(go env GOVERSION)"
 BIN="$CACHE/controlplane/k8s-$K8S_VERSION-etcd-$ETCD_VERSION-kwok-$KWOK_VERSION-helm-$HELM_VERSION-$GOVER/bin"
@@ -93,5 +94,6 @@ build_etcd
 build_plain kwok sigs.k8s.io/kwok/cmd/kwok "$KWOK_VERSION"
 kwok_stages
 build_plain helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION"
+build_plain promtool github.com/prometheus/prometheus/cmd/promtool "$PROMTOOL_VERSION"  # `check metrics`
 build_k8s
 echo "$BIN"
