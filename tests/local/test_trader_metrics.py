@@ -50,6 +50,7 @@ async def test_every_metric_the_dashboard_plots_is_served_with_the_traders_own_v
         assert gw is not None
         pnl, exposure = gw.book.pnl("momo"), k.position * gw.book.mark(SYMBOL)
         counts = dict(k.work.counts)
+        fees_booked = k.work.stats["momo"].fees
     families = {f.name: f for f in text_string_to_metric_families(text)}
     plotted = plotted_metrics()
     assert len(plotted) >= 10, plotted
@@ -75,6 +76,10 @@ async def test_every_metric_the_dashboard_plots_is_served_with_the_traders_own_v
             )
         )
     ) == Decimal(str(float(exposure)))
+    fills = value("quantops_trader_strategy_fills", "quantops_trader_strategy_fills_total", strategy="momo")
+    assert fills == counts["filled"]
+    fees = value("quantops_trader_strategy_fees", "quantops_trader_strategy_fees_total", strategy="momo")
+    assert fees == float(fees_booked) > 0
     for outcome in ("submitted", "filled"):
         assert (
             value("quantops_trader_orders", "quantops_trader_orders_total", outcome=outcome)

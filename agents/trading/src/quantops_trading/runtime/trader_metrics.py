@@ -64,7 +64,8 @@ class StrategyStats:
 
 
 class TraderCollector(Collector):
-    """Gates per scope, kill switches, P&L and exposure per strategy, book age per pair, order counts."""
+    """Gates per scope, kill switches, P&L, exposure, fills and fees per strategy, book age per
+    pair, order counts."""
 
     def __init__(self, work: TraderWork) -> None:
         self.work = work
@@ -112,8 +113,18 @@ class TraderCollector(Collector):
             "Signed position × mark per strategy and pair (quote currency)",
             labels=["strategy", "pair"],
         )
+        fills = CounterMetricFamily(
+            "quantops_trader_strategy_fills", "Fills booked per strategy", labels=["strategy"]
+        )
+        fees = CounterMetricFamily(
+            "quantops_trader_strategy_fees", "Fees paid per strategy (quote currency)", labels=["strategy"]
+        )
         for name in sorted(w.specs):
             pnl.add_metric([name], float(book.pnl(name)))
+            fills.add_metric([name], w.stats[name].fills)
+            fees.add_metric([name], float(w.stats[name].fees))
+        yield fills
+        yield fees
         for (name, pair), h in sorted(book.holdings.items()):
             exposure.add_metric([name, pair], float(h.qty * book.mark(pair)))
         yield pnl
