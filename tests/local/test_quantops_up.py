@@ -252,6 +252,10 @@ def test_runbook_explains_degraded_agent(up: Up) -> None:
     assert text.count(heading) == 1  # one section per cause, naming every agent it holds
     section = text.split(heading)[1].split("\n## ")[0]
     assert "trader" in section.splitlines()[0] and "quantops gate global GO" in section
+    held = [x for x in up.cli("status").stdout.splitlines() if x.startswith("HELD: ")]
+    assert (
+        len(held) == 1 and held[0].startswith("HELD: STOP from RiskPolicy/global: ") and "trader" in held[0]
+    )
 
 
 def test_invalid_manifests_fail_fast_naming_the_field(tmp_path: Path) -> None:

@@ -178,6 +178,8 @@ def cmd_status(ns: argparse.Namespace) -> int:
             f"{a['restarts']:<10}{a['reason']}: {a['message']}"
         )
     print("\nGATES: " + ", ".join(f"{k}={v}" for k, v in sorted(data["gates"].items())))
+    for (gate, source), names in runbook.gate_causes(data["agents"]).items():  # one line per cause
+        print(f"HELD: {gate} from {source}: {', '.join(names)}")
     strategies = _api(ns.state_dir, "GET", "/api/strategies").json()["strategies"]
     if strategies:
         print(f"\n{'STRATEGY':<24}{'DESIRED':<9}{'STAGE':<7}{'SINCE':<22}LAST DECISION")

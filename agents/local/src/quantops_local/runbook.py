@@ -59,11 +59,7 @@ def render(rows: list[dict[str, Any]], *, kube: bool, now: dt.datetime | None = 
         out += [f"  - {step}" for step in FIXES.get(reason, ["Inspect the agent's conditions and log."])]
         logs = f"kubectl logs deploy/{r['name']}-agent" if kube else f"less .quantops/logs/{r['name']}.log"
         out += [f"  - Logs: `{logs}`", ""]
-    causes: dict[tuple[str, str], list[str]] = {}  # (gate, source) -> the agents it holds
-    for r in gated:
-        key = (str(r["effectiveGate"]), str(r.get("gateSource") or f"Agent/{r['name']}"))
-        causes.setdefault(key, []).append(str(r["name"]))
-    for (gate, source), names in causes.items():
+    for (gate, source), names in gate_causes(rows).items():
         out += [
             f"## Gate {gate} from {source}: {len(names)} agent{'s' if len(names) > 1 else ''} "
             f"({', '.join(names)})",
@@ -73,6 +69,18 @@ def render(rows: list[dict[str, Any]], *, kube: bool, now: dt.datetime | None = 
             "",
         ]
     return "\n".join(out)
+
+
+def gate_causes(rows: list[dict[str, Any]]) -> dict[tuple[str, str], list[str]]:
+    """(gate, source) → the agents it holds, for every agent whose effective gate is not GO: one
+    cause (a global STOP) is one entry, however many agents it holds."""
+    causes: dict[tuple[str, str], list[str]] = {}
+    for r in rows:
+        if r.get("effectiveGate") in (None, "GO"):
+            continue
+        key = (str(r["effectiveGate"]), str(r.get("gateSource") or f"Agent/{r['name']}"))
+        causes.setdefault(key, []).append(str(r["name"]))
+    return causes
 
 
 def _reopen(source: str, kube: bool) -> list[str]:
