@@ -33,6 +33,7 @@ __all__ = [
     "OrderType",
     "Side",
     "VenueOrder",
+    "is_dust",
 ]
 
 
@@ -92,6 +93,15 @@ class MarketRules(_Frozen):
     step_size: Decimal
     min_qty: Decimal
     min_notional: Decimal
+
+    def dust(self, qty: Decimal) -> bool:
+        """A quantity this market cannot trade (e.g. a buy's fee in base left after a sell)."""
+        return is_dust(qty, self.min_qty, self.step_size)
+
+
+def is_dust(qty: Decimal, min_qty: Decimal, step_size: Decimal) -> bool:
+    """Below the smallest order the venue takes: under its minimum quantity or one lot step."""
+    return abs(qty) < max(min_qty, step_size)
 
 
 @dataclass(frozen=True, slots=True)

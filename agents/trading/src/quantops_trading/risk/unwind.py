@@ -30,7 +30,7 @@ from quantops_api import Gate
 from quantops_api.v1alpha1.riskpolicy import UnwindRung
 from quantops_trading.execution.client_ids import client_order_id
 from quantops_trading.execution.errors import ExchangeUnavailable, OrderNotFound, TradingError
-from quantops_trading.execution.types import OrderIntent, OrderType, Side, VenueOrder
+from quantops_trading.execution.types import OrderIntent, OrderType, Side, VenueOrder, is_dust
 from quantops_trading.risk.book import OrderRequest
 from quantops_trading.risk.events import UnwindStep, ts_ns_of
 from quantops_trading.risk.gateway import Decision, RiskGateway
@@ -164,7 +164,7 @@ class UnwindLadder:
         if self.sync is not None:  # book what the cancelled child filled before sizing the next
             await self.sync()
         remaining = self.remaining
-        if abs(remaining) < max(self.min_qty, self.step_size) or remaining == 0:
+        if remaining == 0 or is_dust(remaining, self.min_qty, self.step_size):
             self.done = True
             why = "position flat" if remaining == 0 else f"remainder {remaining} below the venue minimum"
             self._emit("done", -1, "", Decimal(0), None, why)

@@ -1039,7 +1039,7 @@ class TraderWork(IdleWork):
         stopped = {  # dust (below what the venue trades, e.g. a buy's fee in base) is left alone
             (s, p): why
             for s, p, why in stopped_positions(self.gateway)
-            if (r := self.markets.get(p)) is None or abs(book.position(s, p)) >= max(r.min_qty, r.step_size)
+            if (r := self.markets.get(p)) is None or not r.dust(book.position(s, p))
         }
         for key, ladder in list(self.ladders.items()):
             if ladder.done or ladder.interrupted:
