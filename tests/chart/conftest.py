@@ -87,20 +87,26 @@ def find(objs: list[dict[str, Any]], kind: str, name: str | None = None) -> list
     return [o for o in objs if o["kind"] == kind and (name is None or o["metadata"]["name"] == name)]
 
 
-def as_pod(plane: ControlPlane, ns: str, pod: str, account: str) -> ControlPlane:
-    """The plane authenticated as pod ``pod`` of ``ns``: its ServiceAccount's token bound to that pod,
-    what the kubelet mounts into it. The chart's Lease admission policy reads the asking pod from
-    such a token (an agent pod writes only its own agent's Leases); an unbound token writes none."""
-    uid = json.loads(plane.kubectl("-n", ns, "get", "pod", pod, "-o", "json").stdout)["metadata"]["uid"]
-    token = plane.kubectl(
-        "-n", ns, "create", "token", account, "--duration=1h",
-        "--bound-object-kind=Pod", f"--bound-object-name={pod}", f"--bound-object-uid={uid}",
-    ).stdout.strip()  # fmt: skip
-    workdir = plane.workdir / f"as-pod-{ns}-{pod}"
+def as_account(plane: ControlPlane, ns: str, account: str, pod: str | None = None) -> ControlPlane:
+    """The plane authenticated as ServiceAccount ``account`` of ``ns``; with ``pod``, by a token
+    bound to that pod — what the kubelet mounts into it. The chart's Lease admission policy reads
+    the asking pod from such a token (an agent pod writes only its own agent's Leases); an unbound
+    token writes none."""
+    bind: list[str] = []
+    if pod is not None:
+        uid = json.loads(plane.kubectl("-n", ns, "get", "pod", pod, "-o", "json").stdout)["metadata"]["uid"]
+        bind = ["--bound-object-kind=Pod", f"--bound-object-name={pod}", f"--bound-object-uid={uid}"]
+    token = plane.kubectl("-n", ns, "create", "token", account, "--duration=1h", *bind).stdout.strip()
+    workdir = plane.workdir / f"as-{ns}-{account}-{pod or 'sa'}"
     workdir.mkdir(exist_ok=True)
     bound = dataclasses.replace(plane, workdir=workdir, procs={})
     bound.kubeconfig.write_text(kubeconfig_text(plane.server, plane.ca_file, token, user=account))
     return bound
+
+
+def as_pod(plane: ControlPlane, ns: str, pod: str, account: str) -> ControlPlane:
+    """:func:`as_account` with a token bound to ``pod``."""
+    return as_account(plane, ns, account, pod)
 
 
 def agent_pod(plane: ControlPlane, ns: str, agent: str) -> str | None:

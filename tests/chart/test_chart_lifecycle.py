@@ -9,18 +9,17 @@ Leases.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from controlplane import ControlPlane, kubeconfig_text, operator_process
+from controlplane import ControlPlane, operator_process
 
 from cluster.conftest import condition, forbidden_lines, get, heartbeat, wait_for
 from quantops_operator import agent_rbac, rbac
 
-from .conftest import CHART, REPO, Helm, agent_pod, as_pod
+from .conftest import CHART, REPO, Helm, agent_pod, as_account, as_pod
 
 pytestmark = pytest.mark.cluster
 
@@ -110,16 +109,6 @@ def test_installed_role_is_exactly_rbac_py(crds_installed: ControlPlane, release
     assert cluster_role is not None and cluster_role["rules"] == rbac.CLUSTER_RULES
 
 
-def _token_kubeconfig(plane: ControlPlane, sa: str) -> ControlPlane:
-    """A copy of the plane whose kubectl/kubeconfig authenticate as ServiceAccount `sa` of NS."""
-    token = plane.kubectl("-n", NS, "create", "token", sa, "--duration=1h").stdout.strip()
-    workdir = plane.workdir / f"as-{sa}"
-    workdir.mkdir(exist_ok=True)
-    as_sa = dataclasses.replace(plane, workdir=workdir, procs={})
-    as_sa.kubeconfig.write_text(kubeconfig_text(plane.server, plane.ca_file, token, user=sa))
-    return as_sa
-
-
 def test_operator_runs_the_sample_platform_under_the_charts_rbac(
     crds_installed: ControlPlane, release: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -129,7 +118,7 @@ def test_operator_runs_the_sample_platform_under_the_charts_rbac(
     chart_env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
     monkeypatch.setenv("QUANTOPS_AGENT_IMAGE", chart_env["QUANTOPS_AGENT_IMAGE"])
     resync = float(chart_env["QUANTOPS_RESYNC_SECONDS"])
-    as_operator = _token_kubeconfig(plane, FULLNAME)
+    as_operator = as_account(plane, NS, FULLNAME)
     as_role: dict[str, ControlPlane] = {}  # each agent's pod, by its pod-bound token (once it exists)
     can = lambda who, *a: plane.kubectl(  # noqa: E731
         "auth", "can-i", *a, f"--as=system:serviceaccount:{NS}:{who}", "-n", NS, check=False

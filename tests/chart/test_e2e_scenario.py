@@ -10,7 +10,6 @@ heartbeat Leases are written by kubectl as their own role's ServiceAccount.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import signal
@@ -23,12 +22,12 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from controlplane import ControlPlane, free_port, kubeconfig_text, operator_process
+from controlplane import ControlPlane, free_port, operator_process
 
 from cluster.conftest import condition, get, heartbeat, wait_for
 from quantops_operator import agent_rbac
 
-from .conftest import CHART, REPO, Helm, agent_pod, as_pod
+from .conftest import CHART, REPO, Helm, agent_pod, as_account, as_pod
 
 pytestmark = pytest.mark.cluster
 
@@ -43,16 +42,6 @@ def _sample_agents() -> dict[str, str]:
     """Sample Agent name → role."""
     docs = [d for d in yaml.safe_load_all(SAMPLES.read_text()) if d]
     return {d["metadata"]["name"]: d["spec"]["role"] for d in docs if d["kind"] == "Agent"}
-
-
-def _as(plane: ControlPlane, sa: str) -> ControlPlane:
-    """The plane with kubectl/kubeconfig authenticated as ServiceAccount `sa` of NS."""
-    token = plane.kubectl("-n", NS, "create", "token", sa, "--duration=1h").stdout.strip()
-    workdir = plane.workdir / f"e2e-as-{sa}"
-    workdir.mkdir(exist_ok=True)
-    as_sa = dataclasses.replace(plane, workdir=workdir, procs={})
-    as_sa.kubeconfig.write_text(kubeconfig_text(plane.server, plane.ca_file, token, user=sa))
-    return as_sa
 
 
 @pytest.fixture
@@ -132,7 +121,7 @@ def test_install_samples_ready_then_a_gate_flip_takes_effect(
     for key in ("QUANTOPS_AGENT_IMAGE", "QUANTOPS_EXCHANGE_SECRET"):
         monkeypatch.setenv(key, chart_env[key])  # what the chart gives the operator container
     agents = _sample_agents()
-    as_operator = _as(plane, FULLNAME)
+    as_operator = as_account(plane, NS, FULLNAME)
     as_role: dict[str, ControlPlane] = {}  # each agent's pod, by its pod-bound token (once it exists)
     assert "trader" in agents
     with operator_process(plane, NS, kubeconfig=as_operator.kubeconfig, resync_seconds=1, log_name="op-e2e"):
