@@ -279,6 +279,8 @@ async def test_the_trading_panels_show_the_traders_positions_fills_and_charts_wi
         "submit→ack p50 and p99 in ms",
     )
     assert venue, venue
+    fresh = await browser.js('document.getElementById("freshness").innerText')
+    assert re.search(r"trader\tBTC/USDT\t[\d.,]+\taccepted", fresh), fresh  # the book the trader trades on
     positions = await browser.js('document.getElementById("positions").innerText')
     assert "fast-momo\tBTC/USDT" in positions or not work["positions"], (positions, work["positions"])
 

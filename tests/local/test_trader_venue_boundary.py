@@ -30,12 +30,14 @@ async def _refused_until_cleared(live: Live, fault: str, why: str) -> None:
     rid = await live.sim.add_fault(kind=fault)
     await until(lambda: "BTC/USDT" in live.work.bad_books, 20, f"the {fault} book refused")
     assert why in live.work.bad_books["BTC/USDT"]
+    assert why in live.work.describe()["books"]["BTC/USDT"]["refused"]  # and says so on /status
     async with live.work.lock:
         for cid in list(live.work.working):
             await live.work._cancel(cid, "test: a clean slate")
     await _nothing_sent_while(live, 5)
     await live.sim.clear_faults(rid)
     await until(lambda: "BTC/USDT" not in live.work.bad_books, 20, "the book usable again")
+    assert live.work.describe()["books"]["BTC/USDT"]["refused"] is None
 
 
 async def test_a_crossed_book_is_refused_and_nothing_is_sent_off_it(

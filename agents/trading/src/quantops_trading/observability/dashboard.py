@@ -103,7 +103,8 @@ def build_view(
 
 def _trading(work: dict[str, Any]) -> dict[str, Any]:
     """One trader's panels: positions (booked, base units), open orders, its last fills with fees
-    and slippage, per-strategy statistics, venue health with submit→ack latency, order counts."""
+    and slippage, per-strategy statistics, venue health with submit→ack latency, the freshness of
+    each pair's book (refused with its reason), order counts."""
     positions = []
     for key, qty in sorted((work.get("positions") or {}).items()):
         strategy, _, pair = str(key).partition("|")
@@ -112,6 +113,7 @@ def _trading(work: dict[str, Any]) -> dict[str, Any]:
         "state": work.get("state"),
         "venue": work.get("venueAgent") or work.get("venueUrl"),
         "positions": positions,
+        "books": work.get("books") or {},
         "openOrders": work.get("openOrders") or [],
         "recentFills": (work.get("recentFills") or [])[:20],
         "stats": work.get("stats") or {},

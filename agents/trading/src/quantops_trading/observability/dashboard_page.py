@@ -7,7 +7,7 @@ place (no reload); P&L, drawdown and heartbeat history are uPlot charts (vendore
 axes with units, a hover legend and the latest values printed under each; the concentration
 heatmap is a coloured table; every inserted value is escaped. Element ids (``agents``, ``gates``,
 ``gate-history``, ``strategies``, ``risk``, ``pnl``, ``positions``, ``orders``, ``fills``,
-``stats``, ``venue``, ``alerts``, ``history``, ``updated``) are stable for tests and scrapers;
+``stats``, ``venue``, ``freshness``, ``alerts``, ``history``, ``updated``) are stable for tests and scrapers;
 ``window.qpCharts`` holds the chart instances.
 """
 
@@ -44,6 +44,7 @@ td,th{padding:3px 6px;border-bottom:1px solid #eee;text-align:left}
 <section class="wide"><h2>Last fills</h2><div id="fills"></div></section>
 <section><h2>Strategy statistics</h2><div id="stats"></div></section>
 <section class="wide"><h2>Venue health and latency</h2><div id="venue"></div></section>
+<section><h2>Data freshness</h2><div id="freshness"></div></section>
 <section><h2>Recent alerts</h2><div id="alerts"></div><h2>Open incidents</h2><div id="tickets"></div></section>
 <section><h2>Heartbeat history (5 s snapshots)</h2><div id="history"><div id="history-chart"></div><div id="history-latest" class="latest"></div></div></section>
 </main>
@@ -139,6 +140,9 @@ function render(d) {
     tr.flatMap(([n, w]) => Object.entries(w.stats).map(([s, x]) => [esc(s), `<span class="num">${esc(x.orders)}</span>`, `<span class="num">${esc(x.fills)}</span>`,
       `<span class="num">${esc(num(x.volume, 2))}</span>`, `<span class="num">${esc(num(x.fees, 4))}</span>`, `<span class="num">${esc(x.closes)}</span>`,
       `<span class="num">${esc(x.hitRate === null ? "--" : num(100 * x.hitRate, 1) + " %")}</span>`, `<span class="num">${esc(signed(x.pnl, 2))}</span>`])));
+  document.getElementById("freshness").innerHTML = table(["trader", "pair", "book age (s)", "state"],
+    tr.flatMap(([n, w]) => Object.entries(w.books || {}).map(([p, b]) => [esc(n), esc(p), `<span class="num">${esc(num(b.ageSeconds, 1))}</span>`,
+      b.refused ? `<span class="STOP">refused</span>: ${esc(b.refused)}` : '<span class="GO">accepted</span>'])));
   const ms = v => v === null || v === undefined ? "--" : num(1000 * v, 1);
   document.getElementById("venue").innerHTML = table(["trader", "venue", "breaker", "submit→ack p50 (ms)", "submit→ack p99 (ms)", "submits", "calls p99 (ms)", "calls", "failures", "book age (s)", "last error"],
     tr.map(([n, w]) => { const h = w.health || {}, sl = h.submitLatencySeconds || {};

@@ -1175,6 +1175,14 @@ class TraderWork(IdleWork):
                 for c, w in sorted(self.working.items(), key=lambda cw: cw[1].sent_at)
             ],
             "recentFills": list(self.desk.recent)[::-1] if self.desk is not None else [],
+            "books": {  # data freshness per pair: a refused book prices nothing and feeds no strategy
+                p: {
+                    "ageSeconds": None if age is None else round(age, 1),
+                    "refused": self.bad_books.get(p),
+                }
+                for p in sorted({p for s in self.specs.values() for p in s.pairs})
+                for age in [self.health.book_age(p) if self.health is not None else None]
+            },
             "stats": {n: self._stats_of(n) for n in sorted(self.specs)},
             "unresolved": sorted(self.inflight.items),
             "budgets": {
