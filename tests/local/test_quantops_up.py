@@ -75,9 +75,7 @@ def _start(tmp_path: Path) -> Iterator[Up]:
             "up",
             "-f",
             str(HERE / "platform-fast.yaml"),
-            "--duration",
-            "120",
-        ],
+        ],  # no --duration: the platform lives exactly as long as the tests that share it
         stdout=(tmp_path / "up.log").open("wb"),
         stderr=subprocess.STDOUT,
     )
@@ -234,7 +232,9 @@ def test_the_control_api_refuses_forgeries_and_its_token_never_leaks(up: Up) -> 
     tokens = [token, auth.sim_token(token, "venue")] + [
         auth.agent_token(token, a["name"]) for a in up.status()["agents"]
     ]
-    for a in up.status()["agents"]:  # never on a command line
+    # the boss the previous test stopped is back (its pid in the status is a live process)
+    agents = wait_for(lambda: (st := up.status()["agents"]) and all(a["ready"] for a in st) and st, 30)
+    for a in agents:  # never on a command line
         cmdline = Path(f"/proc/{a['pid']}/cmdline").read_bytes()
         assert not [t for t in tokens if t.encode() in cmdline], a["name"]
     files = [f for f in up.state.rglob("*") if f.is_file() and f != token_file]
