@@ -119,14 +119,23 @@ def fill_gaps(
     gaps = _find_gaps(df["ts_ms"], interval_ms, policy)
     grid = pl.DataFrame({"ts_ms": pl.int_range(df["ts_ms"][0], df["ts_ms"][-1] + 1, interval_ms, eager=True)})
     out = grid.join(base, on="ts_ms", how="left").with_columns(pl.col("is_filled").fill_null(True))
-    fill_ok = pl.lit(False)
-    for gap in gaps:
-        if gap.filled:
-            fill_ok = fill_ok | pl.col("ts_ms").is_between(gap.start_ms, gap.end_ms, closed="left")
+    # a grid row is fillable when its gap (between the real bars around it) is; one pass, not a
+    # condition per gap (a 1m file with 1 500 gaps took 35 s that way)
+    real_ts = pl.when(~pl.col("is_filled")).then(pl.col("ts_ms"))
+    missing = (real_ts.backward_fill() - real_ts.forward_fill()) // interval_ms - 1
+    fillable = policy.criticality is Criticality.NON_CRITICAL
+    out = out.with_columns(
+        (pl.lit(fillable) & (missing <= policy.max_fill_bars)).fill_null(False).alias("__fill_ok")
+    )
+    fill_ok = pl.col("__fill_ok")
     prev_close = pl.col("close").forward_fill()
     price_cols = [c for c in ("open", "high", "low", "close") if c in out.columns]
     zero_cols = [c for c in ("volume", "quote_volume") if c in out.columns]
-    carry = [c for c in out.columns if c not in {*price_cols, *zero_cols, "ts_ms", "is_filled", "tradable"}]
+    carry = [
+        c
+        for c in out.columns
+        if c not in {*price_cols, *zero_cols, "ts_ms", "is_filled", "tradable", "__fill_ok"}
+    ]
     out = out.with_columns(
         [
             pl.when(pl.col("is_filled") & fill_ok).then(prev_close).otherwise(pl.col(c)).alias(c)
@@ -135,7 +144,7 @@ def fill_gaps(
         + [pl.when(pl.col("is_filled") & fill_ok).then(0.0).otherwise(pl.col(c)).alias(c) for c in zero_cols]
         + [pl.col(c).forward_fill() for c in carry]
         + [pl.col("tradable").fill_null(fill_ok)]
-    )
+    ).drop("__fill_ok")
     if has_lineage(out):
         out = tag_transform(out, f"gapfill_{policy.criticality.value}", 1)
     metrics = data_metrics(registry)

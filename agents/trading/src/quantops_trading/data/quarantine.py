@@ -50,13 +50,15 @@ class QuarantineStore:
 
     def write(self, result: ValidationResult) -> Path | None:
         """Persist the quarantined rows of ``result`` (None when there are none)."""
-        if result.quarantine.is_empty():
+        return self.write_rows(result.feed, result.quarantine)
+
+    def write_rows(self, feed: str, rows: pl.DataFrame) -> Path | None:
+        """Persist ``rows`` (``QUARANTINE_SCHEMA``) under ``feed`` (None when there are none)."""
+        if rows.is_empty():
             return None
-        folder = self._dir(result.feed)
+        folder = self._dir(feed)
         folder.mkdir(parents=True, exist_ok=True)
-        frame = result.quarantine.with_columns(
-            pl.lit(time.time_ns(), dtype=pl.Int64).alias("quarantined_ts_ns")
-        )
+        frame = rows.with_columns(pl.lit(time.time_ns(), dtype=pl.Int64).alias("quarantined_ts_ns"))
         final = folder / f"part-{time.time_ns():020d}-{os.getpid()}.parquet"
         tmp = final.with_suffix(".tmp")
         frame.write_parquet(tmp, compression="zstd")

@@ -147,6 +147,7 @@ class Pipeline:
         self.last_snapshot: dict[str, Any] | None = None
         self.last_path: Path | None = None
         self._retry: dict[str, Any] = {}
+        self._quarantine_reported: set[str] = set()  # pairs whose refused rows are in the event log
 
     # -- events -----------------------------------------------------------------------------------
     def _event(self, kind: str, at: float, **fields: Any) -> None:
@@ -295,10 +296,16 @@ class Pipeline:
             snap.decisions.append({"strategy": name, "action": "skip", "reason": why, "fingerprint": base_fp})
             self._event("DataUnavailable", now, strategy=name, pair=pair, reason=str(e), fingerprint=base_fp)
             return
-        snap.data.setdefault(pair, {
-            "source": self.data.source(pair), "fingerprint": data_fingerprint(bars), "bars": bars.height,
-            "first": int(bars["ts_ms"][0]), "last": int(bars["ts_ms"][-1]),
-        })  # fmt: skip
+        if pair not in snap.data:
+            quality = self.data.quality(pair)
+            snap.data[pair] = {
+                "source": self.data.source(pair), "fingerprint": data_fingerprint(bars), "bars": bars.height,
+                "first": int(bars["ts_ms"][0]), "last": int(bars["ts_ms"][-1]), "quality": quality,
+            }  # fmt: skip
+            if quality.get("quarantined") and pair not in self._quarantine_reported:
+                self._quarantine_reported.add(pair)
+                self._event("DataQuarantined", now, pair=pair, source=self.data.source(pair),
+                            reasons=quality["quarantined"])  # fmt: skip
         metrics: dict[str, Any] = {}
         snap.metrics[name] = metrics
         checks: dict[str, Any] = {}

@@ -63,6 +63,11 @@ class RunFlags(BaseModel):
     warm_loss_fraction: float = Field(default=0.05, gt=0, le=1)
     cold_loss_fraction: float = Field(default=0.10, gt=0, le=1)
     capital: float = Field(default=10_000.0, gt=0)
+    # 82, 83, 88 data quality of the candle files
+    max_fill_bars: int = Field(
+        default=5, ge=0, description="Longest gap filled with flat bars; longer stay open."
+    )
+    drop_bad_prints: bool = Field(default=True, description="Quarantine one-bar spikes that revert.")
 
     def export(self) -> dict[str, Any]:
         """Every flag, camelCase as in ``spec.config.flags`` (what :func:`load_flags` reads back)."""

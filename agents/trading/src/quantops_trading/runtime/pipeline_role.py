@@ -35,6 +35,7 @@ from typing import Any
 
 from quantops_api import Gate
 from quantops_api.v1alpha1.roleconfig import PipelineConfig
+from quantops_trading.data.quarantine import QuarantineStore
 from quantops_trading.observability.alerts import router_from_config
 from quantops_trading.pipeline.backtest_evaluator import CandleEvaluator
 from quantops_trading.pipeline.cycle import Pipeline
@@ -61,7 +62,12 @@ class PipelineWork(IdleWork):
         cfg = config_or_exit(PipelineConfig, config)  # flags checked with RunFlags there too
         self.state_dir = state_dir or Path(os.environ.get("QUANTOPS_STATE_DIR", ".quantops"))
         self.flags = RunFlags.model_validate(cfg.flags)
-        self.data = CandleFiles(dict(cfg.data))
+        self.data = CandleFiles(
+            dict(cfg.data),
+            max_fill_bars=self.flags.max_fill_bars,
+            drop_bad_prints=self.flags.drop_bad_prints,
+            quarantine=QuarantineStore(self.state_dir / "quarantine"),
+        )
         interval = cfg.interval
         self.interval = interval
         self.replica = os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
