@@ -99,6 +99,10 @@ def ev() -> Evidence:
         policy_of={"mom": "lim"},
         pairs_of={"mom": ["BTC/USDT"]},
         initial_gates={"Strategy/mom": "GO", "RiskPolicy/global": "GO", "RiskPolicy/lim": "GO"},
+        policies={
+            "global": {"maxOrderQuantity": {"BTC/USDT": 0.1}, "maxGrossExposure": 5},
+            "lim": {"maxPairExposure": 1.5},
+        },
     )
 
 
@@ -114,6 +118,28 @@ def test_a_clean_run_passes(ev: Evidence) -> None:
     report = invariants.check_all(ev)
     assert report.ok, [c for c in report.checks if not c.ok]
     assert report.figures["ordersSubmitted"] == 1 and report.figures["venueFills"] == 1
+
+
+def test_an_order_past_its_policy_limits_fails_and_a_reducing_one_does_not(ev: Evidence) -> None:
+    assert (
+        "1 exposure-adding live orders" in _by_name(invariants.check_all(ev))["risk_limits_respected"].summary
+    )
+    # a second buy: 0.00999 held (the fee in BTC taken) + 0.01 at 100 = 2.00 > lim's 1.5
+    ev.strategy_logs["mom"].append(_order(CID2, 150.0, "mom#3"))
+    (e,) = _failed(ev)["risk_limits_respected"].evidence
+    assert (e["record"], e["policy"], e["limit"], e["value"]) == ("mom#3", "lim", "maxPairExposure", "1.999")
+    # the same order as a reduce-only sell adds no exposure; a huge quantity breaks the global cap
+    ev.strategy_logs["mom"][-1] = _order(CID2, 150.0, "mom#3", reduce_only=True)
+    assert "risk_limits_respected" not in _failed(ev)
+    big = _order(client_order_id("mom", "intent-3"), 160.0, "mom#4")
+    big.data["order"].update(side="sell", quantity="0.2")
+    ev.strategy_logs["mom"].append(big)
+    found = {(x["policy"], x["limit"]) for x in _failed(ev)["risk_limits_respected"].evidence}
+    assert found == {
+        ("global", "maxOrderQuantity"),
+        ("lim", "maxPairExposure"),
+        ("global", "maxGrossExposure"),
+    }
 
 
 def test_a_client_id_submitted_twice_fails(ev: Evidence) -> None:

@@ -28,12 +28,20 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import Any
 
 from quantops_api import Gate
-from quantops_local.soakrecords import Evidence, Rec
+from quantops_local.soaklimits import risk_limits_respected
+from quantops_local.soakrecords import (
+    Check,
+    Evidence,
+    Rec,
+    client_order_id_of,
+    submitted_orders,
+    symbol_of,
+)
 from quantops_trading.execution.client_ids import is_ours
 from quantops_trading.execution.holdings import Holdings
 from quantops_trading.execution.types import Side
@@ -63,15 +71,6 @@ ANOMALY_KINDS = frozenset(
 )
 """Trader log records that show something went wrong (a kill switch set is one too)."""
 AUDIT_ANOMALIES = frozenset({"CanaryFailed", "IncidentOpened", "TraderHalted", "StarvationDetected"})
-
-
-@dataclass
-class Check:
-    name: str
-    ok: bool
-    summary: str
-    evidence: list[dict[str, Any]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -110,16 +109,6 @@ class Report:
 
 
 # -- helpers ---------------------------------------------------------------------------------------
-def _cid(r: Rec) -> str:
-    if r.kind == "order_submitted":
-        return str(r.data.get("order", {}).get("client_order_id", ""))
-    return str(r.data.get("client_order_id", ""))
-
-
-def _submitted(ev: Evidence) -> list[tuple[str, Rec]]:
-    return [(s, r) for s, rs in ev.strategy_logs.items() for r in rs if r.kind == "order_submitted"]
-
-
 def _venue_orders(ev: Evidence) -> list[dict[str, Any]]:
     return [o for o in ev.venue.get("orders", []) if o.get("account") == ev.trader_key]
 
@@ -128,15 +117,11 @@ def _fill_trade_id(r: Rec) -> str:
     return str((r.data.get("fill") or {}).get("trade_id", ""))
 
 
-def _symbol(instrument_id: str) -> str:
-    return instrument_id.rpartition("@")[0] or instrument_id
-
-
 # -- the checks ------------------------------------------------------------------------------------
 def unique_client_ids(ev: Evidence) -> Check:
     by_cid: dict[str, list[str]] = defaultdict(list)
-    for _, r in _submitted(ev):
-        by_cid[_cid(r)].append(r.ref)
+    for _, r in submitted_orders(ev):
+        by_cid[client_order_id_of(r)].append(r.ref)
     bad: list[dict[str, Any]] = [
         {"clientOrderId": c, "records": refs} for c, refs in sorted(by_cid.items()) if len(refs) > 1
     ]
@@ -149,11 +134,11 @@ def unique_client_ids(ev: Evidence) -> Check:
 
 
 def venue_orders_recorded(ev: Evidence) -> Check:
-    known = {_cid(r) for _, r in _submitted(ev)}
+    known = {client_order_id_of(r) for _, r in submitted_orders(ev)}
     known |= {
-        _cid(r)
+        client_order_id_of(r)
         for r in ev.trader_records()
-        if r.kind in ("order_adopted", "orphan_order_cancelled") and _cid(r)
+        if r.kind in ("order_adopted", "orphan_order_cancelled") and client_order_id_of(r)
     }
     ours = [o for o in _venue_orders(ev) if is_ours(str(o["clientOrderId"]))]
     bad = [
@@ -238,7 +223,7 @@ def positions_match_venue(ev: Evidence) -> Check:
     for r in ev.risk_log:
         if r.kind == "venue_baseline":
             baseline.update({a: Decimal(str(v)) for a, v in r.data.get("balances", {}).items()})
-    symbols = sorted({_symbol(str(p)) for s in ev.strategy_logs for p in _pairs(ev, s)} & set(ev.markets))
+    symbols = sorted({symbol_of(str(p)) for s in ev.strategy_logs for p in _pairs(ev, s)} & set(ev.markets))
     holdings = Holdings(rules=ev.markets, symbols=tuple(symbols), baseline=baseline)
     explained: dict[str, Decimal] = defaultdict(Decimal)
     late: list[str] = []
@@ -286,7 +271,7 @@ def positions_match_venue(ev: Evidence) -> Check:
 
 def _pairs(ev: Evidence, strategy: str) -> set[str]:
     return {
-        _symbol(str((r.data.get("order") or r.data.get("fill") or {}).get("instrument_id", "")))
+        symbol_of(str((r.data.get("order") or r.data.get("fill") or {}).get("instrument_id", "")))
         for r in ev.strategy_logs.get(strategy, [])
         if r.kind in ("order_submitted", "order_filled")
     }
@@ -294,7 +279,7 @@ def _pairs(ev: Evidence, strategy: str) -> set[str]:
 
 def _fill_args(f: dict[str, Any]) -> tuple[str, Side, Decimal, Decimal, Decimal, str]:
     return (
-        _symbol(str(f["instrument_id"])),
+        symbol_of(str(f["instrument_id"])),
         Side(str(f["side"]).lower()),
         Decimal(str(f["quantity"])),
         Decimal(str(f["price"])),
@@ -421,10 +406,10 @@ def gates_respected(ev: Evidence, grace_s: float = GATE_GRACE_S) -> Check:
     bad: list[dict[str, Any]] = []
     notes: list[str] = []
     live = 0
-    for strategy, r in _submitted(ev):
+    for strategy, r in submitted_orders(ev):
         order = r.data.get("order", {})
-        cid = _cid(r)
-        pair = _symbol(str(order.get("instrument_id", "")))
+        cid = client_order_id_of(r)
+        pair = symbol_of(str(order.get("instrument_id", "")))
         reduce_only, is_unwind = bool(order.get("reduce_only")), cid in unwind
         live += 1
         g_now, why_now = gate_at(strategy, pair, r.ts)
@@ -597,7 +582,7 @@ def _unblocked_at(ev: Evidence, view: _GateView, t: float) -> float | None:
     """The first instant from ``t`` on at which the trader runs, every strategy that traded live in
     the run or was HOT at ``t`` has gate GO on its pairs and their books are accepted (None: never,
     on record)."""
-    live = {(s, _symbol(str(r.data["order"].get("instrument_id", "")))) for s, r in _submitted(ev)}
+    live = {(s, symbol_of(str(r.data["order"].get("instrument_id", "")))) for s, r in submitted_orders(ev)}
     live |= {(s, p) for s in _hot(ev, t) for p in ev.pairs_of.get(s, [])}
     if not live:
         return None
@@ -635,7 +620,7 @@ def _window(f: dict[str, Any], detect_s: float) -> tuple[float, float]:
 
 
 def _live_orders(ev: Evidence) -> list[Rec]:
-    return sorted((r for _, r in _submitted(ev)), key=lambda r: r.ts)
+    return sorted((r for _, r in submitted_orders(ev)), key=lambda r: r.ts)
 
 
 def faults(ev: Evidence, detect_s: float, recover_s: float) -> tuple[Check, Check, list[FaultResult]]:
@@ -745,7 +730,7 @@ def figures(ev: Evidence, results: list[FaultResult]) -> dict[str, Any]:
     recs = sorted(r.recover_s for r in results if r.recover_s is not None and r.recovered)
     free = sorted(r.unblocked_s for r in results if r.unblocked_s is not None)
     return {
-        "ordersSubmitted": len(_submitted(ev)),
+        "ordersSubmitted": len(submitted_orders(ev)),
         "fillsBooked": sum(map(len, booked.values())),
         "venueOrders": len(_venue_orders(ev)),
         "venueFills": len(_venue_fills(ev)),
@@ -774,6 +759,7 @@ def check_all(ev: Evidence, *, detect_s: float = 30.0, recover_s: float = 60.0) 
         positions_match_venue(ev),
         hash_chains_verify(ev),
         gates_respected(ev),
+        risk_limits_respected(ev),
         latched_switches_human_only(ev),
         detected,
         recovered,

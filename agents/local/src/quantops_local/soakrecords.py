@@ -26,7 +26,18 @@ from quantops_local import wrapup
 from quantops_trading.execution.types import MarketRules
 from quantops_trading.observability.records import timestamp
 
-__all__ = ["Evidence", "Rec", "live_order_times", "load", "read_log", "soak_dir"]
+__all__ = [
+    "Check",
+    "Evidence",
+    "Rec",
+    "client_order_id_of",
+    "live_order_times",
+    "load",
+    "read_log",
+    "soak_dir",
+    "submitted_orders",
+    "symbol_of",
+]
 
 
 def soak_dir(state_dir: Path) -> Path:
@@ -61,6 +72,7 @@ class Evidence:
     venue_name: str = ""
     markets: dict[str, MarketRules] = field(default_factory=dict)
     policy_of: dict[str, str | None] = field(default_factory=dict)  # strategy → its riskPolicyRef
+    policies: dict[str, dict[str, Any]] = field(default_factory=dict)  # RiskPolicy name → spec (wire)
     pairs_of: dict[str, list[str]] = field(default_factory=dict)  # strategy → its pairs
     initial_gates: dict[str, str] = field(default_factory=dict)  # supervisor scope → gate at start
     run: dict[str, Any] = field(default_factory=dict)  # soak/run.json (speed, t0, schedule bounds)
@@ -69,6 +81,32 @@ class Evidence:
         """Every row of the trader's logs (strategies + risk), in time order."""
         rows = [r for rs in self.strategy_logs.values() for r in rs] + self.risk_log
         return sorted(rows, key=lambda r: r.ts)
+
+
+@dataclass
+class Check:
+    """One invariant's verdict: ``evidence`` names the records that break it."""
+
+    name: str
+    ok: bool
+    summary: str
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def client_order_id_of(r: Rec) -> str:
+    if r.kind == "order_submitted":
+        return str(r.data.get("order", {}).get("client_order_id", ""))
+    return str(r.data.get("client_order_id", ""))
+
+
+def submitted_orders(ev: Evidence) -> list[tuple[str, Rec]]:
+    """(strategy, record) of every ``order_submitted`` in the strategies' logs."""
+    return [(s, r) for s, rs in ev.strategy_logs.items() for r in rs if r.kind == "order_submitted"]
+
+
+def symbol_of(instrument_id: str) -> str:
+    return instrument_id.rpartition("@")[0] or instrument_id
 
 
 def read_log(path: Path, ref: str) -> list[Rec]:
@@ -139,6 +177,7 @@ def load(state_dir: Path) -> Evidence:
     ev.policy_of = {s: sp.get("riskPolicyRef") for s, sp in specs.items()}
     ev.pairs_of = {s: [str(p) for p in sp.get("pairs", [])] for s, sp in specs.items()}
     ev.initial_gates = {f"Strategy/{s}": str(sp.get("gate", "GO")) for s, sp in specs.items()}
+    ev.policies = dict(tcfg.get("riskPolicies", {}))
     for name, pol in tcfg.get("riskPolicies", {}).items():
         ev.initial_gates[f"RiskPolicy/{name}"] = str(pol.get("gate", "GO"))
     venue_cfg = configs.get(venue_agent, {}).get("config", {}).get("venue", {})
