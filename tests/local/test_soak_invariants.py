@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from quantops_local import invariants
+from quantops_local import invariants, soakreport
 from quantops_local.soakrecords import Evidence, Rec
 from quantops_trading.execution.client_ids import client_order_id
 from quantops_trading.execution.types import MarketRules
@@ -388,3 +388,40 @@ def test_unblocked_is_when_nothing_on_record_holds_a_hot_strategy(ev: Evidence) 
     assert f.unblocked_s == 15.0 and f.recovered is False and "nothing held it" in f.why
     assert report.figures["manualInterventions"] == 1  # bob's GO was not in the schedule
     assert invariants._why_not_trading(ev, 80.0, 10.0) == "RiskPolicy/global=PAUSE set by cli:alice (audit:4)"
+
+
+def test_the_report_per_fault_kind_and_against_a_run_without_faults(ev: Evidence) -> None:
+    """soakreport: per kind — count, detected, times, orders refused inside, live PnL over it; the
+    comparison is the faulted run minus the clean one."""
+    ev.faults = [
+        _fault("drop_after_accept", 95.0, 99.0),
+        {**_fault("drop_after_accept", 120.0, 121.0), "id": "f-2"},
+        _fault("rate_limit", 130.0, 140.0),
+    ]
+    ev.strategy_logs["mom"] += [
+        Rec("mom#5", 96.5, "order_unresolved", {"client_order_id": CID}),
+        Rec("mom#6", 120.5, "order_denied", {"order": {}}),
+        Rec("mom#7", 135.0, "order_denied", {"order": {}}),
+        Rec("mom#8", 90.0, "PnlSnapshot", {"strategy": "mom", "pnl": 1.0}),
+        Rec("mom#9", 200.0, "PnlSnapshot", {"strategy": "mom", "pnl": -2.5}),
+        Rec("mom#10", 201.0, "PnlSnapshot", {"strategy": "mom", "pnl": 9.0, "paper": True}),
+    ]
+    ev.strategy_logs["mom"].sort(key=lambda r: r.ts)
+    report = invariants.check_all(ev, recover_s=60.0)
+    rows = {r["kind"]: r for r in soakreport.by_kind(ev, report.faults, recover_s=60.0)}
+    lost, storm = rows["drop_after_accept"], rows["rate_limit"]
+    assert (lost["count"], lost["detected"], lost["detectP50"], lost["ordersRefused"]) == (2, 1, 1.5, 1)
+    assert lost["pnlChange"] == 0.0  # snapshots at 90 and 200: none inside [95, 181]
+    assert (storm["count"], storm["ordersRefused"], storm["pnlChange"]) == (1, 1, -3.5)  # 140+60 sees -2.5
+    assert soakreport.final_pnl(ev) == -2.5  # the paper snapshot is not live PnL
+    table = "\n".join(soakreport.kind_table(list(rows.values())))
+    assert "| drop_after_accept | 2 | 1/2 | 1.5 / 1.5 |" in table
+
+    clean = copy.deepcopy(ev)
+    clean.faults = []
+    clean.strategy_logs["mom"] = [r for r in clean.strategy_logs["mom"] if r.kind != "order_denied"]
+    clean.strategy_logs["mom"].append(Rec("mom#11", 210.0, "PnlSnapshot", {"strategy": "mom", "pnl": 4.0}))
+    cmp = soakreport.comparison((ev, report), (clean, invariants.check_all(clean)))
+    assert cmp["faultsCost"]["live PnL (quote)"] == -6.5 and cmp["faultsCost"]["orders refused by risk"] == 2
+    assert cmp["withoutFaults"]["invariants"] == "all hold"
+    assert cmp["faulted"]["invariants"].startswith("FAILED: faults_detected")  # f-2 and the storm unseen

@@ -66,3 +66,11 @@ def test_a_short_soak_passes_every_invariant(tmp_path: Path) -> None:
     assert all({"kind", "target", "start", "end", "seed"} <= set(f) for f in injected)
     assert report["figures"]["ordersSubmitted"] >= 1 and report["figures"]["manualInterventions"] == 0
     assert "RESULT: all invariants hold" in done.stdout
+    limits = next(c for c in report["checks"] if c["name"] == "risk_limits_respected")
+    assert limits["ok"] and not limits["summary"].startswith("0 "), limits  # orders were held to limits
+    kinds = {k["kind"]: k for k in report["byKind"]}
+    assert set(kinds) == set(faults) and all(k["count"] == k["detected"] == 1 for k in kinds.values())
+    assert report["run"]["faults"] == 3 and report["run"]["replayMsAtT0"] > 0
+    (postmortem,) = (state / "postmortems").glob("postmortem-*.md")
+    text = postmortem.read_text()
+    assert "## Soak report" in text and "| rate_limit | 1 | 1/1 |" in text

@@ -37,7 +37,7 @@ from typing import Any
 
 import httpx
 
-from quantops_local import auth, faultplan, invariants, soakrecords
+from quantops_local import auth, faultplan, invariants, soakrecords, soakreport
 from quantops_local.faultplan import PlannedFault
 
 __all__ = ["add_parser", "main", "run_check", "run_soak"]
@@ -143,6 +143,16 @@ class Platform:
             back = {"scope": f.target, "gate": started["previous"], "reason": f"soak {f.id}: back"}
             self._sup("POST", "/api/gate", json=back).raise_for_status()
 
+    def align_replay(self, at_least_ms: int | None) -> tuple[int, int]:
+        """The replay position (ms) before and after stepping it forward to ``at_least_ms`` (a
+        comparison run starts its fault clock where the run it is compared with did)."""
+        before = int(self._sim("POST", "/_sim/step", json={"ms": 0}).json()["elapsedMs"])
+        if at_least_ms is None or before >= at_least_ms:
+            return before, before
+        return before, int(
+            self._sim("POST", "/_sim/step", json={"ms": at_least_ms - before}).json()["elapsedMs"]
+        )
+
     def freeze_and_snapshot(self, dest: Path) -> None:
         self._sim("DELETE", "/_sim/faults")
         self._sim("POST", "/_sim/speed", json={"speed": 0})
@@ -169,7 +179,7 @@ def _append(path: Path, rec: dict[str, Any]) -> None:
 
 def run_soak(ns: argparse.Namespace) -> int:
     schedule = faultplan.load_schedule(ns.schedule)
-    plan = faultplan.expand(schedule, seed=ns.seed, hours=ns.hours)
+    plan = [] if ns.no_faults else faultplan.expand(schedule, seed=ns.seed, hours=ns.hours)
     wall_s = ns.hours * 3600 / ns.speed
     state: Path = ns.state_dir
     state.parent.mkdir(parents=True, exist_ok=True)
@@ -186,6 +196,7 @@ def run_soak(ns: argparse.Namespace) -> int:
         warmup = _warm_up(state, ns.warmup_timeout)
         soak.mkdir(exist_ok=True)
         (soak / "faults.jsonl").touch()
+        replay_before, replay_t0 = platform.align_replay(ns.align_replay_ms)
         t0 = time.time()
         run = {
             "t0": t0,
@@ -199,6 +210,9 @@ def run_soak(ns: argparse.Namespace) -> int:
             "detectWithinSeconds": schedule.detect_within_seconds,
             "recoverWithinSeconds": schedule.recover_within_seconds,
             "venueAgent": platform.venue_agent,
+            "faults": len(plan),
+            "replayMsAtT0": replay_t0,
+            "replaySteppedMs": replay_t0 - replay_before,
         }
         (soak / "run.json").write_text(json.dumps(run, indent=1))
         last_end = _drive(platform, plan, t0, ns.speed, wall_s, soak / "faults.jsonl")
@@ -215,7 +229,7 @@ def run_soak(ns: argparse.Namespace) -> int:
         raise
     rc = platform.stop()
     print(f"soak: quantops up exited with {rc}", file=sys.stderr)
-    return run_check(state)
+    return run_check(state, postmortem=True)
 
 
 def _warm_up(state: Path, timeout: float) -> float | None:
@@ -298,24 +312,45 @@ def _log_fault(out: Path, f: PlannedFault, begun: tuple[float, dict[str, Any]], 
     return ended
 
 
-def run_check(state: Path, *, quiet: bool = False) -> int:
-    """The invariant checker over ``state``: report.json + a readable summary; 1 when one fails."""
+def _checked(state: Path) -> tuple[soakrecords.Evidence, invariants.Report, list[dict[str, Any]]]:
     ev = soakrecords.load(state)
     detect = float(ev.run.get("detectWithinSeconds", 30.0))
     recover = float(ev.run.get("recoverWithinSeconds", 60.0))
     report = invariants.check_all(ev, detect_s=detect, recover_s=recover)
+    return ev, report, soakreport.by_kind(ev, report.faults, recover)
+
+
+def run_check(
+    state: Path, *, quiet: bool = False, postmortem: bool = False, clean: Path | None = None
+) -> int:
+    """The invariant checker over ``state``: report.json + a readable summary; 1 when one fails.
+    ``clean``: the state dir of the same run without faults, compared in the report; ``postmortem``:
+    the report is appended to the run's postmortem too (once, at the end of a run)."""
+    ev, report, kinds = _checked(state)
     out = soakrecords.soak_dir(state)
     out.mkdir(parents=True, exist_ok=True)
-    body = report.to_json() | {"run": ev.run}
+    body = report.to_json() | {"run": ev.run, "byKind": kinds}
+    cmp = None
+    if clean is not None:
+        clean_ev, clean_report, _ = _checked(clean)
+        cmp = soakreport.comparison((ev, report), (clean_ev, clean_report))
+        body["comparison"] = cmp | {"stateDir": str(clean)}
     (out / "report.json").write_text(json.dumps(body, indent=1, default=str))
-    text = summary(report, float(ev.run.get("speed") or 0))
+    text = summary(report, float(ev.run.get("speed") or 0), kinds, cmp)
     (out / "report.md").write_text(text)
+    if postmortem:
+        soakreport.append_to_postmortem(state, text)
     if not quiet:
         print(text)
     return 0 if report.ok else 1
 
 
-def summary(report: invariants.Report, speed: float) -> str:
+def summary(
+    report: invariants.Report,
+    speed: float,
+    kinds: list[dict[str, Any]] | None = None,
+    cmp: dict[str, Any] | None = None,
+) -> str:
     lines = ["# Soak report", "", "| invariant | result | |", "|---|---|---|"]
     for c in report.checks:
         lines.append(f"| {c.name} | {'ok' if c.ok else '**FAILED**'} | {c.summary} |")
@@ -341,6 +376,17 @@ def summary(report: invariants.Report, speed: float) -> str:
             f"| {f.id} {f.target} | {f.start / 3600:.2f} | {'yes' if f.detected else 'NO'} | {f.detect_s} "
             f"| {f.detected_by or ''} | {f.unblocked_s} | {rec} | {f.recover_s} | {f.why} |"
         )
+    if kinds:
+        lines += [
+            "",
+            "## By fault kind",
+            "",
+            "Wall seconds; PnL in the quote currency (see docs/soak.md).",
+            "",
+        ]
+        lines += soakreport.kind_table(kinds)
+    if cmp is not None:
+        lines += ["", "## Against the same run without faults", "", *soakreport.comparison_table(cmp)]
     lines += ["", "## Figures", "", *(f"- {k}: {v}" for k, v in report.figures.items())]
     if speed:
         lines.append(f"- speed: ×{speed:g} (1 wall second = {speed:g} simulated seconds)")
@@ -390,6 +436,16 @@ def _options(p: argparse.ArgumentParser) -> None:
         help="wall seconds to wait for the trader's first live order before the fault clock starts",
     )
     p.add_argument(
+        "--no-faults", action="store_true", help="run the schedule's time without injecting faults"
+    )
+    p.add_argument(
+        "--compare",
+        action="store_true",
+        help="then run the same again without faults (state dir <state>-nofaults, the replay aligned) and "
+        "compare the two in the report",
+    )
+    p.add_argument("--align-replay-ms", type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument(
         "--check-only",
         type=Path,
         default=None,
@@ -414,7 +470,18 @@ def cmd_soak(ns: argparse.Namespace) -> int:
     except (OSError, ValueError) as e:
         print(f"quantops soak: --schedule: {e}", file=sys.stderr)
         return 2
-    return run_soak(ns)
+    rc = run_soak(ns)
+    if not ns.compare or ns.no_faults or rc == 2:
+        return rc
+    state: Path = ns.state_dir
+    run = json.loads((soakrecords.soak_dir(state) / "run.json").read_text())
+    clean = state.with_name(state.name + "-nofaults")
+    print(f"soak: the same run without faults, in {clean}", file=sys.stderr)
+    again = argparse.Namespace(**{**vars(ns), "state_dir": clean, "no_faults": True})
+    again.align_replay_ms = run.get("replayMsAtT0")
+    if run_soak(again) == 2:
+        return 2
+    return run_check(state, clean=clean)
 
 
 def main(argv: list[str] | None = None) -> int:
