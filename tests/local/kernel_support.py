@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -47,6 +47,7 @@ class Kernel:
     venue: VenueServer
     clock: FakeClock
     state: Path
+    factory: Callable[[], tuple[TraderWork, AgentRuntime]]
     ticks: int = 0
 
     async def tick(self, ms: int = 1000) -> None:
@@ -56,6 +57,14 @@ class Kernel:
         self.clock.advance(ms / 1000)
         await self.work.step(self.rt)
         self.ticks += 1
+
+    async def restart(self) -> None:
+        """The trader stops as on SIGTERM and a new one starts on the same state dir and venue
+        (what the supervisor or the kubelet does after a crash, less the lost last seconds)."""
+        await _stop(self.work, self.rt)
+        self.work, self.rt = self.factory()
+        assert await self.work.start(self.rt), self.work.state
+        await self.rt._apply_gate()
 
     async def gate(self, gate: str) -> None:
         self.rt.gates.update({"Agent/trader": gate})
@@ -89,15 +98,26 @@ async def kernel(
     clock = FakeClock()
     async with running_venue(sample_config(speed=0.0, **(venue or {}))) as server:
         assert server.url is not None
-        work, rt = trader_runtime(
-            server.url, config or {}, policy=policy, params=params, gate=gate, clock=clock, others=others
-        )
+        url = server.url
+
+        def factory() -> tuple[TraderWork, AgentRuntime]:
+            return trader_runtime(
+                url, config or {}, policy=policy, params=params, gate=gate, clock=clock, others=others
+            )
+
+        work, rt = factory()
+        k = Kernel(rt, work, server, clock, state, factory)
         try:
             assert await work.start(rt), work.state
             await rt._apply_gate()
-            yield Kernel(rt, work, server, clock, state)
+            yield k
         finally:
-            rt.stopping.set()
-            await work.cancel_working_orders()
-            await work.flush()
-            await rt.control.close()
+            await _stop(k.work, k.rt, cancel=True)
+
+
+async def _stop(work: TraderWork, rt: AgentRuntime, *, cancel: bool = False) -> None:
+    rt.stopping.set()
+    if cancel:
+        await work.cancel_working_orders()
+    await work.flush()
+    await rt.control.close()

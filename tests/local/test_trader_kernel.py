@@ -236,3 +236,50 @@ async def test_40_entries_are_sized_to_the_volatility_target(
     small, large = (Decimal(str(first[t]["quantity"])) for t in (0.05, 0.2))
     assert first[0.05]["side"] == first[0.2]["side"]
     assert abs(large / small - 4) < Decimal("0.01"), (small, large)
+
+
+def _signals(k: Kernel) -> int:
+    return sum(1 for e in k.events() if e["kind"] == "signal")
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+async def test_a_restarted_trader_starts_its_strategies_warm(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, enabled: bool
+) -> None:
+    """The bars fed before a restart are fed again at the first book after it: the strategy's next
+    signal comes at once, not after its 30-bar warm-up. Taken out (``warmStart.enabled: false``),
+    the restarted strategy is blind for the whole warm-up again."""
+    config = {"warmStart": {"enabled": enabled}}
+    async with kernel(tmp_path, monkeypatch, params={"fast": 5, "slow": 30}, config=config) as k:
+        cold = await _until(k, lambda: _signals(k) > 0, 60, "the first signal")
+        assert cold >= 28  # 30 bars of warm-up (the first tick also opens the book)
+        for _ in range(5):
+            await k.tick()
+        before = _signals(k)
+        await k.restart()
+        again = await _until(k, lambda: _signals(k) > before, 60, "a signal after the restart")
+        warmed = [e for e in k.events() if e["kind"] == "strategies_warmed"]
+    if enabled:
+        assert again <= 1, again
+        assert len(warmed) == 1 and warmed[0]["bars"] >= 30 and warmed[0]["strategies"] == ["momo"]
+    else:
+        assert again >= 28 and not warmed
+
+
+async def test_saved_bars_that_do_not_join_up_with_the_market_are_not_fed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Down longer than ``maxGapBars`` polls: the market moved on without the strategy, so it
+    warms up on live bars (and the record says why) rather than act on a jump it never saw."""
+    async with kernel(
+        tmp_path, monkeypatch, params={"fast": 5, "slow": 30}, config={"warmStart": {"maxGapBars": 10}}
+    ) as k:
+        await _until(k, lambda: _signals(k) > 0, 60, "the first signal")
+        await k.restart()
+        k.clock.advance(60)  # down for a minute (60 polls) while the market went on
+        await k.tick()
+        skipped = [e for e in k.events() if e["kind"] == "warm_start_skipped"]
+        before = _signals(k)
+        again = await _until(k, lambda: _signals(k) > before, 60, "a signal after the restart")
+    assert len(skipped) == 1 and "over 10 polls" in skipped[0]["reason"], skipped
+    assert again >= 27

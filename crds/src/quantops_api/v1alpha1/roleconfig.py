@@ -296,6 +296,17 @@ class TraderSignals(_Block):
     vol_target: TraderVolTarget | None = Field(default=None, description="Unset: a fixed notional (40).")
 
 
+class TraderWarmStart(_Block):
+    """``runtime/bar_memory.py``: the bars fed to the strategies, kept on the state volume so a
+    restarted trader starts warm instead of blind for the strategies' warm-up."""
+
+    enabled: bool = True
+    keep_bars: int = Field(default=1000, ge=2, le=100_000, description="Bars kept per pair.")
+    max_gap_bars: float = Field(
+        default=60.0, gt=0, description="Saved bars older than this many bar spacings are dropped."
+    )
+
+
 class TraderAllocator(_Block):
     """``BudgetAllocator``; the block's presence turns budgets on."""
 
@@ -348,6 +359,7 @@ class TraderConfig(RoleConfig):
     reconcile_seconds: float = Field(default=30.0, gt=0, description="Books vs the venue's balances.")
     paper: TraderPaper = Field(default_factory=TraderPaper)
     signals: TraderSignals = Field(default_factory=TraderSignals)
+    warm_start: TraderWarmStart = Field(default_factory=TraderWarmStart)
     notional_per_strategy: Annotated[Decimal, Field(ge=0)] | dict[str, Annotated[Decimal, Field(ge=0)]] = (
         Field(
             default=Decimal("500"),

@@ -120,6 +120,7 @@ from quantops_trading.risk.killswitches import GLOBAL, LATCHED, SwitchAction, pa
 from quantops_trading.risk.livefeed import MonitoredClient, RegimeTracker, VenueHealth
 from quantops_trading.risk.unwind import UnwindLadder, stopped_positions
 from quantops_trading.runtime.agent import AgentRuntime, IdleWork
+from quantops_trading.runtime.bar_memory import BarMemory
 from quantops_trading.runtime.book_guard import BookGuard
 from quantops_trading.runtime.control import GateSnapshot, KubeControl
 from quantops_trading.runtime.discovery import discover_venue
@@ -271,6 +272,10 @@ class TraderWork(IdleWork):
         self.writer: WriterLease | None = None
         self._writer_task: asyncio.Task[None] | None = None
         self.state_dir = Path(os.environ.get("QUANTOPS_STATE_DIR", "."))
+        w = cfg.warm_start
+        self.bar_memory = (
+            BarMemory(self.state_dir / "bars.json", w.keep_bars, w.max_gap_bars) if w.enabled else None
+        )
         self.state, self.agent, self.venue_agent, self.venue_url, self.venue = "starting", "", "", "", ""
         self.skipped: dict[str, str] = {}
         self.loaded: dict[str, LoadedStrategy] = {}
@@ -488,6 +493,8 @@ class TraderWork(IdleWork):
         except EventLogError as e:  # tampered, truncated, a lost WAL or head record: fail closed
             self._halt(rt, str(e))
             return False
+        if self.bar_memory is not None and (problem := self.bar_memory.load()):
+            emit("warm_start_skipped", reason=problem)  # the strategies warm up on live bars instead
         if isinstance(rt.control, KubeControl):  # one writer per trader Agent, whatever runs
             self.writer = WriterLease(rt.control, rt.name, rt.control.replica)
             self._writer_task = asyncio.create_task(self.writer.run(rt.stopping))
@@ -651,8 +658,11 @@ class TraderWork(IdleWork):
                     self._on_paper_fill(pf)
             inst = f"{symbol}@{self.venue}"
             ts = book.timestamp_ms or int(self.clock() * 1000)
+            self._warm_start(symbol, inst, ts)
             self.regimes.add(symbol, ts, float(mid))
             m = float(mid)
+            if self.bar_memory is not None:
+                self.bar_memory.record(symbol, ts, m, self.clock())
             snap = BookSnapshot(
                 inst, ts, *(tuple((float(p), float(q)) for p, q in s) for s in (book.bids, book.asks))
             )
@@ -687,7 +697,33 @@ class TraderWork(IdleWork):
                 self._pending -= 1
         if self.clock() - self._last_snap >= self.snapshot_s:
             self._snapshot()
+            if self.bar_memory is not None:
+                self.bar_memory.flush()
         self.ticks += 1
+
+    def _warm_start(self, symbol: str, inst: str, ts: int) -> None:
+        """At a pair's first accepted book after the start: feed its strategies the bars saved
+        before the restart (their outputs are not acted on), so they trade warm, not blind."""
+        memory = self.bar_memory
+        warm = memory.take(symbol, ts, self.clock(), self.poll_s) if memory is not None else None
+        if warm is None:
+            return
+        names = [
+            n for n in self.loaded if symbol in self.specs[n].pairs and self.stages.get(n) is not Stage.COLD
+        ]
+        for t, p in warm.bars:
+            self.regimes.add(symbol, t, p)
+            for name in names:
+                self.loaded[name].bar(Bar(inst, t, p, p, p, p))
+        event: dict[str, Any] = {"pair": symbol, "bars": len(warm.bars)}
+        if warm.bars:
+            event |= {"fromTs": warm.bars[0][0], "toTs": warm.bars[-1][0], "strategies": names}
+        else:
+            event["reason"] = warm.why_not
+        kind = "strategies_warmed" if warm.bars else "warm_start_skipped"
+        for name in names:
+            self.logs[name].append({"kind": kind, "ts_ns": time.time_ns(), **event})
+        emit(kind, **event)
 
     async def _act(self, name: str, symbol: str, out: Signal | Intent, book: OrderBook, mid: Decimal) -> None:
         assert self.gateway is not None
@@ -1120,6 +1156,9 @@ class TraderWork(IdleWork):
             return sum([await self._cancel(c, "agent shutting down") for c in list(self.working)])
 
     async def flush(self) -> None:
+        if self.bar_memory is not None:
+            with contextlib.suppress(OSError):
+                self.bar_memory.flush()
         if self.gateway is not None:
             with contextlib.suppress(TradingError):
                 async with self.lock:
