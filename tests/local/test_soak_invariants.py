@@ -317,6 +317,15 @@ def test_faults_detected_and_recovered_with_their_times(ev: Evidence) -> None:
     assert f.recovered and f.recover_s == 1.0 and f.recovered_by == "mom#1 order_submitted"
 
 
+def test_retries_the_trader_absorbed_detect_a_dropped_connection(ev: Evidence) -> None:
+    ev.faults = [_fault("drop_connection", 95.0, 99.0), _fault("crossed_book", 150.0, 160.0)]
+    ev.risk_log.append(Rec("risk#2", 96.0, "venue_degraded", {"retries": 2, "reason": "read retried"}))
+    ev.risk_log.append(Rec("risk#3", 151.0, "venue_degraded", {"retries": 1, "reason": "read retried"}))
+    results = {f.id: f for f in invariants.check_all(ev).faults}
+    assert results["f-drop_connection"].detected_by == "risk#2 venue_degraded"
+    assert not results["f-crossed_book"].detected  # retried reads say nothing about a crossed book
+
+
 def test_a_failing_tick_on_record_detects_a_request_fault_not_a_book_fault(ev: Evidence) -> None:
     """The trader's ``tick_failed`` (a clock skew, a ban refusing every call) is the platform
     noticing a request fault; it says nothing about a frozen book."""

@@ -104,6 +104,31 @@ async def test_failing_ticks_are_an_episode_on_record_not_only_stdout(
     assert len(recovered) == 1 and recovered[0]["ticks"] == 4 and recovered[0]["failed"] == "RateLimited"
 
 
+async def test_trouble_the_retries_absorbed_is_an_episode_on_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The venue drops every other connection on the book endpoint: the retries absorb it (every
+    tick succeeds), and the records still say so — one ``venue_degraded`` with the retried error,
+    one ``venue_recovered`` with the count after 3 clean ticks. Without the episode a dropped
+    connection left nothing on record (docs/soak.md)."""
+    async with kernel(tmp_path, monkeypatch) as k:
+        await _until(k, lambda: k.work.ticks >= 3, 10, "three good ticks")
+        rule = k.venue.faults.add(FaultRule(kind="drop_connection", path="/api/v3/depth", count=2))
+        for _ in range(3):
+            await k.tick()
+        k.venue.faults.remove(rule)
+        failed_ticks = k.work._failing[0]
+        for _ in range(4):
+            await k.tick()
+        risk = k.events("risk")
+    assert failed_ticks is None  # the retries absorbed it: no tick failed
+    degraded = [e for e in risk if e["kind"] == "venue_degraded"]
+    recovered = [e for e in risk if e["kind"] == "venue_recovered"]
+    assert len(degraded) == 1 and degraded[0]["retries"] >= 1 and "retried after" in degraded[0]["reason"]
+    assert len(recovered) == 1 and recovered[0]["retries"] >= degraded[0]["retries"]
+    assert recovered[0]["venue"] == "sim" and recovered[0]["seconds"] >= 3.0
+
+
 async def test_65_a_working_order_nobody_re_decided_within_the_ttl_is_cancelled(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

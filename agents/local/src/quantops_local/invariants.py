@@ -67,6 +67,7 @@ ANOMALY_KINDS = frozenset(
         "fill_unowned",
         "orphan_order_cancelled",
         "tick_failed",
+        "venue_degraded",
     }
 )
 """Trader log records that show something went wrong (a kill switch set is one too)."""
@@ -532,8 +533,9 @@ _BOOK_WORDS: dict[str, tuple[str, ...]] = {
 
 def _relevant(kind: str, r: Rec) -> bool:
     """Whether record ``r`` shows the platform noticed a venue fault of ``kind``."""
-    if r.kind in AUDIT_ANOMALIES or r.kind == "tick_failed":  # a failing tick: a request fault
-        return kind not in _BOOK_WORDS and kind != "wrong_fill"  # the canary sees request faults
+    if r.kind in AUDIT_ANOMALIES or r.kind in ("tick_failed", "venue_degraded"):  # a request fault:
+        # a failing tick, calls the client retried or slow answers, or the canary failing
+        return kind not in _BOOK_WORDS and kind != "wrong_fill"
     if kind in _BOOK_WORDS:
         words = _BOOK_WORDS[kind]
         reason = str(r.data.get("reason", "")).lower()

@@ -234,6 +234,12 @@ class TraderHealth(_Block):
     retry_max_seconds: float = Field(default=1.0, ge=0)
     latency_window: int = Field(default=200, ge=1)
     latency_min_samples: int = Field(default=20, ge=1)
+    slow_call_seconds: float = Field(
+        default=2.0, gt=0, description="A venue call slower than this marks the venue degraded (on record)."
+    )
+    degraded_clear_ticks: int = Field(
+        default=3, ge=1, description="Clean ticks in a row that end a degraded-venue episode."
+    )
 
 
 class TraderAdverseCluster(_Block):

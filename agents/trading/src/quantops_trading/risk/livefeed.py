@@ -183,21 +183,26 @@ class MonitoredClient:
         health: VenueHealth,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        slow_s: float = 2.0,
     ) -> None:
         self.inner = inner
         self.health = health
         self.venue = inner.venue
         self.retry = retry or RetryPolicy(max_attempts=1)
         self.sleep = sleep
+        self.slow_s = slow_s
         self.retries = 0  # attempts repeated after a retryable failure (each one also observed)
+        self.slow_calls = 0  # calls answered, but slower than ``slow_s``
+        self.last_trouble = ""  # the latest retried error or slow call, for the record
 
     async def _read(self, call: Callable[[], Awaitable[T]], op: str = "read") -> T:
         """An idempotent call (a read, or a cancel by id): retried on a retryable error with
         jittered exponential backoff (74). Never a submit — a lost answer there is settled by
         asking the venue about the client id, not by sending again."""
 
-        async def counted(_attempt: int, _error: TradingError, _wait: float) -> None:
+        async def counted(_attempt: int, error: TradingError, _wait: float) -> None:
             self.retries += 1
+            self.last_trouble = f"{op} retried after {type(error).__name__}: {error}"[:300]
 
         return await retry_call(
             lambda: self._observe(call, op), self.retry, sleep=self.sleep, on_retry=counted
@@ -214,10 +219,16 @@ class MonitoredClient:
             self.health.breaker.record_reject()
             raise
         except Exception:
-            self.health.success(self.health.clock() - t0, op)
+            self._answered(self.health.clock() - t0, op)
             raise
-        self.health.success(self.health.clock() - t0, op)
+        self._answered(self.health.clock() - t0, op)
         return out
+
+    def _answered(self, elapsed: float, op: str) -> None:
+        self.health.success(elapsed, op)
+        if elapsed > self.slow_s:
+            self.slow_calls += 1
+            self.last_trouble = f"{op} answered in {elapsed:.1f}s (slow above {self.slow_s:g}s)"
 
     async def load_markets(self) -> dict[str, MarketRules]:
         return await self._read(self.inner.load_markets)

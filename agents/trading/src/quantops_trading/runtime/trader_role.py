@@ -313,6 +313,8 @@ class TraderWork(IdleWork):
         self._collecting = False
         self.ticks = 0  # completed ticks (status; lets a test wait for "N ticks and nothing sent")
         self._failing: tuple[str | None, int] = (None, 0)  # the error kind ticks fail with, how often
+        self._trouble_seen = (0, 0)  # the venue client's (retries, slow calls) at the last tick
+        self._degraded: tuple[float | None, int, tuple[int, int]] = (None, 0, (0, 0))  # since, clean, totals
 
     def _set_specs(self, strategies: dict[str, Any], policies: dict[str, Any]) -> None:
         """Strategy and RiskPolicy specs (wire form) → the specs, policies and notionals in force."""
@@ -472,7 +474,9 @@ class TraderWork(IdleWork):
             clock=self.clock,
             registry=rt.registry,
         )
-        self.client = MonitoredClient(self.client, self.health, self.retry)
+        self.client = MonitoredClient(
+            self.client, self.health, self.retry, slow_s=self.cfg.health.slow_call_seconds
+        )
         if isinstance(rt.control, KubeControl):
             from quantops_trading.observability.kube_events import KubeEventRecorder
 
@@ -552,6 +556,7 @@ class TraderWork(IdleWork):
         except Exception as e:
             emit("trader_tick_failed", error=f"{type(e).__name__}: {e}")
             self._tick_episode(e)
+        self._venue_episode()
         try:
             async with self.lock:
                 if rt.accepting:
@@ -579,6 +584,38 @@ class TraderWork(IdleWork):
             if self.risk_log is not None:
                 self.risk_log.append({"kind": "tick_failed", "ts_ns": time.time_ns(), **rec})
             self._write_audit("TickFailed", **rec)
+
+    def _venue_episode(self) -> None:
+        """Trouble the venue client absorbed (retried calls, slow answers) is an episode on record
+        too: ``venue_degraded`` at the first tick with some, ``venue_recovered`` after
+        ``degradedClearTicks`` clean ticks — a timeout, a dropped connection or a slow ack that
+        retries hid would otherwise leave no trace."""
+        client = self.client
+        if not isinstance(client, MonitoredClient):
+            return
+        seen = (client.retries, client.slow_calls)
+        retries, slow = seen[0] - self._trouble_seen[0], seen[1] - self._trouble_seen[1]
+        self._trouble_seen = seen
+        since, clean, total = self._degraded
+        if retries or slow:
+            if since is None:
+                rec = {"retries": retries, "slowCalls": slow, "reason": client.last_trouble}
+                self._record("venue_degraded", "VenueDegraded", rec)
+                self._degraded = (self.clock(), 0, (retries, slow))
+            else:
+                self._degraded = (since, 0, (total[0] + retries, total[1] + slow))
+        elif since is not None:
+            if clean + 1 < self.cfg.health.degraded_clear_ticks:
+                self._degraded = (since, clean + 1, total)
+                return
+            rec = {"retries": total[0], "slowCalls": total[1], "seconds": round(self.clock() - since, 3)}
+            self._record("venue_recovered", "VenueRecovered", rec)
+            self._degraded = (None, 0, (0, 0))
+
+    def _record(self, kind: str, audit: str, rec: dict[str, Any]) -> None:
+        if self.risk_log is not None:
+            self.risk_log.append({"kind": kind, "ts_ns": time.time_ns(), "venue": self.venue, **rec})
+        self._write_audit(audit, venue=self.venue, **rec)
 
     def _open_logs(self, rt: AgentRuntime) -> None:
         """The risk log and each loadable strategy's log; raises :class:`EventLogError` when one
