@@ -5,15 +5,17 @@ Same decisions on every run: these tests count ticks, never wait on wall time.
 
 from __future__ import annotations
 
+import asyncio
+import json
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from kernel_support import Kernel, kernel
-from trader_support import SYMBOL
+from trader_support import SYMBOL, trader_runtime
 
 from quantops_trading.venue.config import FaultRule
-from quantops_trading.venue.testing import API_KEY
+from quantops_trading.venue.testing import API_KEY, running_venue, sample_config
 
 
 async def _until(k: Kernel, pred: object, most: int, what: str) -> int:
@@ -308,3 +310,34 @@ async def test_saved_bars_that_do_not_join_up_with_the_market_are_not_fed(
         again = await _until(k, lambda: _signals(k) > before, 60, "a signal after the restart")
     assert len(skipped) == 1 and "over 10 polls" in skipped[0]["reason"], skipped
     assert again >= 27
+
+
+async def test_no_feed_starts_before_the_network_self_check_passes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """4: the venue answers 503 to everything at start: the trader waits, saying which step of the
+    self-check failed (on /status and in the audit), loads no markets, and starts once it passes."""
+    monkeypatch.setenv("QUANTOPS_STATE_DIR", str(tmp_path))
+    async with running_venue(sample_config(speed=0.0)) as server:
+        assert server.url is not None
+        rule = server.faults.add(FaultRule(kind="server_error", path=""))
+        work, rt = trader_runtime(server.url, {})
+        start = asyncio.create_task(work.start(rt))
+        try:
+            for _ in range(200):  # the first self-check answers within the 3 s step timeouts
+                if work.state.startswith("waiting: network"):
+                    break
+                await asyncio.sleep(0.05)
+            assert "network self-check NO_GO: sim: http failed" in work.state, work.state
+            assert not work.markets
+            server.faults.remove(rule)
+            assert await asyncio.wait_for(start, 30), work.state
+        finally:
+            rt.stopping.set()
+            if not start.done():
+                start.cancel()
+            await work.flush()
+            await rt.control.close()
+    audit = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    kinds = [a["event"] for a in audit if a["event"].startswith("Network")]
+    assert kinds == ["NetworkNoGo", "NetworkGo"], kinds

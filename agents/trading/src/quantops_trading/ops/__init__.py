@@ -10,10 +10,8 @@ from quantops_trading.ops.drift import DriftReport, detect_drift
 from quantops_trading.ops.logrotation import configure_logging
 from quantops_trading.ops.network import (
     NetworkCheckResult,
-    NetworkNoGo,
     acheck_network,
     check_network,
-    require_go,
 )
 from quantops_trading.ops.preflight import PreflightReport, run_preflight
 
@@ -21,13 +19,11 @@ __all__ = [
     "DependencyReport",
     "DriftReport",
     "NetworkCheckResult",
-    "NetworkNoGo",
     "PreflightReport",
     "acheck_network",
     "check_dependencies",
     "check_network",
     "configure_logging",
     "detect_drift",
-    "require_go",
     "run_preflight",
 ]

@@ -4,7 +4,7 @@ Why it exists: a feed that starts without connectivity produces gaps that look l
 Before a feed starts, every configured venue is probed in three steps, each with a timeout:
 DNS (``getaddrinfo``), TCP (connect to the resolved port) and HTTP (a GET of the base URL; any HTTP
 answer below 500 proves the path). The result is GO or NO_GO with a reason naming the venue and step
-that failed; feeds must not start on NO_GO (:func:`require_go`).
+that failed; feeds must not start on NO_GO (the trader waits on it before loading markets).
 
 What it must not do: retry forever or block the event loop. Steps are bounded by ``timeout_s``;
 :func:`acheck_network` runs the blocking probes in a thread for async callers.
@@ -28,25 +28,15 @@ from quantops_trading.config.schema import NetworkSection, VenueEndpoint
 
 __all__ = [
     "NetworkCheckResult",
-    "NetworkNoGo",
     "StepResult",
     "VenueStatus",
     "acheck_network",
     "check_configured",
     "check_network",
     "probe_venue",
-    "require_go",
 ]
 
 Verdict = Literal["GO", "NO_GO"]
-
-
-class NetworkNoGo(RuntimeError):
-    """Raised by :func:`require_go` so a feed refuses to start; carries the result."""
-
-    def __init__(self, result: NetworkCheckResult) -> None:
-        self.result = result
-        super().__init__(f"network self-check NO_GO: {result.reason}")
 
 
 @dataclass(frozen=True)
@@ -193,10 +183,3 @@ async def acheck_network(
 ) -> NetworkCheckResult:
     """:func:`check_network` for async callers (feeds); the probes run in a worker thread."""
     return await asyncio.to_thread(check_network, venues, timeout_s, require_all)
-
-
-def require_go(result: NetworkCheckResult) -> NetworkCheckResult:
-    """Gate for feeds: return the result on GO, raise :class:`NetworkNoGo` with the reason otherwise."""
-    if not result.go:
-        raise NetworkNoGo(result)
-    return result

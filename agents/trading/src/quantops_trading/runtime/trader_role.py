@@ -85,6 +85,7 @@ from quantops_api.v1alpha1.riskpolicy import RiskPolicySpec
 from quantops_api.v1alpha1.roleconfig import TraderConfig, role_config
 from quantops_trading.adapters.ccxt import CcxtExecutionClient, make_binance
 from quantops_trading.adapters.ccxt.credentials import load_credentials
+from quantops_trading.config.schema import VenueEndpoint
 from quantops_trading.execution.breaker import BreakerConfig
 from quantops_trading.execution.client_ids import client_order_id
 from quantops_trading.execution.errors import (
@@ -105,6 +106,7 @@ from quantops_trading.model.ids import ClientOrderId, InstrumentId
 from quantops_trading.model.orders import Fill as ModelFill
 from quantops_trading.model.orders import LiquiditySide, Order, OrderSide
 from quantops_trading.observability.trace import span, stamp
+from quantops_trading.ops.network import acheck_network
 from quantops_trading.pipeline.fingerprint import code_fingerprint, spec_fingerprint
 from quantops_trading.risk import RiskGateway, concentration_heatmap
 from quantops_trading.risk.allocator import AllocatorConfig, BudgetAllocator, StrategyScore
@@ -484,7 +486,21 @@ class TraderWork(IdleWork):
                 rt.control.creds, agent=rt.name, instance=f"{rt.name}-{rt.control.replica}"
             )
             self.publish.append(self.recorder.publish_soon)
+        no_go = ""
         while not self.markets and not rt.stopping.is_set():
+            # 4: DNS, TCP and HTTP to the venue before any feed; a NO_GO names the step that failed
+            net = await acheck_network([VenueEndpoint(name=self.venue, url=self.venue_url)])
+            if not net.go:
+                if net.reason != no_go:
+                    self.state = f"waiting: network self-check NO_GO: {net.reason}"
+                    emit("trader_network_no_go", **net.to_dict())
+                    self._write_audit("NetworkNoGo", venue=self.venue, reason=net.reason)
+                no_go = net.reason
+                await asyncio.sleep(1.0)
+                continue
+            if no_go:
+                self._write_audit("NetworkGo", venue=self.venue, reason=net.reason, after=no_go)
+                no_go = ""
             try:
                 self.markets = await self.client.load_markets()
             except TradingError as e:
