@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -123,3 +126,38 @@ def test_bound_holds_for_any_record_sizes(
     handler.flush()
     assert _dir_bytes(target) <= policy.disk_bound_bytes
     assert len(log_files(target, "prop")) <= backups + 1
+
+
+def test_what_an_agent_prints_is_rotated_with_its_logs(tmp_path: Path) -> None:
+    """capture_stdio (how every agent under `quantops up` starts): printed JSON event lines stay
+    verbatim, other text and logging records become JSON lines, and the files stay bounded."""
+    script = textwrap.dedent(
+        f"""
+        import json, logging, sys
+        from pathlib import Path
+        from quantops_trading.config.schema import LogRotationPolicy
+        from quantops_trading.ops.logrotation import capture_stdio, configure_logging
+        policy = LogRotationPolicy(max_bytes=4096, backup_count=2)
+        h = configure_logging("agent-x", Path({str(tmp_path)!r}), policy)
+        capture_stdio(h)
+        for i in range(400):
+            print(json.dumps({{"event": "tick", "i": i}}), flush=True)
+        print("plain text, caf\\u00e9", file=sys.stderr)
+        logging.getLogger("x").warning("a warning")
+        print(json.dumps({{"event": "last"}}), end="")
+        print("", flush=True)
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""  # nothing reached the inherited stdout
+    files = log_files(tmp_path, "agent-x")
+    assert [f.name for f in files] == ["agent-x.log", "agent-x.log.1", "agent-x.log.2"]
+    assert all(f.stat().st_size <= 4096 for f in files)
+    lines = [json.loads(x) for x in (tmp_path / "agent-x.log").read_text().splitlines()]
+    assert lines[-1] == {"event": "last"}
+    assert {"logger": "stderr", "msg": "plain text, caf\u00e9"}.items() <= next(
+        x for x in lines if x.get("logger") == "stderr"
+    ).items()
+    assert any(x.get("msg") == "a warning" and x.get("level") == "WARNING" for x in lines)
+    assert {"event": "tick", "i": 399} in lines

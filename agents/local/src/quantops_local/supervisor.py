@@ -341,6 +341,7 @@ class Supervisor:
             {
                 "QUANTOPS_CONTROL_URL": f"http://{self.host}:{self.port}",
                 "QUANTOPS_STATE_DIR": str(self.state_dir),
+                "QUANTOPS_LOG_DIR": str(p.log_path.parent),  # the agent rotates its own file (7)
                 auth.TOKEN_ENV: auth.agent_token(self.token, p.agent.name),
             }
         )

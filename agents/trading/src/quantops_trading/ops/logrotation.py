@@ -23,6 +23,7 @@ import logging
 import logging.handlers
 import re
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,7 +31,13 @@ from typing import Any
 
 from quantops_trading.config.schema import LogRotationPolicy
 
-__all__ = ["BoundedRotatingFileHandler", "JsonLineFormatter", "configure_logging", "log_files"]
+__all__ = [
+    "BoundedRotatingFileHandler",
+    "JsonLineFormatter",
+    "capture_stdio",
+    "configure_logging",
+    "log_files",
+]
 
 _MARK = "_quantops_handler"
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -108,6 +115,65 @@ class BoundedRotatingFileHandler(logging.handlers.RotatingFileHandler):
     def doRollover(self) -> None:
         super().doRollover()
         self.opened_at = self.clock()
+
+
+class _RawLine(logging.Formatter):
+    """A line an agent printed: kept as it is when it is already one JSON object (the agents' event
+    lines), else wrapped by ``wrap``; either way ASCII and at most ``max_line_bytes``."""
+
+    def __init__(self, wrap: JsonLineFormatter) -> None:
+        super().__init__()
+        self.wrap = wrap
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.name not in ("stdout", "stderr"):
+            return self.wrap.format(record)
+        line = record.getMessage().encode("ascii", "backslashreplace").decode("ascii")
+        if line.startswith("{") and line.endswith("}") and len(line) < self.wrap.max_line_bytes:
+            return line
+        return self.wrap.format(record)
+
+
+class _LineWriter:
+    """``sys.stdout``/``sys.stderr`` of an agent: every complete line becomes one record of the
+    rotating handler, so what the agent prints is bounded like what it logs."""
+
+    def __init__(self, handler: logging.Handler, name: str, fd: int) -> None:
+        self.handler, self.name, self.fd = handler, name, fd
+        self.encoding, self.errors = "utf-8", "backslashreplace"
+        self._buf = ""
+        self._lock = threading.Lock()
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            self._buf += text
+            *lines, self._buf = self._buf.split("\n")
+        for line in lines:
+            if line:
+                fields = {"name": self.name, "levelname": "INFO", "levelno": logging.INFO, "msg": line}
+                self.handler.handle(logging.makeLogRecord(fields))
+        return len(text)
+
+    def flush(self) -> None:
+        self.handler.flush()
+
+    def fileno(self) -> int:
+        return self.fd  # below Python (faulthandler, a child process): the file the process started with
+
+    def isatty(self) -> bool:
+        return False
+
+    def writable(self) -> bool:
+        return True
+
+
+def capture_stdio(handler: BoundedRotatingFileHandler) -> None:
+    """Send what the process prints (stdout, stderr) through ``handler`` line by line. Output below
+    Python (a C library writing to fd 1/2) still goes to the file the process was started with."""
+    if isinstance(handler.formatter, JsonLineFormatter):
+        handler.setFormatter(_RawLine(handler.formatter))
+    stdout, stderr = _LineWriter(handler, "stdout", 1), _LineWriter(handler, "stderr", 2)
+    sys.stdout, sys.stderr = stdout, stderr
 
 
 def log_files(log_dir: Path, agent_name: str) -> list[Path]:

@@ -25,6 +25,8 @@ from pydantic import ValidationError
 
 from quantops_api.manifests import field_errors
 from quantops_api.v1alpha1.roleconfig import AgentConfigFile
+from quantops_trading.config.schema import LogRotationPolicy
+from quantops_trading.ops.logrotation import capture_stdio, configure_logging
 from quantops_trading.runtime.agent import AgentRuntime
 from quantops_trading.runtime.control import Control, KubeControl, KubeCredentials, LocalControl
 from quantops_trading.runtime.roleconfig import RoleConfigError, validate_config
@@ -49,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     if refused:
         print(f"quantops-agent: {ns.agent}: refusing to start: {refused}", file=sys.stderr, flush=True)
         return 2
+    if log_dir := os.environ.get("QUANTOPS_LOG_DIR"):  # 7: bounded files (`quantops up`); on
+        # Kubernetes stdout stays the container log, which the kubelet rotates
+        capture_stdio(configure_logging(ns.agent, Path(log_dir), LogRotationPolicy()))
     replica = os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
     control: Control
     if ns.control:
