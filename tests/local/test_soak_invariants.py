@@ -365,6 +365,9 @@ def test_a_kill_is_detected_by_the_restart_and_a_human_gate_by_its_record(ev: Ev
 
 def test_a_fault_marked_no_recovery_is_not_held_against_the_platform(ev: Evidence) -> None:
     ev.faults = [_fault("wrong_fill", 150.0, 160.0, recover=False)]
+    idle = invariants.check_all(ev)  # no order in flight while it was on: it met nothing
+    assert idle.ok and not idle.faults[0].exercised and "not exercised" in idle.faults[0].why
+    ev.strategy_logs["mom"].append(_order(CID2, 150.5, "mom#2b", reduce_only=True))
     ev.strategy_logs["mom"].append(Rec("mom#3", 151.0, "book_rejected", {"symbol": "BTC/USDT"}))
     assert "faults_detected" in _failed(ev)  # a refused book does not show a wrong fill
     ev.strategy_logs["mom"].append(Rec("mom#4", 152.0, "fill_quarantined", {"client_order_id": CID}))

@@ -90,6 +90,7 @@ class FaultResult:
     why: str = ""
     unblocked_s: float | None = None  # wall seconds from its end until nothing on record held the
     # live strategies (trader running, gates GO, books accepted): "could trade" vs "did trade"
+    exercised: bool = True  # False: a fault on the order path while the trader had no order in flight
 
 
 @dataclass
@@ -625,6 +626,17 @@ def _live_orders(ev: Evidence) -> list[Rec]:
     return sorted((r for _, r in submitted_orders(ev)), key=lambda r: r.ts)
 
 
+ORDER_PATH = frozenset({"slow_ack", "wrong_fill", "drop_after_accept"})
+"""Faults only an order in flight meets: without one the platform never saw them, by construction."""
+_ORDER_TRAFFIC = frozenset({"order_submitted", "order_cancelled", "order_filled", "fill_quarantined"})
+
+
+def _exercised(ev: Evidence, kind: str, t0: float, t1: float) -> bool:
+    if kind not in ORDER_PATH:
+        return True
+    return any(t0 <= r.ts <= t1 and r.kind in _ORDER_TRAFFIC for r in ev.trader_records())
+
+
 def faults(ev: Evidence, detect_s: float, recover_s: float) -> tuple[Check, Check, list[FaultResult]]:
     results: list[FaultResult] = []
     orders = _live_orders(ev)
@@ -659,6 +671,9 @@ def faults(ev: Evidence, detect_s: float, recover_s: float) -> tuple[Check, Chec
         )
         free = _unblocked_at(ev, view, t1)
         res.unblocked_s = round(free - t1, 3) if free is not None else None
+        res.exercised = first is not None or _exercised(ev, res.kind, t0, t1)
+        if not res.exercised:
+            res.why = "not exercised: no order was in flight while it was on"
         if f.get("recover", True):
             after = t1
             if f["kind"] == "kill_agent":
@@ -677,14 +692,17 @@ def faults(ev: Evidence, detect_s: float, recover_s: float) -> tuple[Check, Chec
                     _why_not_trading(ev, t1, recover_s) if after != float("inf") else "agent never restarted"
                 )
         results.append(res)
-    undetected = [asdict(r) for r in results if not r.detected]
+    undetected = [asdict(r) for r in results if not r.detected and r.exercised]
     unrecovered = [asdict(r) for r in results if r.recovered is False]
-    n = len(results)
+    idle = [r for r in results if not r.exercised]
+    n = len(results) - len(idle)
     detected = Check(
         "faults_detected",
         not undetected,
-        f"{n - len(undetected)}/{n} faults seen in the records within {detect_s:g}s",
+        f"{n - len(undetected)}/{n} faults seen in the records within {detect_s:g}s"
+        + (f" ({len(idle)} on the order path met no order: not exercised)" if idle else ""),
         undetected,
+        [f"{r.id}: {r.why}" for r in idle],
     )
     expect = sum(1 for r in results if r.recovered is not None)
     recovered = Check(

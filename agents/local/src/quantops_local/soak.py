@@ -44,6 +44,7 @@ __all__ = ["add_parser", "main", "run_check", "run_soak"]
 
 DEFAULT_PLATFORM = Path("crds/samples/platform.yaml")
 SETTLE_S = 4.0  # after freezing the replay: the trader's last syncs book the last fills
+REPLAY_HOUR_MS = 3_600_000
 
 
 class SoakError(RuntimeError):
@@ -196,7 +197,13 @@ def run_soak(ns: argparse.Namespace) -> int:
         warmup = _warm_up(state, ns.warmup_timeout)
         soak.mkdir(exist_ok=True)
         (soak / "faults.jsonl").touch()
-        replay_before, replay_t0 = platform.align_replay(ns.align_replay_ms)
+        target = ns.align_replay_ms
+        if target is None and ns.compare and not ns.no_faults:
+            # a run to be compared starts at a round replay hour with an hour to spare, so the run
+            # without faults, whose warm-up may take a little longer, can step to the same point
+            now_ms = platform.align_replay(None)[0]
+            target = (now_ms // REPLAY_HOUR_MS + 2) * REPLAY_HOUR_MS
+        replay_before, replay_t0 = platform.align_replay(target)
         t0 = time.time()
         run = {
             "t0": t0,
