@@ -763,3 +763,24 @@ def test_a_restarted_canary_adopts_no_one_elses_gate_and_never_lifts_a_platform_
     assert restarted.adopt(held) is not None
     for _ in range(5):
         assert not any(isinstance(d, Lift) for d in restarted.on_pass(held))
+
+
+async def test_a_transient_no_go_is_rechecked_every_recheck_seconds_a_platform_one_is_not(
+    tmp_path: Path,
+) -> None:
+    """While its own transient NO_GO waits for passes in a row the canary runs every
+    ``recheckSeconds`` (read-only probes), so a 429 storm holds the platform for seconds, not
+    ``recoverAfterPasses`` × ``intervalSeconds``; a platform NO_GO keeps the normal interval."""
+    rig = Rig(tmp_path, {"intervalSeconds": 60, "recheckSeconds": 5})
+    assert rig.work._next_run_in() == 60
+    rig.venue.fail_create = qe.RateLimited("429", venue="sim")
+    await rig.run()
+    assert rig.work._next_run_in() == 5
+    rig.venue.fail_create = None
+    for _ in range(3):
+        await rig.run()
+    assert rig.control.table[G].gate is Gate.GO and rig.work._next_run_in() == 60
+    bad = Rig(tmp_path / "platform", {"intervalSeconds": 60, "recheckSeconds": 5})
+    bad.venue.fail_reads = qe.ConfigurationError("Signature for this request is not valid.", venue="sim")
+    await bad.run()
+    assert bad.control.table[G].gate is Gate.PAUSE and bad.work._next_run_in() == 60

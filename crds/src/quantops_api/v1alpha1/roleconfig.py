@@ -419,6 +419,12 @@ class CanaryConfig(RoleConfig):
     )
     fail_gate: Gate = Gate.PAUSE
     recover_after_passes: int = Field(default=3, ge=1)
+    recheck_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="While the canary holds its own NO_GO for a transient venue fault: the interval of its "
+        "runs (read-only checks), so a lift takes recoverAfterPasses of these, not of intervalSeconds.",
+    )
     symbol: str = Field(default="", description="Probe symbol; empty = the venue's first.")
     expected_edge_bps: float = 10000.0
     slippage_bps: Bps = Decimal("100")

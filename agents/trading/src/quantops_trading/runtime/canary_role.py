@@ -495,6 +495,7 @@ class CanaryWork(IdleWork):
         self.policy = RiskPolicySpec.model_validate(pols.get("global") or {})
         self.venue_agents = list(agent_config.get("venues") or {})
         self.interval_s = cfg.interval_seconds
+        self.recheck_s = cfg.recheck_seconds
         self.hop_timeout_s = cfg.hop_timeout_seconds
         self.notional_margin = cfg.notional_margin
         self.gate_scope = cfg.gate_scope
@@ -588,7 +589,15 @@ class CanaryWork(IdleWork):
                     break
                 await self.run_once(rt)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(rt.stopping.wait(), self.interval_s)
+                await asyncio.wait_for(rt.stopping.wait(), self._next_run_in())
+
+    def _next_run_in(self) -> float:
+        """Seconds to the next run: ``recheckSeconds`` while a transient NO_GO of ours waits for its
+        passes in a row (reads only: cheap), else ``intervalSeconds``."""
+        hold = self.latch.hold
+        if hold is not None and hold.cause is Cause.TRANSIENT:
+            return min(self.interval_s, self.recheck_s)
+        return self.interval_s
 
     def _gateway_gates(self) -> dict[str, Gate]:
         """The canary gateway's own restrictions on its path: switches, and the policy's spec.gate."""
