@@ -38,6 +38,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     memo["contact"] = asyncio.create_task(kube.keep_contact(CONTACT_SECONDS), name="api-contact")
     memo["locks"] = {}  # per-Agent reconcile locks, shared by every handler's copy of the memo
     memo["statuses"] = {}  # per-Agent status as last computed (controllers.agent.reconcile_agent)
+    memo["queued"] = set()  # Agents with a resync/child reconcile waiting for their lock
 
 
 @kopf.on.cleanup()

@@ -190,7 +190,15 @@ async def reconcile_agent(
     """
     uid = body["metadata"]["uid"]
     lock: asyncio.Lock = memo["locks"].setdefault(uid, asyncio.Lock())
+    queued: set[str] = memo["queued"]
+    if not ensure_children:
+        if uid in queued:
+            return  # one is already waiting for the lock: it reads the indexes when it runs, so it
+            # sees this change too (a rollout's burst of Deployment events is one reconcile, not six)
+        queued.add(uid)
     async with lock:
+        if not ensure_children:
+            queued.discard(uid)
         kube: Kube = memo["kube"]
         known: dict[str, Any] = memo["statuses"].get(uid) or dict(body.get("status") or {})
         wire = await _reconcile_locked(body, memo, views, kube, known, ensure_children)
@@ -330,8 +338,10 @@ async def agent_changed(body: kopf.Body, memo: kopf.Memo, **kw: Any) -> None:
 
 
 def _spread(**_: Any) -> float:
-    """A random first delay, so the resyncs of Agents created together do not run in one burst."""
-    return random.uniform(0, RESYNC_SECONDS)
+    """The first resync one interval after the create (or resume) handler's own reconcile, spread
+    at random over the next, so the resyncs of Agents created together do not run in one burst —
+    nor during it, while their creation is still being handled."""
+    return RESYNC_SECONDS + random.uniform(0, RESYNC_SECONDS)
 
 
 @kopf.timer(*AGENTS, interval=RESYNC_SECONDS, idle=0, initial_delay=_spread)

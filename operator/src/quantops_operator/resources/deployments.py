@@ -78,6 +78,7 @@ class StateVolume:
 def has_state_claim(agent: Agent, state: StateVolume) -> bool:
     return state.persistent and agent.spec.role in SINGLETON_ROLES
 
+
 # Exchange keys from an existing Secret (never created or read by the operator): the chart passes
 # `exchange.existingSecret` as $QUANTOPS_EXCHANGE_SECRET for every trader; an Agent's
 # spec.config.exchangeSecret names one for that agent (any role). The pod gets the Secret's
