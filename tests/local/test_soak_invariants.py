@@ -367,9 +367,10 @@ def test_a_fault_marked_no_recovery_is_not_held_against_the_platform(ev: Evidenc
     ev.faults = [_fault("wrong_fill", 150.0, 160.0, recover=False)]
     idle = invariants.check_all(ev)  # no order in flight while it was on: it met nothing
     assert idle.ok and not idle.faults[0].exercised and "not exercised" in idle.faults[0].why
-    ev.strategy_logs["mom"].append(_order(CID2, 150.5, "mom#2b", reduce_only=True))
-    ev.strategy_logs["mom"].append(Rec("mom#3", 151.0, "book_rejected", {"symbol": "BTC/USDT"}))
+    booked = _fill(CID, "9", 150.5, "mom#2b")  # a fill read back while the fault was on
+    ev.strategy_logs["mom"] += [booked, Rec("mom#3", 151.0, "book_rejected", {"symbol": "BTC/USDT"})]
     assert "faults_detected" in _failed(ev)  # a refused book does not show a wrong fill
+    ev.strategy_logs["mom"].remove(booked)
     ev.strategy_logs["mom"].append(Rec("mom#4", 152.0, "fill_quarantined", {"client_order_id": CID}))
     report = invariants.check_all(ev)
     assert report.ok and report.faults[0].recovered is None

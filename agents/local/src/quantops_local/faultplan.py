@@ -33,6 +33,7 @@ from quantops_trading.venue.config import FaultKind, FaultRule
 __all__ = [
     "DEFAULT_SCHEDULE",
     "PROCESS_KINDS",
+    "SHORT_SCHEDULE",
     "VENUE_KINDS",
     "FaultSpec",
     "PlannedFault",
@@ -43,6 +44,8 @@ __all__ = [
 ]
 
 DEFAULT_SCHEDULE = Path(__file__).with_name("soak-default.yaml")
+SHORT_SCHEDULE = Path(__file__).with_name("soak-short.yaml")
+"""The CI form: every fault kind in 2 simulated hours, run at x60 (``quantops soak --short``)."""
 VENUE_KINDS: frozenset[str] = frozenset(get_args(FaultKind))
 PROCESS_KINDS = frozenset({"kill_agent", "human_gate"})
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -626,15 +626,19 @@ def _live_orders(ev: Evidence) -> list[Rec]:
     return sorted((r for _, r in submitted_orders(ev)), key=lambda r: r.ts)
 
 
-ORDER_PATH = frozenset({"slow_ack", "wrong_fill", "drop_after_accept"})
-"""Faults only an order in flight meets: without one the platform never saw them, by construction."""
-_ORDER_TRAFFIC = frozenset({"order_submitted", "order_cancelled", "order_filled", "fill_quarantined"})
+ORDER_PATH: dict[str, frozenset[str]] = {
+    "slow_ack": frozenset({"order_submitted", "order_cancelled"}),  # calls on /api/v3/order
+    "drop_after_accept": frozenset({"order_submitted"}),  # a POST of an order
+    "wrong_fill": frozenset({"order_filled", "fill_quarantined"}),  # a fill read back
+}
+"""Faults only an order in flight meets, and the records that show one was: without them the
+platform never saw the fault, by construction."""
 
 
 def _exercised(ev: Evidence, kind: str, t0: float, t1: float) -> bool:
     if kind not in ORDER_PATH:
         return True
-    return any(t0 <= r.ts <= t1 and r.kind in _ORDER_TRAFFIC for r in ev.trader_records())
+    return any(t0 <= r.ts <= t1 and r.kind in ORDER_PATH[kind] for r in ev.trader_records())
 
 
 def faults(ev: Evidence, detect_s: float, recover_s: float) -> tuple[Check, Check, list[FaultResult]]:

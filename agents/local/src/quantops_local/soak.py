@@ -427,8 +427,15 @@ def _options(p: argparse.ArgumentParser) -> None:
         default=None,
         help=f"manifests (default {DEFAULT_PLATFORM})",
     )
-    p.add_argument("--hours", type=float, default=24.0, help="simulated hours (default 24)")
-    p.add_argument("--speed", type=float, default=600.0, help="replay factor (default 600: 24 h in 2.4 min)")
+    p.add_argument("--hours", type=float, default=None, help="simulated hours (default 24; --short: 2)")
+    p.add_argument(
+        "--speed", type=float, default=None, help="replay factor (default 600: 24 h in 2.4 min; --short: 60)"
+    )
+    p.add_argument(
+        "--short",
+        action="store_true",
+        help="the CI form: every fault kind in 2 simulated hours at x60 (soak-short.yaml), about 5 minutes",
+    )
     p.add_argument(
         "--schedule", type=Path, default=None, help="fault schedule YAML (default: the built-in one)"
     )
@@ -468,6 +475,10 @@ def cmd_soak(ns: argparse.Namespace) -> int:
             print(f"quantops soak: --check-only: {ns.check_only}/audit.jsonl not found", file=sys.stderr)
             return 2
         return run_check(ns.check_only)
+    if ns.short:
+        ns.schedule = ns.schedule or faultplan.SHORT_SCHEDULE
+    ns.hours = ns.hours if ns.hours is not None else (2.0 if ns.short else 24.0)
+    ns.speed = ns.speed if ns.speed is not None else (60.0 if ns.short else 600.0)
     if not (ns.hours > 0 and ns.speed > 0):
         print("quantops soak: --hours and --speed must be > 0", file=sys.stderr)
         return 2
