@@ -170,4 +170,3 @@ async def test_gate_flip_while_orders_are_in_flight_stops_later_sends() -> None:
     decisions = [r for r in results if r is not None]
     assert any(d.denied and "flipped before send" in d.reasons[0][1] for d in decisions)
     assert 0 < len(client.created) < 50
-
