@@ -236,7 +236,7 @@ def test_the_crd_declares_every_key_and_a_rule_per_role() -> None:
     assert set(config["properties"]["health"]["properties"]) == {
         "maxDnsFailures", "telemetryMaxAgeSeconds", "p99LimitSeconds", "breakerFailures",
         "breakerCooldownSeconds", "retryAttempts", "retryBaseSeconds", "retryMaxSeconds",
-        "latencyWindow", "latencyMinSamples",
+        "latencyWindow", "latencyMinSamples", "slowCallSeconds", "degradedClearTicks",
     }  # fmt: skip
     rules = {r["rule"]: r for r in spec["x-kubernetes-validations"]}
     assert [r for r in config_rules() if r["rule"] not in rules] == []

@@ -1186,9 +1186,16 @@ class TraderWork(IdleWork):
                 self.gateway.set_capital(name, amount)
 
     def budget_cap(self, name: str) -> tuple[Decimal | None, str]:
-        """The most notional ``name`` may target now, and why (None = no cap)."""
-        if self.allocator is None or name not in self._budget:
-            return None, "no allocator" if self.allocator is None else "not allocated yet"
+        """The most notional ``name`` may target now, and why (None = no cap). A strategy the
+        allocator has not scored yet (the first tick after a start, a strategy just added) is
+        scored now, from the evidence rebuilt from its log, before it may size anything: else it
+        would trade its full notional until the next rebalance."""
+        if self.allocator is None:
+            return None, "no allocator"
+        if name not in self._budget and self.gateway is not None:
+            self._rebalance()
+        if name not in self._budget:
+            return None, "not allocated yet"
         amount, closes = self._budget[name], len(self._closes.get(name) or [])
         if amount == 0 and closes < self.allocator.config.min_samples:
             return None, f"exploring: {closes} closed trades < minSamples {self.allocator.config.min_samples}"
