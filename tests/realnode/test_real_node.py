@@ -217,36 +217,11 @@ def test_apiserver_restart_keeps_the_node_and_its_pods(real_node: Any, agent_pod
     # again): after an outage of ~15 s the first relist can come up to ~50 s after the API server
     # is back, well after the node shows Ready (the clean-clone CI at b300406 saw the next test's
     # pod ignored for 30 s). Bounded by that backoff, not by this machine's speed.
-    script = "print('after the restart')"
-    after = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": "after-restart", "namespace": ns},
-        "spec": {
-            "nodeName": NODE_NAME,
-            "restartPolicy": "Never",
-            "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001},
-            "containers": [
-                {
-                    "name": "main",
-                    "image": real_node.images["agent"],
-                    "imagePullPolicy": "Never",
-                    "command": ["python", "-c", script],
-                }
-            ],
-        },
-    }
+    after = _pod("after-restart", ns, real_node.images["agent"], "print('after the restart')", node=NODE_NAME)
     real_node.kubectl("apply", "-f", "-", input=json.dumps(after))
-
-    def phase() -> str:
-        return str(
-            ((get_json(real_node, "pod", "after-restart", "-n", ns) or {}).get("status") or {}).get("phase")
-        )
-
-    wait_for(
-        lambda: phase() in ("Succeeded", "Failed"), 90, "a new pod run after the restart (kubelet relisted)"
-    )
-    assert phase() == "Succeeded", describe(real_node, ns)
+    done = lambda: _phase(real_node, ns, "after-restart") in ("Succeeded", "Failed")  # noqa: E731
+    wait_for(done, 90, "a new pod run after the restart (kubelet relisted)")
+    assert _phase(real_node, ns, "after-restart") == "Succeeded", describe(real_node, ns)
 
 
 def test_an_image_not_on_the_node_is_never_pulled(real_node: Any, namespace: str) -> None:
@@ -277,27 +252,32 @@ def test_an_image_not_on_the_node_is_never_pulled(real_node: Any, namespace: str
     assert "127.0.0.1:1" in message and "connection refused" in message, message
 
 
-def _pod(name: str, ns: str, image: str, script: str, claim: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name, "namespace": ns},
-        "spec": {
-            "restartPolicy": "Never",
-            "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001},
-            "containers": [
-                {
-                    "name": "main",
-                    "image": image,
-                    "imagePullPolicy": "IfNotPresent",
-                    "command": ["python", "-c", script],
-                    "securityContext": {"readOnlyRootFilesystem": True, "allowPrivilegeEscalation": False},
-                    "volumeMounts": [{"name": "data", "mountPath": "/data"}],
-                }
-            ],
-            "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": claim}}],
-        },
+def _pod(
+    name: str, ns: str, image: str, script: str, claim: str | None = None, node: str | None = None
+) -> dict[str, Any]:
+    """A one-shot pod running ``script``; ``claim`` mounted at /data; ``node``: bound to it directly."""
+    container: dict[str, Any] = {
+        "name": "main",
+        "image": image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["python", "-c", script],
+        "securityContext": {"readOnlyRootFilesystem": True, "allowPrivilegeEscalation": False},
     }
+    spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001},
+        "containers": [container],
+    }
+    if claim is not None:
+        container["volumeMounts"] = [{"name": "data", "mountPath": "/data"}]
+        spec["volumes"] = [{"name": "data", "persistentVolumeClaim": {"claimName": claim}}]
+    if node is not None:
+        spec["nodeName"] = node
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": ns}, "spec": spec}
+
+
+def _phase(real_node: Any, ns: str, name: str) -> str:
+    return str(((get_json(real_node, "pod", name, "-n", ns) or {}).get("status") or {}).get("phase"))
 
 
 def test_local_pvc_binds_and_outlives_its_pod(real_node: Any, namespace: str) -> None:
@@ -324,17 +304,18 @@ def test_local_pvc_binds_and_outlives_its_pod(real_node: Any, namespace: str) ->
     writer = _pod("writer", ns, image, f"open('/data/proof', 'w').write('{token}')", "data")
     real_node.kubectl("apply", "-f", "-", input=json.dumps(writer))
 
-    def phase(name: str) -> str:
-        return str(((get_json(real_node, "pod", name, "-n", ns) or {}).get("status") or {}).get("phase"))
-
     try:
-        wait_for(lambda: phase("writer") in ("Succeeded", "Failed"), 60, "the writer pod to finish")
-        assert phase("writer") == "Succeeded"
+        wait_for(
+            lambda: _phase(real_node, ns, "writer") in ("Succeeded", "Failed"), 60, "the writer pod to finish"
+        )
+        assert _phase(real_node, ns, "writer") == "Succeeded"
         real_node.kubectl("-n", ns, "delete", "pod", "writer", "--wait=true", "--timeout=60s")
         reader = _pod("reader", ns, image, "print(open('/data/proof').read())", "data")
         real_node.kubectl("apply", "-f", "-", input=json.dumps(reader))
-        wait_for(lambda: phase("reader") in ("Succeeded", "Failed"), 60, "the reader pod to finish")
-        assert phase("reader") == "Succeeded"
+        wait_for(
+            lambda: _phase(real_node, ns, "reader") in ("Succeeded", "Failed"), 60, "the reader pod to finish"
+        )
+        assert _phase(real_node, ns, "reader") == "Succeeded"
     except AssertionError as e:
         raise AssertionError(f"{e}\n{describe(real_node, ns)}") from None
     assert real_node.kubectl("-n", ns, "logs", "reader").stdout.strip() == token
