@@ -41,6 +41,7 @@ from quantops_local.soakrecords import (
     client_order_id_of,
     submitted_orders,
     symbol_of,
+    unwind_children,
 )
 from quantops_trading.execution.client_ids import is_ours
 from quantops_trading.execution.holdings import Holdings
@@ -398,11 +399,7 @@ def gates_respected(ev: Evidence, grace_s: float = GATE_GRACE_S) -> Check:
     name its regime), and whether a reduce-only order really reduced (the gateway re-checks it).
     """
     view = _GateView(ev)
-    unwind = {
-        str(r.data.get("client_order_id"))
-        for r in ev.trader_records()
-        if r.kind == "risk_unwind_step" and r.data.get("action") == "child_order"
-    }
+    unwind = unwind_children(ev)
     gate_at = view.gate_at
 
     bad: list[dict[str, Any]] = []

@@ -24,16 +24,29 @@ from decimal import Decimal
 from typing import Any
 
 from quantops_api.v1alpha1.riskpolicy import RiskPolicySpec
-from quantops_local.soakrecords import Check, Evidence, Rec, client_order_id_of, submitted_orders, symbol_of
+from quantops_local.soakrecords import (
+    Check,
+    Evidence,
+    Rec,
+    client_order_id_of,
+    submitted_orders,
+    symbol_of,
+    unwind_children,
+)
 
 __all__ = ["risk_limits_respected"]
 
 _ZERO = Decimal(0)
 
 
-def _policies(ev: Evidence, strategy: str) -> list[tuple[str, RiskPolicySpec]]:
-    names = ["global", *([p] if (p := ev.policy_of.get(strategy)) else [])]
-    return [(n, RiskPolicySpec.model_validate(ev.policies[n])) for n in names if n in ev.policies]
+def _policies(ev: Evidence) -> dict[str, list[tuple[str, RiskPolicySpec]]]:
+    """Strategy → the policies that apply to it (``global``, then its ``riskPolicyRef``), validated once."""
+    specs = {n: RiskPolicySpec.model_validate(spec) for n, spec in ev.policies.items()}
+    applying = {
+        s: [(n, specs[n]) for n in ("global", ref or "") if n in specs] for s, ref in ev.policy_of.items()
+    }
+    applying[""] = [("global", specs["global"])] if "global" in specs else []  # a strategy with no spec
+    return applying
 
 
 def _fill_prices(ev: Evidence) -> dict[str, Decimal]:
@@ -57,12 +70,9 @@ def _excess(value: Decimal, limit: float | None, tolerance: Decimal) -> str | No
 
 
 def risk_limits_respected(ev: Evidence, tolerance: Decimal = Decimal("0.01")) -> Check:
-    unwind = {
-        str(r.data.get("client_order_id"))
-        for r in ev.trader_records()
-        if r.kind == "risk_unwind_step" and r.data.get("action") == "child_order"
-    }
+    unwind = unwind_children(ev)
     fill_px = _fill_prices(ev)
+    policies = _policies(ev)
     events: list[tuple[float, int, str, Rec]] = [
         (r.ts, 0, s, r) for s, rs in ev.strategy_logs.items() for r in rs if r.kind == "order_filled"
     ] + [(r.ts, 1, s, r) for s, r in submitted_orders(ev)]
@@ -96,7 +106,7 @@ def risk_limits_respected(ev: Evidence, tolerance: Decimal = Decimal("0.01")) ->
         last_px[pair] = price
         before, after = abs(net[pair]) * price, abs(net[pair] + signed) * price
         gross = sum((abs(n) * last_px.get(p, _ZERO) for p, n in net.items() if p != pair), _ZERO) + after
-        for name, p in _policies(ev, strategy):
+        for name, p in policies.get(strategy, policies[""]):
             found: list[tuple[str, str, Decimal, float | None]] = []
             cap = p.max_order_quantity.get(pair)
             if cap is not None and qty > Decimal(str(cap)):

@@ -37,6 +37,7 @@ __all__ = [
     "soak_dir",
     "submitted_orders",
     "symbol_of",
+    "unwind_children",
 ]
 
 
@@ -103,6 +104,15 @@ def client_order_id_of(r: Rec) -> str:
 def submitted_orders(ev: Evidence) -> list[tuple[str, Rec]]:
     """(strategy, record) of every ``order_submitted`` in the strategies' logs."""
     return [(s, r) for s, rs in ev.strategy_logs.items() for r in rs if r.kind == "order_submitted"]
+
+
+def unwind_children(ev: Evidence) -> set[str]:
+    """Client order ids the unwind ladder sent (``risk_unwind_step`` ``child_order``)."""
+    return {
+        str(r.data.get("client_order_id"))
+        for r in ev.trader_records()
+        if r.kind == "risk_unwind_step" and r.data.get("action") == "child_order"
+    }
 
 
 def symbol_of(instrument_id: str) -> str:
